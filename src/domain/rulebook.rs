@@ -1,0 +1,160 @@
+//! The rulebook of one cycle year, as data: milestones with due dates and required sections,
+//! section titles with the rulebook's own questions, synonyms, placeholders, data sources and
+//! money. Loaded from TOML text (`config/rulebook-YYYY.toml`); this module does no I/O.
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+use super::money::MoneyRules;
+
+/// A section id, 'A'..='I'.
+pub type SectionId = char;
+
+/// All nine section ids in order; the JSON report always lists every one of them.
+pub const SECTION_IDS: [SectionId; 9] = ['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I'];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rulebook {
+    pub year: i32,
+    pub timezone: String,
+    pub min_section_words: usize,
+    pub milestones: Vec<Milestone>,
+    pub sections: Vec<SectionRule>,
+    pub placeholders: Vec<String>,
+    pub data_sources: Vec<DataSource>,
+    pub money: MoneyRules,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Milestone {
+    pub id: u8,
+    pub name: String,
+    pub short: String,
+    pub due: NaiveDate,
+    pub required: Vec<SectionId>,
+    pub title_words: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SectionRule {
+    pub id: SectionId,
+    pub title: String,
+    #[serde(default)]
+    pub synonyms: Vec<String>,
+    /// G is derived from A–F rather than written as a section of its own.
+    #[serde(default)]
+    pub derived: bool,
+    /// The rulebook's questions the section should answer (used in reports and coaching).
+    pub questions: Vec<String>,
+    /// The template's own instruction text; left in a document it is not content.
+    #[serde(default)]
+    pub instructions: Vec<String>,
+    /// Minimum number of measurement points (H).
+    #[serde(default)]
+    pub min_measurement_points: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSource {
+    /// Canonical name, as reported.
+    pub name: String,
+    /// Spellings to match (case- and diacritic-insensitive).
+    pub aliases: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RulebookError {
+    #[error("cannot parse rulebook: {0}")]
+    Parse(#[from] toml::de::Error),
+    #[error("invalid rulebook: {0}")]
+    Invalid(String),
+}
+
+impl Rulebook {
+    /// Parse and validate a rulebook from TOML text.
+    pub fn from_toml(text: &str) -> Result<Rulebook, RulebookError> {
+        let rb: Rulebook = toml::from_str(text)?;
+        rb.validate()?;
+        Ok(rb)
+    }
+
+    /// The rulebook shipped with the binary (the current cycle), for `check` without config.
+    pub fn embedded() -> Rulebook {
+        Rulebook::from_toml(include_str!("../../config/rulebook-2026.toml"))
+            .expect("embedded rulebook is valid (tested)")
+    }
+
+    fn validate(&self) -> Result<(), RulebookError> {
+        let bad = |m: String| Err(RulebookError::Invalid(m));
+        for id in SECTION_IDS {
+            if self.sections.iter().filter(|s| s.id == id).count() != 1 {
+                return bad(format!("section {id} must be defined exactly once"));
+            }
+        }
+        if self.milestones.is_empty() {
+            return bad("no milestones".into());
+        }
+        for m in &self.milestones {
+            if m.required.is_empty() {
+                return bad(format!("milestone {} requires no section", m.id));
+            }
+            if let Some(s) = m.required.iter().find(|s| !SECTION_IDS.contains(s)) {
+                return bad(format!("milestone {} requires unknown section {s}", m.id));
+            }
+        }
+        if self.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return bad(format!("unknown time zone {}", self.timezone));
+        }
+        self.money.validate().map_err(RulebookError::Invalid)?;
+        Ok(())
+    }
+
+    pub fn milestone(&self, id: u8) -> Option<&Milestone> {
+        self.milestones.iter().find(|m| m.id == id)
+    }
+
+    pub fn section(&self, id: SectionId) -> &SectionRule {
+        self.sections
+            .iter()
+            .find(|s| s.id == id)
+            .expect("validated: every section is defined")
+    }
+
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.timezone.parse().expect("validated time zone")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_rulebook_matches_the_2026_rulebook() {
+        let rb = Rulebook::embedded();
+        assert_eq!(rb.year, 2026);
+        let m1 = rb.milestone(1).unwrap();
+        assert_eq!(m1.due, NaiveDate::from_ymd_opt(2026, 2, 15).unwrap());
+        assert_eq!(m1.required, vec!['A', 'B', 'C', 'D', 'E', 'F']);
+        let m2 = rb.milestone(2).unwrap();
+        assert_eq!(m2.due, NaiveDate::from_ymd_opt(2026, 12, 1).unwrap());
+        assert_eq!(m2.required.len(), 9);
+        assert_eq!(rb.section('D').title, "Nuläge");
+        assert!(rb.section('G').derived);
+        assert_eq!(rb.data_sources.len(), 4);
+    }
+
+    #[test]
+    fn rejects_a_rulebook_missing_a_section() {
+        let text =
+            include_str!("../../config/rulebook-2026.toml").replace("id = \"I\"", "id = \"Z\"");
+        assert!(matches!(
+            Rulebook::from_toml(&text),
+            Err(RulebookError::Invalid(_)) | Err(RulebookError::Parse(_))
+        ));
+    }
+}

@@ -1,0 +1,8 @@
+//! vardval-agent: reads the Vårdval mailbox, pre-grades clinics' improvement plans and answers.
+//!
+//! # Layout
+//! - [`domain`]: the pure core (document model, rulebook, analysis, grading, cycle, money).
+//! - [`extract`]: bytes of a DOCX/ODT/PDF/DOC/RTF file to a [`domain::document::Document`].
+
+pub mod domain;
+pub mod extract;
