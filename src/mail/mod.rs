@@ -1,0 +1,70 @@
+//! Inbound mail understanding: parse raw RFC 5322 bytes (mail-parser), find the documents
+//! (also inside forwarded message/rfc822 parts and TNEF winmail.dat), recognise the sender
+//! clinic from the registry, and classify the message for the intake (RFC 3834 auto-replies,
+//! DSN bounces, mailing lists, unknown senders, failed DMARC/DKIM). Pure: bytes in, values out.
+
+pub mod registry;
+
+use chrono::{DateTime, Utc};
+
+/// What kind of message this is, before the ledger refines it (duplicate, supplement).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailClass {
+    /// A known clinic sent one or more documents.
+    Submission,
+    /// A known clinic wrote, but attached no usable document (no attachment, only images...).
+    NoDocument,
+    /// RFC 3834 auto-reply (Auto-Submitted, X-Autoreply, out-of-office).
+    AutoReply,
+    /// A delivery status notification (multipart/report; report-type=delivery-status, or
+    /// null Return-Path from a mailer daemon).
+    Bounce,
+    /// Mailing list or bulk mail (List-Id, List-Unsubscribe, Precedence: list/bulk/junk).
+    MailingList,
+    /// The sender is not a known clinic address: triage, no reply.
+    UnknownSender,
+    /// Known clinic address, but Authentication-Results says DMARC or DKIM failed: a reviewer
+    /// must look before we trust the From header; no automatic reply.
+    NeedsReview,
+    /// Not parseable as a message at all: quarantined whole.
+    Unparseable,
+}
+
+/// A file attached to the message (or found in a forwarded message or TNEF container).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub name: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+    /// Lower-case hex SHA-256 of `bytes`.
+    pub sha256: String,
+    /// True for inline images and other parts that are not candidate documents.
+    pub inline: bool,
+}
+
+/// One inbound message, parsed and classified.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    pub class: MailClass,
+    /// Message-ID without angle brackets.
+    pub message_id: Option<String>,
+    pub in_reply_to: Vec<String>,
+    pub references: Vec<String>,
+    pub subject: String,
+    /// The From address, lower case.
+    pub from: Option<String>,
+    pub from_name: Option<String>,
+    /// The Date header as sent (informational only: the time of record is the server's).
+    pub date_header: Option<DateTime<Utc>>,
+    /// Registry id of the sending clinic, when recognised.
+    pub clinic_id: Option<String>,
+    /// Candidate documents (DOCX/PDF/ODT/DOC/RTF or unknown binary files), in message order.
+    pub documents: Vec<Attachment>,
+    /// Other parts (inline images, signatures), kept for the record.
+    pub other_parts: Vec<Attachment>,
+    /// Plain-text body (first text part), trimmed to a sane length.
+    pub text: String,
+    /// Why the class was chosen, in English, for logs and the triage queue.
+    pub reason: String,
+}
