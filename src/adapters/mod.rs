@@ -1,0 +1,1 @@
+//! Adapters at the edge: each implements a port from [`crate::ports`].

@@ -1,0 +1,32 @@
+//! Command-line types (clap). No behaviour: `main` dispatches to [`crate::commands`].
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands::check::OutputFormat;
+
+#[derive(Debug, Parser)]
+#[command(name = "vardval", version, about = "Vårdval mailbox agent: intake, pre-grading and receipts for improvement plans")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Analyse one document (DOCX, PDF, ODT, DOC, RTF) like a reviewer would.
+    Check {
+        /// The document to analyse.
+        file: PathBuf,
+        /// Milestone to check against (inferred from the document when not given).
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2))]
+        milestone: Option<u8>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+        /// Rulebook TOML for another cycle year (default: the embedded current one).
+        #[arg(long)]
+        rulebook: Option<PathBuf>,
+    },
+}

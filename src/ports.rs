@@ -1,0 +1,130 @@
+//! The small traits the pipeline talks to; adapters implement them at the edge.
+//!
+//! - [`MailSource`]: where mail comes from (IMAP, Maildir).
+//! - [`Transport`]: how a finished RFC 5322 message leaves (SMTP, a directory of .eml files).
+//! - [`Clock`]: the time; tests inject a fixed or stepping clock, nothing reads the system
+//!   clock directly.
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+/// A message fetched from a source, not yet moved to the processed folder.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// Stable idempotency key of this message in its mailbox: `imap:<uidvalidity>:<uid>` or
+    /// `maildir:<unique name>`. Recorded in the ledger in the same transaction as the result.
+    pub source_key: String,
+    /// The raw RFC 5322 bytes exactly as the server holds them.
+    pub bytes: Vec<u8>,
+    /// The server's receive time (IMAP INTERNALDATE, Maildir delivery time): the time of
+    /// record, never the Date header.
+    pub received_at: DateTime<Utc>,
+    /// Adapter-specific handle to move the message later (UID, file path).
+    pub handle: String,
+}
+
+/// Why [`MailSource::wait`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// The server reported new mail (IDLE) or the source may have some.
+    NewMail,
+    /// The wait ran out (poll interval, IDLE refresh).
+    Timeout,
+    /// Shutdown was requested.
+    Shutdown,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// Connection-level trouble (server gone, TLS, timeout): reconnect with backoff.
+    #[error("cannot reach the mailbox: {0}")]
+    Connection(String),
+    /// Login refused: configuration problem, retrying quickly will not help.
+    #[error("mailbox login failed: {0}")]
+    Auth(String),
+    /// Anything else (a folder missing, a protocol error on one message).
+    #[error("mailbox error: {0}")]
+    Other(String),
+}
+
+/// A mailbox the agent watches.
+pub trait MailSource: Send {
+    /// Messages waiting in the watched folder, oldest first, at most `max`. Connects (or
+    /// reconnects) when needed.
+    fn fetch(&mut self, max: usize) -> impl Future<Output = Result<Vec<Fetched>, SourceError>> + Send;
+    /// Move a message to the processed folder. Called only after the ledger committed.
+    /// Idempotent: a message that is already gone is not an error.
+    fn mark_processed(&mut self, msg: &Fetched) -> impl Future<Output = Result<(), SourceError>> + Send;
+    /// Wait until new mail may be there, at most `max` (IDLE when the server offers it,
+    /// otherwise a plain sleep), or until `shutdown` is cancelled.
+    fn wait(
+        &mut self,
+        max: Duration,
+        shutdown: &CancellationToken,
+    ) -> impl Future<Output = Result<Wait, SourceError>> + Send;
+    /// Short description for logs and `status` ("imap://host:993/INBOX as user").
+    fn describe(&self) -> String;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Worth retrying later (connection refused, 4xx reply, timeout).
+    #[error("temporary send failure: {0}")]
+    Transient(String),
+    /// Retrying will not help (5xx reply, invalid address).
+    #[error("permanent send failure: {0}")]
+    Permanent(String),
+}
+
+/// Sends a finished message.
+pub trait Transport: Send + Sync {
+    fn send(
+        &self,
+        from: &str,
+        to: &[String],
+        raw: &[u8],
+    ) -> impl Future<Output = Result<(), SendError>> + Send;
+    fn describe(&self) -> String;
+}
+
+/// The time. Production uses [`SystemClock`]; tests use a fixed or manual clock.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The real clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods)]
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that tests move by hand.
+#[derive(Debug, Default)]
+pub struct ManualClock(std::sync::Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn new(t: DateTime<Utc>) -> ManualClock {
+        ManualClock(std::sync::Mutex::new(t))
+    }
+    pub fn set(&self, t: DateTime<Utc>) {
+        *self.0.lock().expect("clock lock") = t;
+    }
+    pub fn advance(&self, d: Duration) {
+        let mut g = self.0.lock().expect("clock lock");
+        *g += chrono::Duration::from_std(d).expect("duration in range");
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().expect("clock lock")
+    }
+}

@@ -1,0 +1,137 @@
+//! The `check` report: the documented JSON contract and the human-readable text form.
+//!
+//! The JSON shape is a contract other tools rely on exactly (see README, "vardval check"):
+//! it is built here and nowhere else.
+
+use serde_json::{Value, json};
+
+use crate::domain::analysis::Analysis;
+use crate::domain::document::Format;
+use crate::domain::grading::{Grade, Status};
+use crate::domain::rulebook::Rulebook;
+use crate::extract::ExtractError;
+
+/// The JSON report for an analysed document.
+pub fn json_report(file: &str, format: Format, a: &Analysis) -> Value {
+    let mut sections = serde_json::Map::new();
+    for s in &a.sections {
+        sections.insert(
+            s.id.to_string(),
+            json!({
+                "required": s.required,
+                "status": s.status,
+                "heading": s.heading,
+                "words": s.words,
+            }),
+        );
+    }
+    json!({
+        "document": {"file": file, "format": format.as_str(), "words": a.words},
+        "milestone": a.milestone,
+        "sections": sections,
+        "baseline": {"found": a.baseline.found, "values": a.baseline.values, "excerpt": a.baseline.excerpt},
+        "goal": {"found": a.goal.found, "measurable": a.goal.measurable, "time_bound": a.goal.time_bound, "excerpt": a.goal.excerpt},
+        "data_sources": a.data_sources,
+        "grade": a.grade,
+    })
+}
+
+/// The Swedish explanation of an extraction error, fit to forward to the clinic.
+pub fn swedish_error(e: &ExtractError) -> String {
+    match e {
+        ExtractError::Corrupt(_) => "Filen verkar vara skadad eller ofullständig och går inte att öppna. Spara dokumentet på nytt (Word, PDF eller ODT) och skicka det igen.".into(),
+        ExtractError::Encrypted => "Filen är lösenordsskyddad och kan inte läsas. Ta bort lösenordsskyddet och skicka dokumentet igen.".into(),
+        ExtractError::Unsupported(_) => "Filtypen stöds inte. Skicka dokumentet som Word (.docx eller .doc), PDF, ODT eller RTF.".into(),
+        ExtractError::TooLarge(_) => "Filen är för stor eller för omfattande för att kontrolleras automatiskt. Skicka en mindre version av dokumentet, gärna utan stora bilder.".into(),
+        ExtractError::NoText => "Dokumentet innehåller ingen läsbar text, till exempel en inskannad bild. Skicka dokumentet som Word eller som en PDF med text.".into(),
+    }
+}
+
+/// The JSON error object for a file that cannot be analysed.
+pub fn json_error(e: &ExtractError) -> Value {
+    json!({"error": {"kind": e.kind(), "message": swedish_error(e)}})
+}
+
+fn status_sv(s: Status) -> &'static str {
+    match s {
+        Status::Ok => "ok",
+        Status::Weak => "svag",
+        Status::Missing => "saknas",
+    }
+}
+
+/// The human-readable report; `color` adds ANSI colours to the traffic light.
+pub fn text_report(file: &str, format: Format, a: &Analysis, rb: &Rulebook, color: bool) -> String {
+    use std::fmt::Write;
+    let paint = |g: Grade| -> String {
+        let (code, label) = match g {
+            Grade::Green => ("32", "GRÖN"),
+            Grade::Yellow => ("33", "GUL"),
+            Grade::Red => ("31", "RÖD"),
+        };
+        if color {
+            format!("\x1b[1;{code}m● {label}\x1b[0m")
+        } else {
+            format!("● {label}")
+        }
+    };
+    let mut o = String::new();
+    let ms = rb.milestone(a.milestone).map_or(String::new(), |m| m.name.clone());
+    let _ = writeln!(o, "{file} ({}, {} ord)", format.as_str().to_uppercase(), a.words);
+    let _ = writeln!(
+        o,
+        "Riktmärke {}{}: {}",
+        a.milestone,
+        if a.milestone_inferred { " (tolkat från dokumentet)" } else { "" },
+        ms
+    );
+    let _ = writeln!(o, "Förhandsbedömning: {}", paint(a.grade));
+    let _ = writeln!(o);
+    for s in &a.sections {
+        let rule = rb.section(s.id);
+        let req = if s.required { "" } else { "  (krävs ej)" };
+        let _ = writeln!(
+            o,
+            "  {} {:<7} {:>4} ord  {}{}",
+            s.id,
+            status_sv(s.status),
+            s.words,
+            s.heading.as_deref().unwrap_or("–"),
+            req
+        );
+        if s.required && s.status != Status::Ok {
+            let _ = writeln!(o, "      {}: {}", rule.title, rule.questions.join(" "));
+        }
+    }
+    let _ = writeln!(o);
+    let yes = |b: bool| if b { "ja" } else { "nej" };
+    let _ = writeln!(
+        o,
+        "Baslinjemätning: {}{}",
+        yes(a.baseline.found),
+        if a.baseline.values.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", a.baseline.values.join(", "))
+        }
+    );
+    let _ = writeln!(
+        o,
+        "Mål: {}; mätbart: {}; tidsatt: {}",
+        if a.goal.found { "finns" } else { "saknas" },
+        yes(a.goal.measurable),
+        yes(a.goal.time_bound)
+    );
+    if let Some(x) = &a.goal.excerpt {
+        let _ = writeln!(o, "  \"{x}\"");
+    }
+    let _ = writeln!(
+        o,
+        "Datakällor: {}",
+        if a.data_sources.is_empty() { "inga angivna".to_string() } else { a.data_sources.join(", ") }
+    );
+    for n in &a.notes {
+        let _ = writeln!(o, "Obs: {n}");
+    }
+    o
+}
