@@ -9,9 +9,11 @@
 
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod domain;
 pub mod extract;
 pub mod adapters;
 pub mod mail;
 pub mod ports;
+pub mod reply;
 pub mod report;

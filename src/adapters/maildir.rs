@@ -1,0 +1,170 @@
+//! Maildir as a mail source: the embedded default, used by the demo and by tests that need
+//! no server. Messages in `new/` and `cur/` are pending; processing moves them into the
+//! Maildir++ subfolder named by `processed_folder` (e.g. `.Behandlat/cur/`). The time of
+//! record is the file's modification time, which delivery agents set to the delivery time.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+use crate::ports::{Fetched, MailSource, SourceError, Wait};
+
+#[derive(Debug, Clone)]
+pub struct MaildirSource {
+    root: PathBuf,
+    processed: PathBuf,
+    poll: Duration,
+}
+
+impl MaildirSource {
+    pub fn new(root: impl Into<PathBuf>, processed_folder: &str, poll: Duration) -> MaildirSource {
+        let root = root.into();
+        let processed = root.join(processed_folder);
+        MaildirSource { root, processed, poll }
+    }
+
+    /// Create `cur/ new/ tmp/` (and the processed folder's) if missing.
+    pub fn create_dirs(&self) -> std::io::Result<()> {
+        for base in [&self.root, &self.processed] {
+            for sub in ["cur", "new", "tmp"] {
+                std::fs::create_dir_all(base.join(sub))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deliver bytes into `new/` the way an MDA does (tmp, then rename). For the demo/tests.
+    pub fn deliver(&self, name: &str, bytes: &[u8], mtime: Option<DateTime<Utc>>) -> std::io::Result<PathBuf> {
+        self.create_dirs()?;
+        let tmp = self.root.join("tmp").join(name);
+        std::fs::write(&tmp, bytes)?;
+        if let Some(t) = mtime {
+            let f = std::fs::File::options().write(true).open(&tmp)?;
+            f.set_modified(std::time::SystemTime::from(t))?;
+        }
+        let dst = self.root.join("new").join(name);
+        std::fs::rename(&tmp, &dst)?;
+        Ok(dst)
+    }
+
+    pub fn processed_dir(&self) -> PathBuf {
+        self.processed.join("cur")
+    }
+
+    fn pending(&self) -> std::io::Result<Vec<(std::time::SystemTime, PathBuf)>> {
+        let mut out = Vec::new();
+        for sub in ["new", "cur"] {
+            let dir = self.root.join(sub);
+            let rd = match std::fs::read_dir(&dir) {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for e in rd {
+                let e = e?;
+                let name = e.file_name();
+                if name.to_string_lossy().starts_with('.') {
+                    continue;
+                }
+                let md = e.metadata()?;
+                if md.is_file() {
+                    out.push((md.modified()?, e.path()));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+/// The unique part of a Maildir file name (before the ":2," info suffix).
+fn unique_name(path: &Path) -> String {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    name.split(':').next().unwrap_or(&name).to_string()
+}
+
+fn io(e: std::io::Error) -> SourceError {
+    SourceError::Other(e.to_string())
+}
+
+impl MailSource for MaildirSource {
+    async fn fetch(&mut self, max: usize) -> Result<Vec<Fetched>, SourceError> {
+        if !self.root.is_dir() {
+            return Err(SourceError::Connection(format!(
+                "Maildir {} does not exist",
+                self.root.display()
+            )));
+        }
+        let mut out = Vec::new();
+        for (mtime, path) in self.pending().map_err(io)?.into_iter().take(max) {
+            let bytes = match std::fs::read(&path) {
+                Ok(b) => b,
+                // Moved away between listing and reading: someone else has it.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io(e)),
+            };
+            out.push(Fetched {
+                source_key: format!("maildir:{}", unique_name(&path)),
+                bytes,
+                received_at: DateTime::<Utc>::from(mtime),
+                handle: path.display().to_string(),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn mark_processed(&mut self, msg: &Fetched) -> Result<(), SourceError> {
+        let src = PathBuf::from(&msg.handle);
+        let dst_dir = self.processed.join("cur");
+        std::fs::create_dir_all(&dst_dir).map_err(io)?;
+        let name = src.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let base = name.split(':').next().unwrap_or(&name).to_string();
+        let dst = dst_dir.join(format!("{base}:2,S"));
+        match std::fs::rename(&src, &dst) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && dst.exists() => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    async fn wait(&mut self, max: Duration, shutdown: &CancellationToken) -> Result<Wait, SourceError> {
+        let d = max.min(self.poll);
+        tokio::select! {
+            _ = shutdown.cancelled() => Ok(Wait::Shutdown),
+            _ = tokio::time::sleep(d) => Ok(Wait::Timeout),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("maildir:{}", self.root.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn fetch_uses_delivery_time_and_moves_after_processing() {
+        let d = tempfile::tempdir().unwrap();
+        let mut m = MaildirSource::new(d.path(), ".Behandlat", Duration::from_secs(1));
+        let t1: DateTime<Utc> = "2026-02-15T22:59:30Z".parse().unwrap();
+        let t0: DateTime<Utc> = "2026-02-14T08:00:00Z".parse().unwrap();
+        m.deliver("b.eml", b"Subject: b\r\n\r\nb", Some(t1)).unwrap();
+        m.deliver("a.eml", b"Subject: a\r\n\r\na", Some(t0)).unwrap();
+        let got = m.fetch(10).await.unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].source_key, "maildir:a.eml", "oldest first");
+        assert_eq!(got[0].received_at, t0);
+        assert_eq!(got[1].received_at, t1);
+        m.mark_processed(&got[0]).await.unwrap();
+        // idempotent
+        m.mark_processed(&got[0]).await.unwrap();
+        let left = m.fetch(10).await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert!(m.processed_dir().join("a.eml:2,S").exists());
+    }
+}

@@ -1,0 +1,467 @@
+//! Settings: one TOML file (`config/demo.toml` for the demo), validated once at start-up.
+//!
+//! Owns parsing, defaults, validation and secret resolution. Secrets are never in the file:
+//! only where to get them (`password_env`, `password_command`, `oauth2_token_command`).
+//! Relative paths are resolved against the directory of the config file.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::extract::Limits;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("cannot parse config file {0}: {1}")]
+    Parse(PathBuf, toml::de::Error),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    #[error("cannot get secret: {0}")]
+    Secret(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// Implicit TLS (IMAPS 993, SMTPS 465).
+    #[default]
+    Tls,
+    /// Plain connection upgraded with STARTTLS (IMAP 143, submission 587).
+    Starttls,
+    /// No TLS: only allowed towards loopback addresses.
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailboxKind {
+    Imap,
+    Maildir,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpKind {
+    Smtp,
+    File,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub mailbox: MailboxSettings,
+    pub smtp: SmtpSettings,
+    pub database: DatabaseSettings,
+    #[serde(default)]
+    pub archive: ArchiveSettings,
+    pub cycle: CycleSettings,
+    pub clinics: ClinicsSettings,
+    #[serde(default)]
+    pub limits: LimitSettings,
+    #[serde(default)]
+    pub replies: ReplySettings,
+    /// Directory the config file lives in; relative paths are resolved against it.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailboxSettings {
+    pub kind: MailboxKind,
+    /// Maildir: the Maildir directory (with cur/ new/ tmp/).
+    pub path: Option<PathBuf>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub tls: TlsMode,
+    /// Extra CA certificate (PEM) to trust, e.g. an on-premise server's own CA.
+    pub ca_file: Option<PathBuf>,
+    pub username: Option<String>,
+    pub password_env: Option<String>,
+    pub password_command: Option<String>,
+    pub oauth2_token_command: Option<String>,
+    #[serde(default = "default_folder")]
+    pub folder: String,
+    /// Where processed mail is moved (IMAP folder, or a Maildir++ subfolder such as
+    /// ".Behandlat").
+    #[serde(default = "default_processed")]
+    pub processed_folder: String,
+    #[serde(default = "default_poll")]
+    pub poll_interval_secs: u64,
+    #[serde(default = "default_idle_refresh")]
+    pub idle_refresh_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    pub kind: SmtpKind,
+    /// The address receipts come from, e.g. "Vårdval <vardval@rjl.test>".
+    pub from: String,
+    /// File transport: directory for .eml files.
+    pub dir: Option<PathBuf>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    #[serde(default = "default_smtp_tls")]
+    pub tls: TlsMode,
+    pub ca_file: Option<PathBuf>,
+    pub username: Option<String>,
+    pub password_env: Option<String>,
+    pub password_command: Option<String>,
+    pub oauth2_token_command: Option<String>,
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt up to `max_backoff_secs`.
+    #[serde(default = "default_backoff")]
+    pub backoff_secs: u64,
+    #[serde(default = "default_max_backoff")]
+    pub max_backoff_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://path/to/file.db` (embedded default) or `postgres://user@host/db`.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveSettings {
+    /// Raw messages, content-addressed by SHA-256.
+    pub dir: PathBuf,
+}
+
+impl Default for ArchiveSettings {
+    fn default() -> Self {
+        ArchiveSettings { dir: PathBuf::from("archive") }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CycleSettings {
+    /// The rulebook of the cycle year (dates, sections, sources, money).
+    pub rulebook: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClinicsSettings {
+    /// CSV: id,name,emails,listed_inhabitants.
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct LimitSettings {
+    /// Largest raw message processed; larger ones are archived and sent to triage.
+    pub max_message_bytes: Option<u64>,
+    /// Document limits (size, zip ratio, pages, time).
+    #[serde(flatten)]
+    pub document: Limits,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplySettings {
+    /// At most this many automatic replies to one recipient per rolling hour.
+    pub max_per_recipient_per_hour: u32,
+    /// At most this many per rolling day.
+    pub max_per_recipient_per_day: u32,
+}
+
+impl Default for ReplySettings {
+    fn default() -> Self {
+        ReplySettings { max_per_recipient_per_hour: 5, max_per_recipient_per_day: 20 }
+    }
+}
+
+fn default_folder() -> String {
+    "INBOX".into()
+}
+fn default_processed() -> String {
+    "Behandlat".into()
+}
+fn default_poll() -> u64 {
+    60
+}
+fn default_idle_refresh() -> u64 {
+    25 * 60
+}
+fn default_smtp_tls() -> TlsMode {
+    TlsMode::Starttls
+}
+fn default_max_attempts() -> u32 {
+    12
+}
+fn default_backoff() -> u64 {
+    30
+}
+fn default_max_backoff() -> u64 {
+    3600
+}
+
+impl LimitSettings {
+    pub fn max_message_bytes(&self) -> u64 {
+        self.max_message_bytes.unwrap_or(40 * 1024 * 1024)
+    }
+}
+
+impl Settings {
+    /// Read, parse and validate a config file.
+    pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_path_buf(), e))?;
+        let mut s: Settings =
+            toml::from_str(&text).map_err(|e| ConfigError::Parse(path.to_path_buf(), e))?;
+        s.base_dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// Resolve a configured path against the config file's directory.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() { p.to_path_buf() } else { self.base_dir.join(p) }
+    }
+
+    /// The database URL with a relative SQLite path resolved against the config directory.
+    pub fn database_url(&self) -> String {
+        let url = &self.database.url;
+        if let Some(rest) = url.strip_prefix("sqlite://") {
+            let (path, query) = rest.split_once('?').map_or((rest, None), |(p, q)| (p, Some(q)));
+            if !path.starts_with('/') && path != ":memory:" {
+                let abs = self.resolve(Path::new(path));
+                return match query {
+                    Some(q) => format!("sqlite://{}?{q}", abs.display()),
+                    None => format!("sqlite://{}", abs.display()),
+                };
+            }
+        }
+        url.clone()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        match self.mailbox.kind {
+            MailboxKind::Maildir if self.mailbox.path.is_none() => {
+                return bad("[mailbox] kind = \"maildir\" needs path");
+            }
+            MailboxKind::Imap => {
+                if self.mailbox.host.is_none() || self.mailbox.username.is_none() {
+                    return bad("[mailbox] kind = \"imap\" needs host and username");
+                }
+                let sources = [
+                    &self.mailbox.password_env,
+                    &self.mailbox.password_command,
+                    &self.mailbox.oauth2_token_command,
+                ]
+                .iter()
+                .filter(|s| s.is_some())
+                .count();
+                if sources != 1 {
+                    return bad(
+                        "[mailbox] needs exactly one of password_env, password_command, oauth2_token_command",
+                    );
+                }
+                if self.mailbox.tls == TlsMode::None
+                    && !is_loopback(self.mailbox.host.as_deref().unwrap_or(""))
+                {
+                    return bad("[mailbox] tls = \"none\" is only allowed for a loopback host");
+                }
+                if self.mailbox.idle_refresh_secs == 0 || self.mailbox.idle_refresh_secs >= 29 * 60 {
+                    return bad("[mailbox] idle_refresh_secs must be between 1 and 1739 (RFC 2177: re-IDLE before 29 minutes)");
+                }
+            }
+            MailboxKind::Maildir => {}
+        }
+        if self.mailbox.poll_interval_secs == 0 {
+            return bad("[mailbox] poll_interval_secs must be at least 1");
+        }
+        match self.smtp.kind {
+            SmtpKind::File if self.smtp.dir.is_none() => return bad("[smtp] kind = \"file\" needs dir"),
+            SmtpKind::Smtp => {
+                if self.smtp.host.is_none() {
+                    return bad("[smtp] kind = \"smtp\" needs host");
+                }
+                if self.smtp.tls == TlsMode::None && !is_loopback(self.smtp.host.as_deref().unwrap_or("")) {
+                    return bad("[smtp] tls = \"none\" is only allowed for a loopback host");
+                }
+            }
+            SmtpKind::File => {}
+        }
+        if self.smtp.from.parse::<lettre::message::Mailbox>().is_err() {
+            return bad("[smtp] from is not a valid address");
+        }
+        if !(self.database.url.starts_with("sqlite:") || self.database.url.starts_with("postgres://") || self.database.url.starts_with("postgresql://")) {
+            return bad("[database] url must start with sqlite:// or postgres://");
+        }
+        if self.smtp.max_attempts == 0 {
+            return bad("[smtp] max_attempts must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// The mailbox secret (password or OAuth2 token), from the environment or a command.
+    pub fn mailbox_secret(&self) -> Result<Secret, ConfigError> {
+        let m = &self.mailbox;
+        resolve_secret(&m.password_env, &m.password_command, &m.oauth2_token_command)
+    }
+
+    /// The SMTP secret, if any.
+    pub fn smtp_secret(&self) -> Result<Option<Secret>, ConfigError> {
+        let s = &self.smtp;
+        if s.password_env.is_none() && s.password_command.is_none() && s.oauth2_token_command.is_none() {
+            return Ok(None);
+        }
+        resolve_secret(&s.password_env, &s.password_command, &s.oauth2_token_command).map(Some)
+    }
+
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_secs(self.mailbox.poll_interval_secs)
+    }
+}
+
+/// A resolved secret. Debug never prints the value.
+#[derive(Clone)]
+pub enum Secret {
+    Password(String),
+    OAuth2Token(String),
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Secret::Password(_) => f.write_str("Password(***)"),
+            Secret::OAuth2Token(_) => f.write_str("OAuth2Token(***)"),
+        }
+    }
+}
+
+fn resolve_secret(
+    env: &Option<String>,
+    cmd: &Option<String>,
+    oauth_cmd: &Option<String>,
+) -> Result<Secret, ConfigError> {
+    if let Some(var) = env {
+        return std::env::var(var)
+            .map(Secret::Password)
+            .map_err(|_| ConfigError::Secret(format!("environment variable {var} is not set")));
+    }
+    if let Some(c) = cmd {
+        return run_secret_command(c).map(Secret::Password);
+    }
+    if let Some(c) = oauth_cmd {
+        return run_secret_command(c).map(Secret::OAuth2Token);
+    }
+    Err(ConfigError::Secret("no secret source configured".into()))
+}
+
+/// Run a command through `sh -c` and take the first line of its output as the secret.
+fn run_secret_command(cmd: &str) -> Result<String, ConfigError> {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .map_err(|e| ConfigError::Secret(format!("cannot run secret command: {e}")))?;
+    if !out.status.success() {
+        return Err(ConfigError::Secret(format!(
+            "secret command exited with {}",
+            out.status
+        )));
+    }
+    let s = String::from_utf8_lossy(&out.stdout);
+    let line = s.lines().next().unwrap_or("").trim().to_string();
+    if line.is_empty() {
+        return Err(ConfigError::Secret("secret command printed nothing".into()));
+    }
+    Ok(line)
+}
+
+pub fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let p = dir.join("c.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    const MIN: &str = r#"
+[mailbox]
+kind = "maildir"
+path = "mail"
+[smtp]
+kind = "file"
+dir = "out"
+from = "Vårdval <vardval@rjl.test>"
+[database]
+url = "sqlite://x.db"
+[cycle]
+rulebook = "rulebook-2026.toml"
+[clinics]
+path = "clinics.csv"
+"#;
+
+    #[test]
+    fn demo_config_loads() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.toml");
+        let s = Settings::load(&p).expect("demo config is valid");
+        assert_eq!(s.mailbox.kind, MailboxKind::Maildir);
+        assert!(s.database_url().starts_with("sqlite:///"));
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_dir() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Settings::load(&write(d.path(), MIN)).unwrap();
+        assert_eq!(s.resolve(Path::new("mail")), d.path().join("mail"));
+        assert_eq!(s.database_url(), format!("sqlite://{}", d.path().join("x.db").display()));
+        assert_eq!(s.limits.document, Limits::default());
+    }
+
+    #[test]
+    fn plain_imap_to_a_remote_host_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let text = MIN.replace(
+            "kind = \"maildir\"\npath = \"mail\"",
+            "kind = \"imap\"\nhost = \"imap.example.org\"\nusername = \"u\"\npassword_env = \"X\"\ntls = \"none\"",
+        );
+        let e = Settings::load(&write(d.path(), &text)).unwrap_err();
+        assert!(e.to_string().contains("loopback"), "{e}");
+    }
+
+    #[test]
+    fn secrets_come_from_env_or_command_and_never_print() {
+        let s = resolve_secret(&None, &Some("echo hemligt".into()), &None).unwrap();
+        assert!(matches!(&s, Secret::Password(p) if p == "hemligt"));
+        assert_eq!(format!("{s:?}"), "Password(***)");
+        let t = resolve_secret(&None, &None, &Some("printf 'tok\\nrest'".into())).unwrap();
+        assert!(matches!(&t, Secret::OAuth2Token(p) if p == "tok"));
+        assert!(resolve_secret(&Some("VARDVAL_SURELY_UNSET_VAR".into()), &None, &None).is_err());
+        assert!(resolve_secret(&None, &Some("false".into()), &None).is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let d = tempfile::tempdir().unwrap();
+        let text = MIN.replace("[database]", "[database]\npassword = \"x\"");
+        assert!(Settings::load(&write(d.path(), &text)).is_err());
+    }
+}

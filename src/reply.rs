@@ -1,0 +1,280 @@
+//! Replies to clinics: renders the Swedish templates in `templates/` and builds the complete
+//! RFC 5322 message (threaded with In-Reply-To/References, `Auto-Submitted: auto-replied`,
+//! a deterministic Message-ID), so the outbox stores exactly the bytes it will send.
+
+use chrono::{DateTime, Utc};
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, header};
+use minijinja::{Environment, Value, context};
+use serde::Serialize;
+
+use crate::domain::analysis::Analysis;
+use crate::domain::cycle::{swedish_date, swedish_local};
+use crate::domain::grading::Status;
+use crate::domain::rulebook::{Milestone, Rulebook};
+
+/// The templates shipped with the binary (from `templates/`).
+const TEMPLATES: &[(&str, &str)] = &[
+    ("receipt.subject.j2", include_str!("../templates/receipt.subject.j2")),
+    ("receipt.txt.j2", include_str!("../templates/receipt.txt.j2")),
+    ("unreadable.subject.j2", include_str!("../templates/unreadable.subject.j2")),
+    ("unreadable.txt.j2", include_str!("../templates/unreadable.txt.j2")),
+    ("no_document.subject.j2", include_str!("../templates/no_document.subject.j2")),
+    ("no_document.txt.j2", include_str!("../templates/no_document.txt.j2")),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplyError {
+    #[error("cannot render template {0}: {1}")]
+    Template(String, String),
+    #[error("cannot build message: {0}")]
+    Build(String),
+}
+
+/// A finished reply: subject, the Message-ID it carries and the raw bytes.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub to: String,
+    pub subject: String,
+    pub message_id: String,
+    pub raw: Vec<u8>,
+}
+
+/// The template set; built once, at start-up (every template is parsed and checked).
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+impl Templates {
+    /// The embedded templates, or those in `dir` when given (same file names).
+    pub fn load(dir: Option<&std::path::Path>) -> Result<Templates, ReplyError> {
+        let mut env = Environment::new();
+        env.set_trim_blocks(true);
+        for (name, text) in TEMPLATES {
+            let body = match dir {
+                Some(d) => std::fs::read_to_string(d.join(name))
+                    .map_err(|e| ReplyError::Template(name.to_string(), e.to_string()))?,
+                None => text.to_string(),
+            };
+            env.add_template_owned(name.to_string(), body)
+                .map_err(|e| ReplyError::Template(name.to_string(), e.to_string()))?;
+        }
+        Ok(Templates { env })
+    }
+
+    fn render(&self, name: &str, ctx: &Value) -> Result<String, ReplyError> {
+        self.env
+            .get_template(name)
+            .and_then(|t| t.render(ctx))
+            .map_err(|e| ReplyError::Template(name.to_string(), e.to_string()))
+    }
+}
+
+/// What the reply answers.
+pub struct Original<'a> {
+    pub to: &'a str,
+    pub message_id: Option<&'a str>,
+    pub references: &'a [String],
+    pub subject: &'a str,
+}
+
+/// Everything a receipt for a read document says.
+pub struct ReceiptFacts<'a> {
+    pub clinic_name: &'a str,
+    pub document_name: &'a str,
+    pub received_at: DateTime<Utc>,
+    pub milestone: &'a Milestone,
+    pub on_time: bool,
+    pub version: i64,
+    pub supplement: bool,
+    pub analysis: &'a Analysis,
+}
+
+#[derive(Serialize)]
+struct SectionLine {
+    id: String,
+    title: String,
+    status_sv: &'static str,
+    note: Option<String>,
+    questions: String,
+}
+
+fn status_sv(s: Status) -> &'static str {
+    match s {
+        Status::Ok => "beskrivet",
+        Status::Weak => "finns, men behöver utvecklas",
+        Status::Missing => "saknas",
+    }
+}
+
+/// Builds replies for one sender identity.
+pub struct Composer<'a> {
+    pub templates: &'a Templates,
+    pub rulebook: &'a Rulebook,
+    pub from: Mailbox,
+}
+
+impl Composer<'_> {
+    /// The receipt for a document that was read and pre-graded.
+    pub fn receipt(
+        &self,
+        orig: &Original<'_>,
+        f: &ReceiptFacts<'_>,
+        reference: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Reply, ReplyError> {
+        let tz = self.rulebook.tz();
+        let a = f.analysis;
+        let sections: Vec<SectionLine> = a
+            .sections
+            .iter()
+            .filter(|s| s.required)
+            .map(|s| {
+                let rule = self.rulebook.section(s.id);
+                let note = match (s.id, s.status) {
+                    ('G', Status::Ok) => None,
+                    ('G', _) => Some("Följer av A–F: alla steg behöver vara väl beskrivna.".to_string()),
+                    (_, Status::Weak) => Some(
+                        "Rubriken finns, men texten är tom, en platshållare eller bara några ord."
+                            .to_string(),
+                    ),
+                    _ => None,
+                };
+                SectionLine {
+                    id: s.id.to_string(),
+                    title: rule.title.clone(),
+                    status_sv: status_sv(s.status),
+                    note,
+                    questions: rule.questions.join(" "),
+                }
+            })
+            .collect();
+        let shortcomings: Vec<&SectionLine> = sections
+            .iter()
+            .filter(|s| s.status_sv != status_sv(Status::Ok) && s.id != "G")
+            .collect();
+        let ctx = context! {
+            clinic_name => f.clinic_name,
+            kind => if f.supplement { "supplement" } else { "submission" },
+            milestone_short => f.milestone.short,
+            milestone_name => f.milestone.name,
+            document_name => f.document_name,
+            received_local => swedish_local(f.received_at, tz),
+            due_date => swedish_date(f.milestone.due),
+            on_time => f.on_time,
+            version => f.version,
+            grade_sv => a.grade.swedish(),
+            sections => sections,
+            shortcomings => shortcomings,
+            baseline_found => a.baseline.found,
+            baseline_values => a.baseline.values.join(", "),
+            goal_measurable => a.goal.measurable,
+            goal_time_bound => a.goal.time_bound,
+            data_sources => a.data_sources.join(", "),
+            notes => a.notes,
+            reference => reference,
+        };
+        self.build("receipt", &ctx, orig, reference, now)
+    }
+
+    /// The reply for documents that could not be read; `documents` holds (name, Swedish reason).
+    pub fn unreadable(
+        &self,
+        orig: &Original<'_>,
+        clinic_name: &str,
+        received_at: DateTime<Utc>,
+        documents: &[(String, String)],
+        reference: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Reply, ReplyError> {
+        let docs: Vec<Value> = documents
+            .iter()
+            .map(|(n, m)| context! { name => n, message => m })
+            .collect();
+        let ctx = context! {
+            clinic_name => clinic_name,
+            received_local => swedish_local(received_at, self.rulebook.tz()),
+            documents => docs,
+            reference => reference,
+        };
+        self.build("unreadable", &ctx, orig, reference, now)
+    }
+
+    /// The reply for a clinic mail without any document.
+    pub fn no_document(
+        &self,
+        orig: &Original<'_>,
+        clinic_name: &str,
+        received_at: DateTime<Utc>,
+        other_names: &[String],
+        reference: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Reply, ReplyError> {
+        let ctx = context! {
+            clinic_name => clinic_name,
+            received_local => swedish_local(received_at, self.rulebook.tz()),
+            other_names => other_names.join(", "),
+            reference => reference,
+        };
+        self.build("no_document", &ctx, orig, reference, now)
+    }
+
+    fn build(
+        &self,
+        kind: &str,
+        ctx: &Value,
+        orig: &Original<'_>,
+        reference: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Reply, ReplyError> {
+        let subject = self
+            .templates
+            .render(&format!("{kind}.subject.j2"), ctx)?
+            .trim()
+            .to_string();
+        let body = self.templates.render(&format!("{kind}.txt.j2"), ctx)?;
+        let domain = self.from.email.domain().to_string();
+        let message_id = format!("{reference}@{domain}");
+        let to: Mailbox = orig
+            .to
+            .parse()
+            .map_err(|e| ReplyError::Build(format!("recipient {}: {e}", orig.to)))?;
+        let mut b = lettre::Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(subject.clone())
+            .message_id(Some(format!("<{message_id}>")))
+            .date(std::time::SystemTime::from(now))
+            .header(AutoSubmitted("auto-replied".into()))
+            .header(ContentType::TEXT_PLAIN);
+        if let Some(mid) = orig.message_id {
+            b = b.in_reply_to(format!("<{mid}>"));
+            let mut refs: Vec<String> = orig.references.iter().map(|r| format!("<{r}>")).collect();
+            refs.push(format!("<{mid}>"));
+            b = b.references(refs.join(" "));
+        }
+        let msg = b.body(body).map_err(|e| ReplyError::Build(e.to_string()))?;
+        Ok(Reply {
+            to: orig.to.to_string(),
+            subject,
+            message_id,
+            raw: msg.formatted(),
+        })
+    }
+}
+
+/// RFC 3834 `Auto-Submitted` header, which lettre does not have built in.
+#[derive(Debug, Clone, PartialEq)]
+struct AutoSubmitted(String);
+
+impl header::Header for AutoSubmitted {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(AutoSubmitted(s.to_string()))
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
