@@ -108,13 +108,13 @@ fn status_sv(s: Status) -> &'static str {
 }
 
 /// Builds replies for one sender identity.
-pub struct Composer<'a> {
-    pub templates: &'a Templates,
-    pub rulebook: &'a Rulebook,
+pub struct Composer {
+    pub templates: Templates,
+    pub rulebook: Rulebook,
     pub from: Mailbox,
 }
 
-impl Composer<'_> {
+impl Composer {
     /// The receipt for a document that was read and pre-graded.
     pub fn receipt(
         &self,

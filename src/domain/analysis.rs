@@ -32,6 +32,8 @@ pub struct Analysis {
     pub milestone: u8,
     /// True when the milestone came from the document rather than from the caller.
     pub milestone_inferred: bool,
+    /// What the milestone was decided from.
+    pub milestone_source: MilestoneSource,
     /// All nine sections in order A..I.
     pub sections: Vec<SectionResult>,
     pub baseline: Baseline,
@@ -45,6 +47,21 @@ pub struct Analysis {
     pub h_points: Option<usize>,
     /// Observations for the report, in Swedish (e.g. too few measurement points in H).
     pub notes: Vec<String>,
+}
+
+/// Where the milestone came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MilestoneSource {
+    /// Given by the caller (`--milestone`, or the intake).
+    Given,
+    /// Title words in the document ("Projektplan", "Slutrapport", "Riktmärke 2").
+    Title,
+    /// The document has H or I sections, so it is a final report.
+    Sections,
+    /// Title words only in the page header or footer.
+    Furniture,
+    /// Nothing said: the first milestone.
+    Default,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -94,9 +111,9 @@ pub fn analyse(doc: &Document, rb: &Rulebook, milestone: Option<u8>) -> Analysis
     let bodies = section_bodies(&units, &heads, &matcher);
 
     let has_h_or_i = bodies.contains_key(&'H') || bodies.contains_key(&'I');
-    let (milestone, inferred) = match milestone {
-        Some(m) => (m, false),
-        None => (infer_milestone(doc, &units, &heads, rb, has_h_or_i), true),
+    let (milestone, milestone_source) = match milestone {
+        Some(m) => (m, MilestoneSource::Given),
+        None => infer_milestone(doc, &units, &heads, rb, has_h_or_i),
     };
     let required: Vec<SectionId> = rb
         .milestone(milestone)
@@ -163,7 +180,8 @@ pub fn analyse(doc: &Document, rb: &Rulebook, milestone: Option<u8>) -> Analysis
 
     Analysis {
         milestone,
-        milestone_inferred: inferred,
+        milestone_inferred: milestone_source != MilestoneSource::Given,
+        milestone_source,
         sections,
         baseline,
         goal,
@@ -606,23 +624,21 @@ fn infer_milestone(
     heads: &[Option<Vec<SectionId>>],
     rb: &Rulebook,
     has_h_or_i: bool,
-) -> u8 {
-    let first_head = heads
-        .iter()
-        .position(Option::is_some)
-        .unwrap_or(units.len());
+) -> (u8, MilestoneSource) {
+    let first_head = heads.iter().position(Option::is_some).unwrap_or(units.len());
     let mut preamble: Vec<String> = doc.title.iter().cloned().collect();
     preamble.extend(units[..first_head].iter().take(8).map(|u| u.text.clone()));
     if let Some(m) = milestone_from_words(&preamble.join("\n"), rb) {
-        return m;
+        return (m, MilestoneSource::Title);
     }
     if has_h_or_i {
-        return rb.milestones.iter().map(|m| m.id).max().unwrap_or(2);
+        let last = rb.milestones.iter().map(|m| m.id).max().unwrap_or(2);
+        return (last, MilestoneSource::Sections);
     }
     if let Some(m) = milestone_from_words(&doc.furniture.join("\n"), rb) {
-        return m;
+        return (m, MilestoneSource::Furniture);
     }
-    rb.milestones.iter().map(|m| m.id).min().unwrap_or(1)
+    (rb.milestones.iter().map(|m| m.id).min().unwrap_or(1), MilestoneSource::Default)
 }
 
 /// The milestone whose title words appear in `text` (later milestones win ties, since a final

@@ -1,0 +1,196 @@
+//! The daemon loop: fetch from the mailbox, ingest each message, move it only after the
+//! ledger committed, wake the sender; then wait (IDLE or poll) until there is more. Stops
+//! between messages when the shutdown token is cancelled, so the message in hand is always
+//! finished. Connection trouble is retried with backoff and reported in `status`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use super::ingest::{Outcome, Pipeline};
+use super::outbox::{self, SendReport};
+use crate::ports::{MailSource, SourceError, Transport, Wait};
+use crate::store::RetryPolicy;
+
+/// How the daemon runs.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Process everything pending, send what is due, then return.
+    pub once: bool,
+    /// Messages fetched per round.
+    pub batch: usize,
+    /// Longest wait for new mail before looking again (IDLE refresh or poll interval).
+    pub max_wait: Duration,
+    /// The sender's From address (envelope).
+    pub from: String,
+    pub retry: RetryPolicy,
+}
+
+/// What a run did.
+#[derive(Debug, Default, Clone)]
+pub struct RunSummary {
+    pub processed: usize,
+    pub already_recorded: usize,
+    pub failed: usize,
+    pub by_class: BTreeMap<String, usize>,
+    pub replies_queued: usize,
+    pub sent: SendReport,
+}
+
+pub async fn run<S, T>(
+    pipeline: Arc<Pipeline>,
+    mut source: S,
+    transport: Arc<T>,
+    opts: RunOptions,
+    shutdown: CancellationToken,
+) -> anyhow::Result<RunSummary>
+where
+    S: MailSource,
+    T: Transport + 'static,
+{
+    let store = pipeline.store.clone();
+    outbox::recover(&store).await?;
+    let wake = Arc::new(Notify::new());
+    let sender = if opts.once {
+        None
+    } else {
+        Some(tokio::spawn(sender_loop(
+            pipeline.clone(),
+            transport.clone(),
+            opts.clone(),
+            wake.clone(),
+            shutdown.clone(),
+        )))
+    };
+    let mut summary = RunSummary::default();
+    let mut backoff = Duration::from_secs(1);
+    let desc = source.describe();
+    'outer: loop {
+        if shutdown.is_cancelled() {
+            break;
+        }
+        let now = pipeline.clock.now();
+        let batch = match source.fetch(opts.batch).await {
+            Ok(b) => {
+                backoff = Duration::from_secs(1);
+                state(&pipeline, "connection_state", "connected").await;
+                state(&pipeline, "last_poll_at", &now.to_rfc3339()).await;
+                b
+            }
+            Err(e) => {
+                warn!(source = %desc, "{e}");
+                state(&pipeline, "connection_state", "disconnected").await;
+                state(&pipeline, "last_error", &format!("{} {e}", now.to_rfc3339())).await;
+                if opts.once {
+                    return Err(e.into());
+                }
+                let wait = if matches!(e, SourceError::Auth(_)) { Duration::from_secs(300) } else { backoff };
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+                continue;
+            }
+        };
+        let full = batch.len() >= opts.batch;
+        for f in &batch {
+            if shutdown.is_cancelled() {
+                break 'outer;
+            }
+            match pipeline.ingest_one(f).await {
+                Ok(outcome) => {
+                    match outcome {
+                        Outcome::Recorded { class, reply, .. } => {
+                            summary.processed += 1;
+                            *summary.by_class.entry(class.to_string()).or_default() += 1;
+                            if reply {
+                                summary.replies_queued += 1;
+                                wake.notify_one();
+                            }
+                        }
+                        Outcome::AlreadyRecorded => summary.already_recorded += 1,
+                    }
+                    // Only after the commit: move the message out of the watched folder.
+                    if let Err(e) = source.mark_processed(f).await {
+                        warn!(key = %f.source_key, "cannot move processed message (will retry): {e}");
+                    }
+                }
+                Err(e) => {
+                    summary.failed += 1;
+                    error!(key = %f.source_key, "cannot ingest message (left in the mailbox, will retry): {e}");
+                }
+            }
+        }
+        if full && !shutdown.is_cancelled() {
+            continue;
+        }
+        if opts.once {
+            break;
+        }
+        match source.wait(opts.max_wait, &shutdown).await {
+            Ok(Wait::Shutdown) => break,
+            Ok(_) => {}
+            Err(e) => warn!(source = %desc, "wait failed: {e}"),
+        }
+    }
+    if opts.once {
+        summary.sent = outbox::send_due(
+            &store,
+            transport.as_ref(),
+            &opts.from,
+            &opts.retry,
+            pipeline.clock.as_ref(),
+        )
+        .await?;
+    } else {
+        shutdown.cancel();
+        if let Some(h) = sender {
+            summary.sent = h.await.unwrap_or_default();
+        }
+    }
+    info!(processed = summary.processed, "stopped");
+    Ok(summary)
+}
+
+async fn state(p: &Pipeline, k: &str, v: &str) {
+    if let Err(e) = p.store.set_daemon_state(k, v).await {
+        warn!("cannot record daemon state {k}: {e}");
+    }
+}
+
+/// Sends whenever woken, and at least when the next row falls due.
+async fn sender_loop<T: Transport>(
+    pipeline: Arc<Pipeline>,
+    transport: Arc<T>,
+    opts: RunOptions,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+) -> SendReport {
+    let mut total = SendReport::default();
+    loop {
+        let clock = pipeline.clock.as_ref();
+        match outbox::send_due(&pipeline.store, transport.as_ref(), &opts.from, &opts.retry, clock).await {
+            Ok(r) => {
+                total.sent += r.sent;
+                total.retried += r.retried;
+                total.dead += r.dead;
+            }
+            Err(e) => warn!("outbox pass failed: {e}"),
+        }
+        let until_due = match outbox::next_due(&pipeline.store).await {
+            Ok(Some(t)) => (t - clock.now()).to_std().unwrap_or(Duration::ZERO),
+            _ => Duration::from_secs(30),
+        }
+        .clamp(Duration::from_millis(50), Duration::from_secs(30));
+        tokio::select! {
+            _ = shutdown.cancelled() => return total,
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(until_due) => {}
+        }
+    }
+}

@@ -1,0 +1,516 @@
+//! One inbound message through the intake, in the order the exactly-once design needs:
+//! archive the raw bytes, skip what the ledger already has, classify, read and pre-grade the
+//! document, decide milestone and punctuality, and record message + submission + triage +
+//! reply in ONE transaction. Moving the message in the mailbox is the caller's next step,
+//! and only after this returned Ok.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use tracing::{info, warn};
+
+use crate::adapters::archive::Archive;
+use crate::domain::analysis::{Analysis, MilestoneSource, analyse, milestone_from_words};
+use crate::domain::cycle;
+use crate::domain::document::Format;
+use crate::domain::rulebook::Rulebook;
+use crate::extract::{self, ExtractError, Limits};
+use crate::mail::parse::understand;
+use crate::mail::registry::{Clinic, Registry};
+use crate::mail::{Attachment, Inbound, MailClass};
+use crate::ports::{Clock, Fetched};
+use crate::reply::{Composer, Original, ReceiptFacts, Reply};
+use crate::report;
+use crate::store::{
+    Intake, MessageClass, NewMessage, NewOutbox, NewSubmission, Store, StoreError, SubmissionKind,
+};
+
+/// What happened to one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Recorded now, with this class; `reply` says whether a reply was queued.
+    Recorded { class: MessageClass, reply: bool, submission_id: Option<i64>, version: Option<i64> },
+    /// The ledger already had this message (a crash between commit and move): nothing new.
+    AlreadyRecorded,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("cannot archive the raw message: {0}")]
+    Archive(#[from] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Everything the intake needs; built once by the composition root.
+pub struct Pipeline {
+    pub store: Store,
+    pub archive: Archive,
+    pub registry: Registry,
+    pub rulebook: Rulebook,
+    pub composer: Composer,
+    pub limits: Limits,
+    pub max_message_bytes: u64,
+    pub max_replies_per_hour: u32,
+    pub max_replies_per_day: u32,
+    pub own_addresses: Vec<String>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The analysed primary document of a submission.
+struct ReadDocument {
+    attachment: Attachment,
+    format: Format,
+    analysis: Analysis,
+}
+
+/// The documents of a message: the first readable one, and why the others failed.
+struct Reading {
+    read: Option<ReadDocument>,
+    failures: Vec<(Attachment, ExtractError)>,
+}
+
+fn read_documents(docs: &[Attachment], rb: &Rulebook, limits: &Limits) -> Reading {
+    let mut failures = Vec::new();
+    for a in docs {
+        match extract::extract(&a.bytes, limits) {
+            Ok(doc) => {
+                let format = doc.format.unwrap_or(Format::Docx);
+                let analysis = analyse(&doc, rb, None);
+                return Reading {
+                    read: Some(ReadDocument { attachment: a.clone(), format, analysis }),
+                    failures,
+                };
+            }
+            Err(e) => failures.push((a.clone(), e)),
+        }
+    }
+    Reading { read: None, failures }
+}
+
+/// The milestone of a submission: the document's own title, else the subject, else the
+/// document's sections (H/I), else the cycle calendar (the next due milestone on or after the
+/// receive day, or the last one).
+pub fn decide_milestone(
+    analysis: Option<&Analysis>,
+    subject: &str,
+    received_at: DateTime<Utc>,
+    rb: &Rulebook,
+) -> u8 {
+    if let Some(a) = analysis {
+        if a.milestone_source == MilestoneSource::Title {
+            return a.milestone;
+        }
+    }
+    if let Some(m) = milestone_from_words(subject, rb) {
+        return m;
+    }
+    if let Some(a) = analysis {
+        if matches!(a.milestone_source, MilestoneSource::Sections | MilestoneSource::Furniture) {
+            return a.milestone;
+        }
+    }
+    let tz = rb.tz();
+    let mut ms: Vec<_> = rb.milestones.iter().collect();
+    ms.sort_by_key(|m| m.due);
+    ms.iter()
+        .find(|m| cycle::on_time(received_at, m.due, tz))
+        .or(ms.last())
+        .map_or(1, |m| m.id)
+}
+
+fn is_supplement_subject(subject: &str) -> bool {
+    let f = crate::domain::normalize::fold(subject);
+    f.contains("komplettering") || f.contains("kompletterad") || f.contains("reviderad")
+}
+
+impl Pipeline {
+    /// Process one fetched message. Safe to call again for the same message after a crash.
+    #[tracing::instrument(skip_all, fields(key = %f.source_key))]
+    pub async fn ingest_one(&self, f: &Fetched) -> Result<Outcome, IngestError> {
+        // 1. Archive before anything else.
+        let archive = self.archive.clone();
+        let bytes = f.bytes.clone();
+        let (sha, path) = tokio::task::spawn_blocking(move || archive.put(&bytes))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))??;
+        // 2. Already recorded? (crash after commit, before the move)
+        if self.store.seen_source(&f.source_key).await?.is_some() {
+            return Ok(Outcome::AlreadyRecorded);
+        }
+        let now = self.clock.now();
+        // 3. Classify (bounded: an oversize message is judged on its headers only).
+        let oversize = f.bytes.len() as u64 > self.max_message_bytes;
+        let inbound = {
+            let raw = if oversize { header_block(&f.bytes).to_vec() } else { f.bytes.clone() };
+            let registry = self.registry.clone();
+            let own = self.own_addresses.clone();
+            tokio::task::spawn_blocking(move || understand(&raw, &registry, &own))
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))?
+        };
+        let message = NewMessage {
+            source_key: f.source_key.clone(),
+            sha256: sha.clone(),
+            archive_path: path.display().to_string(),
+            received_at: f.received_at,
+            mail_message_id: inbound.message_id.clone(),
+            from_addr: inbound.from.clone(),
+            subject: inbound.subject.clone(),
+            class: MessageClass::from(inbound.class),
+            clinic_id: inbound.clinic_id.clone(),
+            reason: inbound.reason.clone(),
+        };
+        let clinic = inbound.clinic_id.as_deref().and_then(|id| self.registry.get(id)).cloned();
+        let plan = match (inbound.class, clinic) {
+            (MailClass::Submission | MailClass::NoDocument, Some(clinic)) if oversize => {
+                self.plan_oversize(message, &inbound, &clinic, f, now)
+            }
+            (MailClass::Submission, Some(clinic)) => {
+                self.plan_submission(message, &inbound, &clinic, f, now).await?
+            }
+            (MailClass::NoDocument, Some(clinic)) => {
+                self.plan_no_document(message, &inbound, &clinic, f, now)
+            }
+            (class, _) => Plan::record(message, triage_reason(class, &inbound)),
+        };
+        self.commit(plan, &inbound, now).await
+    }
+
+    async fn commit(&self, plan: Plan<'_>, inbound: &Inbound, now: DateTime<Utc>) -> Result<Outcome, IngestError> {
+        let Plan { mut message, submission, mut triage, reply } = plan;
+        // Rate limit and "reply only to known clinic addresses".
+        let mut reply = reply;
+        if let Some(r) = &reply {
+            if let Some(why) = self.rate_limited(&r.recipient, now).await? {
+                warn!(recipient = %r.recipient, "reply suppressed: {why}");
+                triage = Some(match triage {
+                    Some(t) => format!("{t}; {why}"),
+                    None => why,
+                });
+                reply = None;
+            }
+        }
+        if reply.is_none() && message.class == MessageClass::Submission && triage.is_none() {
+            message.reason = format!("{} (no reply)", message.reason);
+        }
+        let class = message.class;
+        let intake = Intake { message, submission, triage_reason: triage, outbox: Vec::new(), now };
+        let has_reply = reply.is_some();
+        let res = self
+            .store
+            .commit_intake_with(&intake, |assigned| match &reply {
+                None => Ok(Vec::new()),
+                Some(r) => (r.render)(assigned.version.unwrap_or(1)).map(|m| vec![m]),
+            })
+            .await;
+        match res {
+            Ok(ids) => {
+                info!(class = %class, version = ?ids.version, reply = has_reply, from = ?inbound.from, "recorded");
+                Ok(Outcome::Recorded {
+                    class,
+                    reply: has_reply,
+                    submission_id: ids.submission_id,
+                    version: ids.version,
+                })
+            }
+            Err(StoreError::AlreadyRecorded { .. }) => Ok(Outcome::AlreadyRecorded),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn rate_limited(&self, recipient: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError> {
+        let hour = self.store.replies_to_since(recipient, now - Duration::hours(1)).await?;
+        if hour >= i64::from(self.max_replies_per_hour) {
+            return Ok(Some(format!("rate limit: {hour} replies to {recipient} in the last hour")));
+        }
+        let day = self.store.replies_to_since(recipient, now - Duration::days(1)).await?;
+        if day >= i64::from(self.max_replies_per_day) {
+            return Ok(Some(format!("rate limit: {day} replies to {recipient} in the last day")));
+        }
+        Ok(None)
+    }
+
+    fn original<'a>(&self, inbound: &'a Inbound, to: &'a str) -> Original<'a> {
+        Original {
+            to,
+            message_id: inbound.message_id.as_deref(),
+            references: &inbound.references,
+            subject: &inbound.subject,
+        }
+    }
+
+    async fn plan_submission<'a>(
+        &'a self,
+        mut message: NewMessage,
+        inbound: &'a Inbound,
+        clinic: &Clinic,
+        f: &Fetched,
+        now: DateTime<Utc>,
+    ) -> Result<Plan<'a>, IngestError> {
+        // An exact duplicate by Message-ID: recorded, never answered twice.
+        if let Some(mid) = &inbound.message_id {
+            if let Some(prev) = self.store.find_by_message_id(mid).await? {
+                message.class = MessageClass::Duplicate;
+                message.reason = format!("same Message-ID as message {} ({})", prev.id, prev.source_key);
+                return Ok(Plan::record(message, None));
+            }
+        }
+        let docs = inbound.documents.clone();
+        let rb = self.rulebook.clone();
+        let limits = self.limits.clone();
+        let reading = tokio::task::spawn_blocking(move || read_documents(&docs, &rb, &limits))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let to = inbound.from.clone().unwrap_or_default();
+        let Some(read) = reading.read else {
+            return Ok(self.plan_unreadable(message, inbound, clinic, f, now, &reading.failures, &to));
+        };
+        // The same document again (new Message-ID, same bytes): recorded, not answered.
+        if let Some(prev) = self
+            .store
+            .find_submission_by_doc(&clinic.id, &read.attachment.sha256)
+            .await?
+        {
+            message.class = MessageClass::Duplicate;
+            message.reason = format!(
+                "same document as submission {} (version {} of milestone {})",
+                prev.id, prev.version, prev.milestone
+            );
+            return Ok(Plan::record(message, None));
+        }
+        let rb = &self.rulebook;
+        let milestone_id = decide_milestone(Some(&read.analysis), &inbound.subject, f.received_at, rb);
+        let analysis = if milestone_id == read.analysis.milestone {
+            read.analysis.clone()
+        } else {
+            // Grade against the milestone the mail is really for.
+            let doc = extract::extract(&read.attachment.bytes, &self.limits).ok();
+            doc.map(|d| analyse(&d, rb, Some(milestone_id))).unwrap_or(read.analysis.clone())
+        };
+        let milestone = rb.milestone(milestone_id).expect("decided from the rulebook").clone();
+        let on_time = cycle::on_time(f.received_at, milestone.due, rb.tz());
+        let earlier = self.store.latest_submission(&clinic.id, i64::from(milestone_id)).await?;
+        let supplement = earlier.is_some() || is_supplement_subject(&inbound.subject);
+        let kind = if supplement { SubmissionKind::Supplement } else { SubmissionKind::Submission };
+        message.class = if supplement { MessageClass::Supplement } else { MessageClass::Submission };
+        let mut json = report::json_report(&read.attachment.name, read.format, &analysis);
+        json["notes"] = serde_json::json!(analysis.notes);
+        let submission = NewSubmission {
+            clinic_id: clinic.id.clone(),
+            milestone: i64::from(milestone_id),
+            kind,
+            received_at: f.received_at,
+            on_time,
+            pre_grade: Some(analysis.grade),
+            doc_sha256: read.attachment.sha256.clone(),
+            doc_name: read.attachment.name.clone(),
+            doc_format: Some(read.format.as_str().to_string()),
+            analysis_json: json.to_string(),
+            error_kind: None,
+            mail_message_id: inbound.message_id.clone(),
+        };
+        // The receipt quotes the version, which the transaction assigns: render it there.
+        let composer = &self.composer;
+        let to_owned = to.clone();
+        let mid = inbound.message_id.clone();
+        let refs = inbound.references.clone();
+        let subject = inbound.subject.clone();
+        let reference = reference_for(&f.source_key, &message.sha256);
+        let clinic_name = clinic.name.clone();
+        let doc_name = read.attachment.name.clone();
+        let received_at = f.received_at;
+        let render = move |version: i64| -> Result<NewOutbox, String> {
+            let facts = ReceiptFacts {
+                clinic_name: &clinic_name,
+                document_name: &doc_name,
+                received_at,
+                milestone: &milestone,
+                on_time,
+                version,
+                supplement,
+                analysis: &analysis,
+            };
+            let original = Original {
+                to: &to_owned,
+                message_id: mid.as_deref(),
+                references: &refs,
+                subject: &subject,
+            };
+            let r = composer
+                .receipt(&original, &facts, &reference, now)
+                .map_err(|e| e.to_string())?;
+            Ok(outbox_row("receipt", r))
+        };
+        Ok(Plan {
+            message,
+            submission: Some(submission),
+            triage: None,
+            reply: Some(PlannedReply { recipient: to.clone(), render: Box::new(render) }),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn plan_unreadable(
+        &self,
+        mut message: NewMessage,
+        inbound: &Inbound,
+        clinic: &Clinic,
+        f: &Fetched,
+        now: DateTime<Utc>,
+        failures: &[(Attachment, ExtractError)],
+        to: &str,
+    ) -> Plan<'static> {
+        message.class = MessageClass::UnreadableDocument;
+        let kinds: Vec<&str> = failures.iter().map(|(_, e)| e.kind()).collect();
+        message.reason = format!("no readable document: {}", kinds.join(", "));
+        let docs: Vec<(String, String)> = failures
+            .iter()
+            .map(|(a, e)| (a.name.clone(), report::swedish_error(e)))
+            .collect();
+        let reference = reference_for(&f.source_key, &message.sha256);
+        let reply = self
+            .composer
+            .unreadable(&self.original(inbound, to), &clinic.name, f.received_at, &docs, &reference, now);
+        let triage = Some(format!("document could not be read ({})", kinds.join(", ")));
+        Plan::with_reply(message, triage, to, reply)
+    }
+
+    fn plan_no_document(
+        &self,
+        message: NewMessage,
+        inbound: &Inbound,
+        clinic: &Clinic,
+        f: &Fetched,
+        now: DateTime<Utc>,
+    ) -> Plan<'static> {
+        let to = inbound.from.clone().unwrap_or_default();
+        let names: Vec<String> = inbound.other_parts.iter().map(|a| a.name.clone()).collect();
+        let reference = reference_for(&f.source_key, &message.sha256);
+        let reply = self
+            .composer
+            .no_document(&self.original(inbound, &to), &clinic.name, f.received_at, &names, &reference, now);
+        let triage = Some("clinic mail without a document: a reviewer should read it".to_string());
+        Plan::with_reply(message, triage, &to, reply)
+    }
+
+    fn plan_oversize(
+        &self,
+        mut message: NewMessage,
+        inbound: &Inbound,
+        clinic: &Clinic,
+        f: &Fetched,
+        now: DateTime<Utc>,
+    ) -> Plan<'static> {
+        message.class = MessageClass::UnreadableDocument;
+        message.reason = format!(
+            "message of {} bytes exceeds max_message_bytes {}",
+            f.bytes.len(),
+            self.max_message_bytes
+        );
+        let to = inbound.from.clone().unwrap_or_default();
+        let e = ExtractError::TooLarge(message.reason.clone());
+        let docs = vec![("bifogade filer".to_string(), report::swedish_error(&e))];
+        let reference = reference_for(&f.source_key, &message.sha256);
+        let reply = self
+            .composer
+            .unreadable(&self.original(inbound, &to), &clinic.name, f.received_at, &docs, &reference, now);
+        let triage = Some(message.reason.clone());
+        Plan::with_reply(message, triage, &to, reply)
+    }
+}
+
+/// A reply whose bytes may depend on the version the transaction assigns.
+struct PlannedReply<'a> {
+    recipient: String,
+    render: Box<dyn Fn(i64) -> Result<NewOutbox, String> + Send + Sync + 'a>,
+}
+
+struct Plan<'a> {
+    message: NewMessage,
+    submission: Option<NewSubmission>,
+    triage: Option<String>,
+    reply: Option<PlannedReply<'a>>,
+}
+
+impl<'a> Plan<'a> {
+    fn record(message: NewMessage, triage: Option<String>) -> Plan<'a> {
+        Plan { message, submission: None, triage, reply: None }
+    }
+
+    fn with_reply(
+        message: NewMessage,
+        triage: Option<String>,
+        to: &str,
+        reply: Result<Reply, crate::reply::ReplyError>,
+    ) -> Plan<'a> {
+        match reply {
+            Ok(r) => {
+                let row = outbox_row("reply", r);
+                Plan {
+                    message,
+                    submission: None,
+                    triage,
+                    reply: Some(PlannedReply {
+                        recipient: to.to_string(),
+                        render: Box::new(move |_| Ok(row.clone())),
+                    }),
+                }
+            }
+            Err(e) => {
+                warn!("cannot build reply: {e}");
+                let t = format!("{}; reply could not be built: {e}", triage.unwrap_or_default());
+                Plan::record(message, Some(t))
+            }
+        }
+    }
+}
+
+fn outbox_row(kind: &str, r: Reply) -> NewOutbox {
+    NewOutbox {
+        kind: kind.to_string(),
+        dedupe_key: None,
+        recipient: r.to,
+        subject: r.subject,
+        raw: r.raw,
+        mail_message_id: r.message_id,
+        not_before: None,
+    }
+}
+
+/// Triage reasons for classes that get no automatic reply.
+fn triage_reason(class: MailClass, inbound: &Inbound) -> Option<String> {
+    match class {
+        MailClass::UnknownSender => Some(format!(
+            "unknown sender {}: not in the clinic registry",
+            inbound.from.as_deref().unwrap_or("(none)")
+        )),
+        MailClass::NeedsReview => Some(format!("sender authentication failed: {}", inbound.reason)),
+        MailClass::Unparseable => Some("message could not be parsed; kept whole in the archive".into()),
+        MailClass::Bounce => Some(format!("delivery failure report: {}", inbound.reason)),
+        // A known clinic address we could not match to a registry entry cannot happen here;
+        // submissions without a clinic are unknown senders.
+        MailClass::Submission | MailClass::NoDocument => {
+            Some("clinic not found in the registry".into())
+        }
+        MailClass::AutoReply | MailClass::MailingList => None,
+    }
+}
+
+/// A short, stable reference for a reply: quoted in the text and used in its Message-ID, so a
+/// re-run of the same message produces the same reply.
+fn reference_for(source_key: &str, sha: &str) -> String {
+    let h = crate::adapters::archive::sha256_hex(format!("{source_key}\n{sha}").as_bytes());
+    format!("vv-{}", &h[..16])
+}
+
+/// The header block of a raw message (up to the first empty line).
+fn header_block(raw: &[u8]) -> &[u8] {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 4)
+        .or_else(|| raw.windows(2).position(|w| w == b"\n\n").map(|p| p + 2))
+        .unwrap_or(raw.len().min(64 * 1024));
+    &raw[..end]
+}

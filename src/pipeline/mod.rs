@@ -1,0 +1,7 @@
+//! The one pipeline that connects the adapters: [`ingest`] (one message: archive → classify →
+//! read → grade → record + queue the reply in one transaction), [`outbox`] (send due replies
+//! with retries) and [`daemon`] (the loop around both, with IDLE/poll, backoff and shutdown).
+
+pub mod daemon;
+pub mod ingest;
+pub mod outbox;
