@@ -29,4 +29,38 @@ pub enum Command {
         #[arg(long)]
         rulebook: Option<PathBuf>,
     },
+    /// Watch the mailbox: archive, classify, pre-grade, record and answer every message.
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+        /// Process everything pending, send what is due, then exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Connection state, last poll, counts per class, outbox backlog.
+    Status {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One line (or JSON object) per recorded submission.
+    Submissions {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+    /// Check configuration, database, mailbox and SMTP logins, templates; say what is wrong.
+    Doctor {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// The demo: run the agent over fixtures/mail with Maildir, SQLite and a file outbox.
+    Demo {
+        #[arg(long, default_value = "config/demo.toml")]
+        config: PathBuf,
+        #[arg(long, default_value = "fixtures/mail")]
+        fixtures: PathBuf,
+    },
 }

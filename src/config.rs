@@ -96,6 +96,24 @@ pub struct MailboxSettings {
     pub idle_refresh_secs: u64,
 }
 
+impl MailboxSettings {
+    pub fn kind_name(&self) -> String {
+        match self.kind {
+            MailboxKind::Maildir => format!(
+                "maildir:{}",
+                self.path.as_deref().map(|p| p.display().to_string()).unwrap_or_default()
+            ),
+            MailboxKind::Imap => format!(
+                "imap://{}@{}:{}/{}",
+                self.username.as_deref().unwrap_or(""),
+                self.host.as_deref().unwrap_or(""),
+                self.port.unwrap_or(0),
+                self.folder
+            ),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpSettings {

@@ -10,22 +10,64 @@ use vardval::extract::Limits;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Check { file, milestone, format, rulebook } => {
-            let rb = match rulebook {
-                None => Rulebook::embedded(),
-                Some(p) => match std::fs::read_to_string(&p)
-                    .map_err(|e| e.to_string())
-                    .and_then(|t| Rulebook::from_toml(&t).map_err(|e| e.to_string()))
-                {
-                    Ok(rb) => rb,
-                    Err(e) => {
-                        eprintln!("vardval: cannot load rulebook {}: {e}", p.display());
-                        return ExitCode::from(2);
-                    }
-                },
-            };
-            commands::check::run(&file, milestone, format, &rb, &Limits::default())
+    if let Command::Check { file, milestone, format, rulebook } = &cli.command {
+        let rb = match rulebook {
+            None => Rulebook::embedded(),
+            Some(p) => match std::fs::read_to_string(p)
+                .map_err(|e| e.to_string())
+                .and_then(|t| Rulebook::from_toml(&t).map_err(|e| e.to_string()))
+            {
+                Ok(rb) => rb,
+                Err(e) => {
+                    eprintln!("vardval: cannot load rulebook {}: {e}", p.display());
+                    return ExitCode::from(2);
+                }
+            },
+        };
+        return commands::check::run(file, *milestone, *format, &rb, &Limits::default());
+    }
+    vardval::telemetry::init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vardval: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let res: anyhow::Result<ExitCode> = rt.block_on(async {
+        match cli.command {
+            Command::Check { .. } => unreachable!("handled above"),
+            Command::Run { config, once } => {
+                let s = commands::run::run(&config, once).await?;
+                if once {
+                    commands::run::print_summary(&s);
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Status { config, json } => {
+                commands::status::status(&config, json).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Submissions { config, format } => {
+                let json = format == commands::check::OutputFormat::Json;
+                commands::submissions::submissions(&config, json).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Doctor { config } => {
+                let bad = commands::doctor::doctor(&config).await;
+                Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            }
+            Command::Demo { config, fixtures } => {
+                commands::demo::demo(&config, &fixtures).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    });
+    match res {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("vardval: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -1,3 +1,9 @@
 //! The composition root: one module per subcommand. Only here are concrete adapters named.
 
+pub mod app;
 pub mod check;
+pub mod demo;
+pub mod doctor;
+pub mod run;
+pub mod status;
+pub mod submissions;

@@ -1,0 +1,224 @@
+//! Builds the running parts from [`Settings`]: the pipeline (store, archive, registry,
+//! rulebook, templates), the configured mail source and the configured transport. The only
+//! place that names concrete adapters.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::adapters::archive::Archive;
+use crate::adapters::imap::{ImapAuth, ImapConfig, ImapSource};
+use crate::adapters::maildir::MaildirSource;
+use crate::adapters::smtp::{FileTransport, SmtpConfig, SmtpTransport};
+use crate::config::{MailboxKind, Secret, Settings, SmtpKind};
+use crate::domain::rulebook::Rulebook;
+use crate::mail::registry::Registry;
+use crate::pipeline::daemon::RunOptions;
+use crate::pipeline::ingest::Pipeline;
+use crate::ports::{Clock, Fetched, MailSource, SendError, SourceError, Transport, Wait};
+use crate::reply::{Composer, Templates};
+use crate::store::{RetryPolicy, Store};
+
+pub fn load_rulebook(s: &Settings) -> anyhow::Result<Rulebook> {
+    let p = s.resolve(&s.cycle.rulebook);
+    let text = std::fs::read_to_string(&p).with_context(|| format!("cannot read rulebook {}", p.display()))?;
+    Rulebook::from_toml(&text).with_context(|| format!("invalid rulebook {}", p.display()))
+}
+
+pub fn load_registry(s: &Settings) -> anyhow::Result<Registry> {
+    let p = s.resolve(&s.clinics.path);
+    let text =
+        std::fs::read_to_string(&p).with_context(|| format!("cannot read clinic registry {}", p.display()))?;
+    Registry::from_csv(&text).with_context(|| format!("invalid clinic registry {}", p.display()))
+}
+
+pub async fn open_store(s: &Settings) -> anyhow::Result<Store> {
+    if let Some(path) = s.database_url().strip_prefix("sqlite://") {
+        let file = path.split('?').next().unwrap_or(path);
+        if let Some(dir) = std::path::Path::new(file).parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+    }
+    Store::connect(&s.database_url()).await.context("cannot open the database")
+}
+
+/// Build the pipeline from settings.
+pub async fn build_pipeline(s: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Pipeline> {
+    let rulebook = load_rulebook(s)?;
+    let registry = load_registry(s)?;
+    let store = open_store(s).await?;
+    let from: lettre::message::Mailbox = s.smtp.from.parse().context("[smtp] from")?;
+    let own = vec![from.email.to_string().to_lowercase()];
+    let composer = Composer { templates: Templates::load(None)?, rulebook: rulebook.clone(), from };
+    Ok(Pipeline {
+        store,
+        archive: Archive::new(s.resolve(&s.archive.dir)),
+        registry,
+        rulebook,
+        composer,
+        limits: s.limits.document.clone(),
+        max_message_bytes: s.limits.max_message_bytes(),
+        max_replies_per_hour: s.replies.max_per_recipient_per_hour,
+        max_replies_per_day: s.replies.max_per_recipient_per_day,
+        own_addresses: own,
+        clock,
+    })
+}
+
+pub fn run_options(s: &Settings, once: bool) -> RunOptions {
+    let from: lettre::message::Mailbox = s.smtp.from.parse().expect("validated");
+    RunOptions {
+        once,
+        batch: 50,
+        max_wait: match s.mailbox.kind {
+            MailboxKind::Imap => Duration::from_secs(s.mailbox.idle_refresh_secs),
+            MailboxKind::Maildir => s.poll_interval(),
+        },
+        from: from.email.to_string(),
+        retry: RetryPolicy {
+            base: chrono::Duration::seconds(s.smtp.backoff_secs as i64),
+            max: chrono::Duration::seconds(s.smtp.max_backoff_secs as i64),
+            max_attempts: i64::from(s.smtp.max_attempts),
+        },
+    }
+}
+
+pub fn imap_config(s: &Settings) -> anyhow::Result<ImapConfig> {
+    let m = &s.mailbox;
+    let auth = match s.mailbox_secret()? {
+        Secret::Password(p) => ImapAuth::Password(p),
+        Secret::OAuth2Token(t) => ImapAuth::OAuth2Token(t),
+    };
+    let host = m.host.clone().context("[mailbox] host")?;
+    let port = m.port.unwrap_or(match m.tls {
+        crate::config::TlsMode::Tls => 993,
+        _ => 143,
+    });
+    let mut c = ImapConfig::new(host, port, m.tls, m.username.clone().unwrap_or_default(), auth);
+    c.ca_file = m.ca_file.as_ref().map(|p| s.resolve(p));
+    c.folder = m.folder.clone();
+    c.processed_folder = m.processed_folder.clone();
+    c.poll_interval = s.poll_interval();
+    c.idle_refresh = Duration::from_secs(m.idle_refresh_secs);
+    Ok(c)
+}
+
+pub fn smtp_config(s: &Settings) -> anyhow::Result<SmtpConfig> {
+    let t = &s.smtp;
+    let host = t.host.clone().context("[smtp] host")?;
+    let port = t.port.unwrap_or(match t.tls {
+        crate::config::TlsMode::Tls => 465,
+        crate::config::TlsMode::Starttls => 587,
+        crate::config::TlsMode::None => 25,
+    });
+    let mut c = SmtpConfig::new(host, port, t.tls);
+    c.ca_file = t.ca_file.as_ref().map(|p| s.resolve(p));
+    c.username = t.username.clone();
+    c.password = match s.smtp_secret()? {
+        Some(Secret::Password(p)) | Some(Secret::OAuth2Token(p)) => Some(p),
+        None => None,
+    };
+    Ok(c)
+}
+
+/// The configured mailbox.
+pub enum AnySource {
+    Maildir(MaildirSource),
+    Imap(Box<ImapSource>),
+}
+
+pub fn build_source(s: &Settings) -> anyhow::Result<AnySource> {
+    Ok(match s.mailbox.kind {
+        MailboxKind::Maildir => {
+            let path = s.resolve(s.mailbox.path.as_ref().context("[mailbox] path")?);
+            let m = MaildirSource::new(path, &s.mailbox.processed_folder, s.poll_interval());
+            m.create_dirs().context("cannot create the Maildir")?;
+            AnySource::Maildir(m)
+        }
+        MailboxKind::Imap => AnySource::Imap(Box::new(
+            ImapSource::new(imap_config(s)?).map_err(|e| anyhow::anyhow!("{e}"))?,
+        )),
+    })
+}
+
+impl MailSource for AnySource {
+    async fn fetch(&mut self, max: usize) -> Result<Vec<Fetched>, SourceError> {
+        match self {
+            AnySource::Maildir(m) => m.fetch(max).await,
+            AnySource::Imap(i) => i.fetch(max).await,
+        }
+    }
+    async fn mark_processed(&mut self, msg: &Fetched) -> Result<(), SourceError> {
+        match self {
+            AnySource::Maildir(m) => m.mark_processed(msg).await,
+            AnySource::Imap(i) => i.mark_processed(msg).await,
+        }
+    }
+    async fn wait(&mut self, max: Duration, shutdown: &CancellationToken) -> Result<Wait, SourceError> {
+        match self {
+            AnySource::Maildir(m) => m.wait(max, shutdown).await,
+            AnySource::Imap(i) => i.wait(max, shutdown).await,
+        }
+    }
+    fn describe(&self) -> String {
+        match self {
+            AnySource::Maildir(m) => m.describe(),
+            AnySource::Imap(i) => i.describe(),
+        }
+    }
+}
+
+/// The configured transport.
+pub enum AnyTransport {
+    File(FileTransport),
+    Smtp(SmtpTransport),
+}
+
+pub fn build_transport(s: &Settings) -> anyhow::Result<AnyTransport> {
+    Ok(match s.smtp.kind {
+        SmtpKind::File => {
+            let dir = s.resolve(s.smtp.dir.as_ref().context("[smtp] dir")?);
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            AnyTransport::File(FileTransport::new(dir))
+        }
+        SmtpKind::Smtp => AnyTransport::Smtp(
+            SmtpTransport::new(smtp_config(s)?).map_err(|e| anyhow::anyhow!("{}", e.0))?,
+        ),
+    })
+}
+
+impl Transport for AnyTransport {
+    async fn send(&self, from: &str, to: &[String], raw: &[u8]) -> Result<(), SendError> {
+        match self {
+            AnyTransport::File(f) => f.send(from, to, raw).await,
+            AnyTransport::Smtp(t) => t.send(from, to, raw).await,
+        }
+    }
+    fn describe(&self) -> String {
+        match self {
+            AnyTransport::File(f) => f.describe(),
+            AnyTransport::Smtp(t) => t.describe(),
+        }
+    }
+}
+
+/// Cancel the token on SIGTERM or SIGINT.
+pub fn cancel_on_signals(token: CancellationToken) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown requested: finishing the message in hand");
+        token.cancel();
+    });
+}

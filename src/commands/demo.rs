@@ -1,0 +1,53 @@
+//! `vardval demo`: the main job on embedded defaults. Copies `fixtures/mail/*.eml` into a
+//! fresh Maildir under `var/demo`, runs the agent once over it with SQLite and a file outbox
+//! (config/demo.toml), and prints what it did.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use super::run;
+use crate::adapters::maildir::MaildirSource;
+use crate::config::Settings;
+
+pub async fn demo(config: &Path, fixtures: &Path) -> anyhow::Result<()> {
+    let s = Settings::load(config)?;
+    let var = s.resolve(Path::new("../var/demo"));
+    if var.exists() {
+        std::fs::remove_dir_all(&var).with_context(|| format!("cannot reset {}", var.display()))?;
+    }
+    let maildir = s.resolve(s.mailbox.path.as_ref().context("demo needs a Maildir")?);
+    let md = MaildirSource::new(&maildir, &s.mailbox.processed_folder, s.poll_interval());
+    let mut files: Vec<PathBuf> = std::fs::read_dir(fixtures)
+        .with_context(|| format!("cannot read {}", fixtures.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .collect();
+    files.sort();
+    for (i, f) in files.iter().enumerate() {
+        let bytes = std::fs::read(f)?;
+        let name = format!("{:04}.{}.demo", i, f.file_stem().unwrap_or_default().to_string_lossy());
+        md.deliver(&name, &bytes, None)?;
+    }
+    println!("Demo: {} meddelanden från {} levererade till {}", files.len(), fixtures.display(), maildir.display());
+    let summary = run::run_settings(&s, true).await?;
+    println!();
+    run::print_summary(&summary);
+    println!();
+    super::submissions::submissions(config, false).await?;
+    let out = s.resolve(s.smtp.dir.as_ref().context("demo uses a file outbox")?);
+    println!();
+    println!("Svaren finns som .eml-filer i {}", out.display());
+    if let Some(first) = std::fs::read_dir(&out)?.filter_map(|e| e.ok()).map(|e| e.path()).min() {
+        println!("Exempel ({}):\n", first.display());
+        let raw = std::fs::read(&first).unwrap_or_default();
+        if let Some(m) = mail_parser::MessageParser::default().parse(&raw) {
+            println!("Till: {}", m.to().and_then(|a| a.first()).and_then(|a| a.address()).unwrap_or(""));
+            println!("Ämne: {}", m.subject().unwrap_or(""));
+            println!("Auto-Submitted: {}", m.header_raw("Auto-Submitted").unwrap_or("").trim());
+            println!();
+            println!("{}", m.body_text(0).unwrap_or_default());
+        }
+    }
+    Ok(())
+}

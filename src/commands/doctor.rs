@@ -1,0 +1,104 @@
+//! `vardval doctor --config F`: checks the configuration, rulebook, clinic registry,
+//! templates, database, mailbox login and SMTP login, and says in plain words what is wrong.
+
+use std::path::Path;
+
+use super::app;
+use crate::config::{MailboxKind, Settings, SmtpKind};
+use crate::ports::MailSource;
+use crate::reply::Templates;
+
+struct Report {
+    bad: usize,
+}
+
+impl Report {
+    fn line(&mut self, what: &str, res: Result<String, String>) {
+        match res {
+            Ok(detail) => println!("  ok    {what}: {detail}"),
+            Err(e) => {
+                self.bad += 1;
+                println!("  FEL   {what}: {e}");
+            }
+        }
+    }
+}
+
+/// Returns the number of problems found.
+pub async fn doctor(config: &Path) -> usize {
+    let mut r = Report { bad: 0 };
+    println!("vardval doctor: {}", config.display());
+    let s = match Settings::load(config) {
+        Ok(s) => {
+            r.line("configuration", Ok("readable and valid".into()));
+            s
+        }
+        Err(e) => {
+            r.line("configuration", Err(e.to_string()));
+            return r.bad;
+        }
+    };
+    r.line(
+        "rulebook",
+        app::load_rulebook(&s).map(|rb| format!("cycle {} with {} milestones", rb.year, rb.milestones.len())).map_err(|e| format!("{e:#}")),
+    );
+    r.line(
+        "clinic registry",
+        app::load_registry(&s).map(|reg| format!("{} clinics", reg.len())).map_err(|e| format!("{e:#}")),
+    );
+    r.line("templates", Templates::load(None).map(|_| "all templates parse".into()).map_err(|e| e.to_string()));
+    r.line(
+        "database",
+        match app::open_store(&s).await {
+            Ok(st) => Ok(format!("{} reachable, migrations applied", st.backend().as_str())),
+            Err(e) => Err(format!("{e:#}")),
+        },
+    );
+    let archive = s.resolve(&s.archive.dir);
+    r.line(
+        "raw archive",
+        std::fs::create_dir_all(&archive)
+            .and_then(|_| tempfile_in(&archive))
+            .map(|_| format!("{} is writable", archive.display()))
+            .map_err(|e| format!("{} is not writable: {e}", archive.display())),
+    );
+    r.line(
+        "mailbox",
+        match app::build_source(&s) {
+            Err(e) => Err(format!("{e:#}")),
+            Ok(mut src) => match src.fetch(0).await {
+                Ok(_) => Ok(match s.mailbox.kind {
+                    MailboxKind::Imap => format!("logged in to {}", src.describe()),
+                    MailboxKind::Maildir => format!("{} is readable", src.describe()),
+                }),
+                Err(e) => Err(e.to_string()),
+            },
+        },
+    );
+    r.line(
+        "smtp",
+        match app::build_transport(&s) {
+            Err(e) => Err(format!("{e:#}")),
+            Ok(app::AnyTransport::File(f)) => Ok(crate::ports::Transport::describe(&f)),
+            Ok(app::AnyTransport::Smtp(t)) => match t.test_connection().await {
+                Ok(()) => Ok(format!("connected and logged in: {}", crate::ports::Transport::describe(&t))),
+                Err(e) => Err(e.to_string()),
+            },
+        },
+    );
+    if s.smtp.kind == SmtpKind::File {
+        println!("  note  replies are written to a directory, not sent (smtp kind = \"file\")");
+    }
+    if r.bad == 0 {
+        println!("Allt ser bra ut.");
+    } else {
+        println!("{} problem hittades.", r.bad);
+    }
+    r.bad
+}
+
+fn tempfile_in(dir: &Path) -> std::io::Result<()> {
+    let p = dir.join(format!(".doctor-{}", std::process::id()));
+    std::fs::write(&p, b"ok")?;
+    std::fs::remove_file(p)
+}

@@ -1,0 +1,44 @@
+//! `vardval run --config F [--once]`: the daemon, or one pass over everything pending.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::app;
+use crate::config::Settings;
+use crate::pipeline::daemon::{self, RunSummary};
+use crate::ports::SystemClock;
+
+pub async fn run(config: &Path, once: bool) -> anyhow::Result<RunSummary> {
+    let s = Settings::load(config)?;
+    run_settings(&s, once).await
+}
+
+pub async fn run_settings(s: &Settings, once: bool) -> anyhow::Result<RunSummary> {
+    let pipeline = Arc::new(app::build_pipeline(s, Arc::new(SystemClock)).await?);
+    let source = app::build_source(s)?;
+    let transport = Arc::new(app::build_transport(s)?);
+    let token = CancellationToken::new();
+    app::cancel_on_signals(token.clone());
+    tracing::info!(source = %crate::ports::MailSource::describe(&source), transport = %crate::ports::Transport::describe(transport.as_ref()), once, "starting");
+    daemon::run(pipeline, source, transport, app::run_options(s, once), token).await
+}
+
+/// A short human summary of a run.
+pub fn print_summary(s: &RunSummary) {
+    println!("Behandlade meddelanden: {}", s.processed);
+    for (class, n) in &s.by_class {
+        println!("  {class:<20} {n}");
+    }
+    if s.already_recorded > 0 {
+        println!("Redan registrerade (flyttade nu): {}", s.already_recorded);
+    }
+    if s.failed > 0 {
+        println!("Misslyckade (ligger kvar, försöks igen): {}", s.failed);
+    }
+    println!(
+        "Svar köade: {}; skickade: {}; nya försök senare: {}; gav upp: {}",
+        s.replies_queued, s.sent.sent, s.sent.retried, s.sent.dead
+    );
+}
