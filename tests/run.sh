@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The project's test command (README "Run the tests"; .ci/run calls it).
+#
+# Starts what the tests need, on this machine, then runs every test:
+#   1. a real Dovecot (IMAP, IDLE, LMTP) + Postfix (SMTP, submission) on 127.0.0.1 high ports,
+#      installed from Debian packages when missing (tests/maillab/maillab.sh; needs root);
+#   2. PostgreSQL on 127.0.0.1:5432 (started, or installed, when not running); every store test
+#      runs against both SQLite and PostgreSQL;
+#   3. cargo nextest (or cargo test) over the whole workspace, then the `check` JSON contract
+#      over the document corpus.
+# Environment: VARDVAL_PG_URL (default postgres://postgres@127.0.0.1:5432/test),
+#              VARDVAL_SKIP_MAIL=1 / VARDVAL_SKIP_PG=1 to skip what this machine cannot run
+#              (the skipped tests then say so; CI sets neither).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+say() { printf 'tests/run.sh: %s\n' "$*" >&2; }
+
+export VARDVAL_PG_URL=${VARDVAL_PG_URL:-postgres://postgres@127.0.0.1:5432/test}
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+pg_up() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
+
+ensure_postgres() {
+  [ "${VARDVAL_SKIP_PG:-}" = 1 ] && { say "VARDVAL_SKIP_PG=1: PostgreSQL tests will be skipped"; return; }
+  if pg_up; then return; fi
+  if [ "$(id -u)" != 0 ]; then say "PostgreSQL is not running on 127.0.0.1:5432 and I am not root"; exit 1; fi
+  if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+    say "installing PostgreSQL from Debian packages"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends postgresql >/dev/null
+    local hba; hba=$(ls /etc/postgresql/*/main/pg_hba.conf | head -n1)
+    # Tests connect as postgres over TCP without a password, like the project's machines.
+    sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
+  fi
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  for _ in $(seq 1 50); do pg_up && return; sleep 0.2; done
+  say "PostgreSQL did not come up"; exit 1
+}
+
+LAB=""
+cleanup() { [ -n "$LAB" ] && bash tests/maillab/maillab.sh down "$LAB" >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+
+ensure_mail_lab() {
+  [ "${VARDVAL_SKIP_MAIL:-}" = 1 ] && { say "VARDVAL_SKIP_MAIL=1: mail-server tests will be skipped"; return; }
+  LAB=${VARDVAL_MAILLAB_DIR:-/tmp/vardval-maillab}
+  bash tests/maillab/maillab.sh up "$LAB" </dev/null
+  export VARDVAL_MAILLAB_DIR=$LAB
+}
+
+ensure_postgres
+ensure_mail_lab
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
+
+# The `check --format json` contract over every document (shape only), when the shared
+# contract checker is beside the checkout.
+CHECKER=$ROOT/../shared/tools/check-contract.py
+if [ -f "$CHECKER" ]; then
+  cargo build -q --bin vardval
+  mapfile -t DOCS < <(find fixtures/documents -maxdepth 1 -type f ! -name '*.json' ! -name '*.py' ! -name '*.md' | sort)
+  if ! python3 "$CHECKER" target/debug/vardval "${DOCS[@]}" > target/check-contract.log; then
+    cat target/check-contract.log; say "the check JSON contract is broken"; exit 1
+  fi
+  tail -n 1 target/check-contract.log
+fi
