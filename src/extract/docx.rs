@@ -575,7 +575,7 @@ fn tidy(s: &str) -> String {
 }
 
 /// `dc:title` from `docProps/core.xml`.
-fn core_title(xml: &[u8]) -> Option<String> {
+pub(crate) fn core_title(xml: &[u8]) -> Option<String> {
     let mut r = Reader::from_reader(xml);
     let mut in_title = false;
     let mut title = String::new();
