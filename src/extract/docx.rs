@@ -144,7 +144,7 @@ impl Styles {
 }
 
 /// "Heading3", "heading 3", "Rubrik3", "Title" → level.
-fn heading_name_level(s: &str) -> Option<u8> {
+pub(crate) fn heading_name_level(s: &str) -> Option<u8> {
     let l = s.to_ascii_lowercase();
     if l == "title" || l == "rubrik" {
         return Some(1);

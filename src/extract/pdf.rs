@@ -166,6 +166,7 @@ pub(crate) fn lines_to_blocks(pages: &[Vec<String>]) -> (Vec<Block>, Vec<String>
     };
     let mut blocks = Vec::new();
     let mut furniture = Vec::new();
+    let mut furniture_keys: Vec<String> = Vec::new();
     for lines in pages {
         let n = lines.len();
         for (i, l) in lines.iter().enumerate() {
@@ -174,7 +175,11 @@ pub(crate) fn lines_to_blocks(pages: &[Vec<String>]) -> (Vec<Block>, Vec<String>
             }
             let edge = i < EDGE_LINES || i + EDGE_LINES >= n;
             if edge && running(l) {
-                push_furniture(&mut furniture, l);
+                let key = repeat_key(l);
+                if !furniture_keys.contains(&key) {
+                    furniture_keys.push(key);
+                    push_furniture(&mut furniture, l);
+                }
                 continue;
             }
             blocks.push(Block::Paragraph {
