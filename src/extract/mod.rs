@@ -1,12 +1,27 @@
 //! Document extraction: bytes in, [`Document`] out, or a typed [`ExtractError`].
 //!
-//! Owns format sniffing and the per-format readers (DOCX, ODT, PDF, legacy DOC, RTF). No
-//! network, no file system: callers hand in bytes. Every reader works under [`Limits`] so that
+//! Owns format dispatch, the shared [`Limits`], the wall-clock [`Deadline`] and the panic guard.
+//! The per-format readers live in submodules:
+//! - [`sniff`]: format detection from the bytes (never the file name).
+//! - [`zipsafe`]: the bounded zip reader that DOCX and ODT go through (zip-bomb defence).
+//! - [`docx`], [`odt`], [`pdf`], [`doc`], [`rtf`]: one reader per format.
+//!
+//! No network, no file system: callers hand in bytes. Every reader works under [`Limits`] so that
 //! hostile input (zip bombs, huge PDFs, corrupt or encrypted files) ends in an error, in
 //! bounded time and memory, never in a panic.
 
+pub mod doc;
+pub mod docx;
+pub mod odt;
+pub mod pdf;
+pub mod rtf;
+pub mod sniff;
+pub mod zipsafe;
+
 use crate::domain::document::{Document, Format};
 use serde::{Deserialize, Serialize};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant};
 
 /// Why a file could not be analysed. The `kind` strings are part of the `check` JSON contract.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,11 +56,12 @@ impl ExtractError {
 pub struct Limits {
     /// Largest input file accepted, in bytes.
     pub max_file_bytes: u64,
-    /// Largest total of decompressed bytes read from a zip container (DOCX/ODT).
+    /// Largest total of decompressed bytes read from a zip container (DOCX/ODT), and the bound
+    /// on one decompressed PDF stream or page content.
     pub max_decompressed_bytes: u64,
     /// Largest number of entries in a zip container.
     pub max_zip_entries: usize,
-    /// Largest declared compression ratio of one zip entry.
+    /// Largest declared compression ratio of one zip entry (checked for entries over 1 MiB).
     pub max_zip_ratio: u64,
     /// Largest number of PDF pages read.
     pub max_pdf_pages: u32,
@@ -74,12 +90,158 @@ impl Default for Limits {
 
 /// Detect the format from the leading bytes (and, for zip containers, the entry names).
 pub fn sniff(bytes: &[u8]) -> Result<Format, ExtractError> {
-    let _ = bytes;
-    Err(ExtractError::Unsupported("extraction not wired yet".into()))
+    guard(|| sniff::sniff(bytes))
 }
 
 /// Extract a document from bytes under the given limits.
+///
+/// Order: size check, sniff, the format's reader (behind a panic guard), then the
+/// [`Limits::min_words`] check that turns an empty body into [`ExtractError::NoText`].
 pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> {
-    let _ = (bytes, limits);
-    Err(ExtractError::Unsupported("extraction not wired yet".into()))
+    if bytes.len() as u64 > limits.max_file_bytes {
+        return Err(ExtractError::TooLarge(format!(
+            "{} bytes, limit {}",
+            bytes.len(),
+            limits.max_file_bytes
+        )));
+    }
+    let format = guard(|| sniff::sniff_with(bytes, limits))?;
+    let doc = match format {
+        Format::Docx => docx::extract(bytes, limits),
+        Format::Odt => odt::extract(bytes, limits),
+        Format::Pdf => pdf::extract(bytes, limits),
+        Format::Doc => doc::extract(bytes, limits),
+        Format::Rtf => rtf::extract(bytes, limits),
+    }?;
+    if doc.words() < limits.min_words {
+        return Err(ExtractError::NoText);
+    }
+    Ok(doc)
+}
+
+/// Run a reader and turn a panic into [`ExtractError::Corrupt`]: the daemon must never crash on
+/// a hostile file. This is the last resort; readers are written not to panic.
+pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T, ExtractError>) -> Result<T, ExtractError> {
+    catch_unwind(AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(ExtractError::Corrupt("reader panicked".into())))
+}
+
+/// The wall-clock budget of one extraction ([`Limits::max_millis`]), checked between parts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    start: Instant,
+    budget: Duration,
+}
+
+impl Deadline {
+    pub(crate) fn new(limits: &Limits) -> Self {
+        Deadline {
+            start: Instant::now(),
+            budget: Duration::from_millis(limits.max_millis),
+        }
+    }
+
+    pub(crate) fn check(&self) -> Result<(), ExtractError> {
+        if self.start.elapsed() > self.budget {
+            Err(ExtractError::TooLarge(format!(
+                "time budget of {} ms exceeded",
+                self.budget.as_millis()
+            )))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Trim and collapse runs of spaces (and tabs, non-breaking spaces) into one space; newlines
+/// are kept but trimmed around.
+pub(crate) fn collapse_spaces(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut pending_space = false;
+    for c in s.trim().chars() {
+        if c == ' ' || c == '\u{a0}' || c == '\t' {
+            pending_space = true;
+        } else if c == '\n' {
+            pending_space = false;
+            while out.ends_with(' ') {
+                out.pop();
+            }
+            out.push('\n');
+        } else {
+            if pending_space && !out.is_empty() && !out.ends_with('\n') {
+                out.push(' ');
+            }
+            pending_space = false;
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The value of the attribute with this local name (namespace prefix ignored), unescaped.
+pub(crate) fn xml_attr(e: &quick_xml::events::BytesStart<'_>, local: &[u8]) -> Option<String> {
+    e.attributes()
+        .with_checks(false)
+        .flatten()
+        .find(|a| a.key.local_name().as_ref() == local)
+        .and_then(|a| {
+            a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .ok()
+                .map(|v| v.into_owned())
+        })
+}
+
+/// Resolve an entity or character reference event (`&amp;`, `&#228;`) to text. quick-xml 0.38+
+/// delivers these as separate `Event::GeneralRef`s; unknown entities resolve to nothing.
+pub(crate) fn xml_ref(r: &quick_xml::events::BytesRef<'_>) -> Option<String> {
+    if r.is_char_ref() {
+        return r.resolve_char_ref().ok().flatten().map(String::from);
+    }
+    let name = r.decode().ok()?;
+    quick_xml::escape::resolve_predefined_entity(&name).map(String::from)
+}
+
+/// Push a furniture line once (header/footer text repeats per section or page).
+pub(crate) fn push_furniture(furniture: &mut Vec<String>, text: &str) {
+    let t = collapse_spaces(text);
+    if !t.is_empty() && !furniture.iter().any(|f| *f == t) {
+        furniture.push(t);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collapse_spaces_trims_and_collapses() {
+        assert_eq!(collapse_spaces("  a  b\t c \n  d "), "a b c\nd");
+        assert_eq!(collapse_spaces(""), "");
+    }
+
+    #[test]
+    fn too_large_file_is_rejected_before_sniffing() {
+        let limits = Limits {
+            max_file_bytes: 10,
+            ..Limits::default()
+        };
+        let err = extract(&[b'x'; 11], &limits).unwrap_err();
+        assert_eq!(err.kind(), "too_large");
+    }
+
+    #[test]
+    fn guard_maps_panics_to_corrupt() {
+        let r: Result<(), _> = guard(|| panic!("boom"));
+        assert_eq!(r.unwrap_err().kind(), "corrupt");
+    }
+
+    #[test]
+    fn deadline_zero_budget_expires() {
+        let d = Deadline::new(&Limits {
+            max_millis: 0,
+            ..Limits::default()
+        });
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(d.check().unwrap_err().kind(), "too_large");
+    }
 }

@@ -1,0 +1,234 @@
+//! A bounded zip reader for DOCX and ODT: the zip-bomb defence.
+//!
+//! Owns every decompression from a zip container. Rules (zip 8 trusts the archive, so we check):
+//! - the entry count (from the end-of-central-directory record, read *before* the zip crate
+//!   builds its index) must not exceed [`Limits::max_zip_entries`];
+//! - a needed entry's *declared* size must fit in what is left of
+//!   [`Limits::max_decompressed_bytes`], and entries over 1 MiB must not declare a compression
+//!   ratio above [`Limits::max_zip_ratio`];
+//! - every read goes through `.take(limit + 1)` and fails with [`ExtractError::TooLarge`] when
+//!   more bytes arrive than declared or than the budget allows (zip 8 does not enforce the
+//!   declared size: a lying header inflates without error);
+//! - only the entries a reader asks for are decompressed.
+
+use super::{ExtractError, Limits};
+use std::io::{Cursor, Read};
+use zip::ZipArchive;
+use zip::result::ZipError;
+
+/// Entries at or below this declared size skip the ratio check (small XML compresses well).
+const RATIO_CHECK_FLOOR: u64 = 1024 * 1024;
+
+/// A zip archive opened under [`Limits`], with a running decompression budget.
+pub struct SafeZip<'a> {
+    archive: ZipArchive<Cursor<&'a [u8]>>,
+    remaining: u64,
+    max_ratio: u64,
+}
+
+impl std::fmt::Debug for SafeZip<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SafeZip")
+            .field("entries", &self.archive.len())
+            .field("remaining", &self.remaining)
+            .finish()
+    }
+}
+
+impl<'a> SafeZip<'a> {
+    /// Open an archive; checks the entry count before indexing it.
+    pub fn open(bytes: &'a [u8], limits: &Limits) -> Result<Self, ExtractError> {
+        if let Some(n) = eocd_entry_count(bytes)
+            && n > limits.max_zip_entries as u64
+        {
+            return Err(ExtractError::TooLarge(format!(
+                "zip has {n} entries, limit {}",
+                limits.max_zip_entries
+            )));
+        }
+        let archive = ZipArchive::new(Cursor::new(bytes)).map_err(map_zip_err)?;
+        if archive.len() > limits.max_zip_entries {
+            return Err(ExtractError::TooLarge(format!(
+                "zip has {} entries, limit {}",
+                archive.len(),
+                limits.max_zip_entries
+            )));
+        }
+        Ok(SafeZip {
+            archive,
+            remaining: limits.max_decompressed_bytes,
+            max_ratio: limits.max_zip_ratio.max(1),
+        })
+    }
+
+    /// Entry names (from the central directory; nothing is decompressed).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.archive.file_names()
+    }
+
+    /// Whether an entry exists.
+    pub fn has(&self, name: &str) -> bool {
+        self.archive.index_for_name(name).is_some()
+    }
+
+    /// Decompress one entry under the limits; `Ok(None)` when it does not exist.
+    pub fn read(&mut self, name: &str) -> Result<Option<Vec<u8>>, ExtractError> {
+        self.read_at_most(name, u64::MAX)
+    }
+
+    /// Like [`SafeZip::read`], with an extra per-entry cap (e.g. 256 bytes for `mimetype`).
+    pub fn read_at_most(&mut self, name: &str, cap: u64) -> Result<Option<Vec<u8>>, ExtractError> {
+        let entry = match self.archive.by_name(name) {
+            Ok(e) => e,
+            Err(ZipError::FileNotFound) => return Ok(None),
+            Err(e) => return Err(map_zip_err(e)),
+        };
+        if entry.encrypted() {
+            return Err(ExtractError::Encrypted);
+        }
+        let declared = entry.size();
+        if declared > self.remaining.min(cap) {
+            return Err(ExtractError::TooLarge(format!(
+                "zip entry {name} declares {declared} bytes, {} left in the budget",
+                self.remaining
+            )));
+        }
+        let ratio = declared / entry.compressed_size().max(1);
+        if declared > RATIO_CHECK_FLOOR && ratio > self.max_ratio {
+            return Err(ExtractError::TooLarge(format!(
+                "zip entry {name} declares compression ratio {ratio}, limit {}",
+                self.max_ratio
+            )));
+        }
+        let limit = declared.min(self.remaining).min(cap);
+        let mut buf = Vec::with_capacity(limit.min(16 * 1024 * 1024) as usize);
+        entry
+            .take(limit + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| ExtractError::Corrupt(format!("zip entry {name}: {e}")))?;
+        if buf.len() as u64 > limit {
+            return Err(ExtractError::TooLarge(format!(
+                "zip entry {name} inflates beyond its declared {declared} bytes or the budget"
+            )));
+        }
+        self.remaining -= buf.len() as u64;
+        Ok(Some(buf))
+    }
+}
+
+fn map_zip_err(e: ZipError) -> ExtractError {
+    match e {
+        ZipError::UnsupportedArchive(m) if m == ZipError::PASSWORD_REQUIRED => {
+            ExtractError::Encrypted
+        }
+        ZipError::InvalidPassword => ExtractError::Encrypted,
+        ZipError::CompressionMethodNotSupported(m) => {
+            ExtractError::Unsupported(format!("zip compression method {m}"))
+        }
+        ZipError::UnsupportedArchive(m) => ExtractError::Unsupported(format!("zip: {m}")),
+        other => ExtractError::Corrupt(format!("zip: {other}")),
+    }
+}
+
+/// The total entry count from the end-of-central-directory record, if one is found in the last
+/// 64 KiB. A ZIP64 marker (0xFFFF) counts as "too many" for an office document.
+fn eocd_entry_count(bytes: &[u8]) -> Option<u64> {
+    let tail_start = bytes.len().saturating_sub(65_557);
+    let tail = &bytes[tail_start..];
+    let pos = tail.windows(4).rposition(|w| w == b"PK\x05\x06")?;
+    let rec = tail.get(pos..pos + 22)?;
+    let total = u16::from_le_bytes([rec[10], rec[11]]);
+    if total == 0xFFFF {
+        Some(u64::MAX)
+    } else {
+        Some(u64::from(total))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::io::Write;
+    use zip::write::SimpleFileOptions;
+
+    /// Build a zip in memory from (name, content) pairs.
+    pub(crate) fn make_zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let opts =
+            SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        for (name, data) in entries {
+            w.start_file(*name, opts).unwrap();
+            w.write_all(data).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn reads_small_entry_and_reports_missing() {
+        let z = make_zip(&[("a.xml", b"<a/>")]);
+        let mut sz = SafeZip::open(&z, &Limits::default()).unwrap();
+        assert_eq!(sz.read("a.xml").unwrap().unwrap(), b"<a/>");
+        assert!(sz.read("b.xml").unwrap().is_none());
+        assert!(sz.has("a.xml"));
+    }
+
+    #[test]
+    fn rejects_too_many_entries() {
+        let names: Vec<String> = (0..20).map(|i| format!("f{i}")).collect();
+        let entries: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b"x"[..])).collect();
+        let z = make_zip(&entries);
+        let limits = Limits {
+            max_zip_entries: 10,
+            ..Limits::default()
+        };
+        assert_eq!(SafeZip::open(&z, &limits).unwrap_err().kind(), "too_large");
+    }
+
+    #[test]
+    fn rejects_high_ratio_and_budget() {
+        let zeros = vec![0u8; 4 * 1024 * 1024];
+        let z = make_zip(&[("big", &zeros)]);
+        let mut sz = SafeZip::open(&z, &Limits::default()).unwrap();
+        assert_eq!(sz.read("big").unwrap_err().kind(), "too_large");
+        let limits = Limits {
+            max_decompressed_bytes: 1000,
+            max_zip_ratio: u64::MAX,
+            ..Limits::default()
+        };
+        let mut sz = SafeZip::open(&z, &limits).unwrap();
+        assert_eq!(sz.read("big").unwrap_err().kind(), "too_large");
+    }
+
+    #[test]
+    fn lying_declared_size_is_caught_by_take() {
+        // Build an entry of 200 KB, then patch both size fields to claim 100 bytes.
+        let data = vec![b'a'; 200_000];
+        let mut z = make_zip(&[("lie", &data)]);
+        patch_sizes(&mut z, 100);
+        let mut sz = SafeZip::open(&z, &Limits::default()).unwrap();
+        assert_eq!(sz.read("lie").unwrap_err().kind(), "too_large");
+    }
+
+    /// Overwrite the uncompressed size in every local and central header.
+    pub(crate) fn patch_sizes(z: &mut [u8], size: u32) {
+        let mut i = 0;
+        while i + 4 <= z.len() {
+            if &z[i..i + 4] == b"PK\x03\x04" {
+                z[i + 22..i + 26].copy_from_slice(&size.to_le_bytes());
+            } else if &z[i..i + 4] == b"PK\x01\x02" {
+                z[i + 24..i + 28].copy_from_slice(&size.to_le_bytes());
+            }
+            i += 1;
+        }
+    }
+
+    #[test]
+    fn garbage_is_corrupt() {
+        assert_eq!(
+            SafeZip::open(b"PK\x03\x04garbage", &Limits::default())
+                .unwrap_err()
+                .kind(),
+            "corrupt"
+        );
+    }
+}
