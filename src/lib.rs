@@ -3,6 +3,8 @@
 //! # Layout
 //! - [`domain`]: the pure core (document model, rulebook, analysis, grading, cycle, money).
 //! - [`extract`]: bytes of a DOCX/ODT/PDF/DOC/RTF file to a [`domain::document::Document`].
+//! - [`mail`]: inbound mail understanding (parse, classify, find documents, clinic registry).
 
 pub mod domain;
 pub mod extract;
+pub mod mail;
