@@ -8,8 +8,11 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use base64::Engine;
 use chrono::{TimeZone, Utc};
-use mail_parser::{HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType};
+use mail_parser::{
+    Encoding, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
+};
 use sha2::{Digest, Sha256};
 use unicode_normalization::UnicodeNormalization;
 
@@ -788,6 +791,68 @@ fn push_part(
     }
 }
 
+/// The part's body with only the transfer encoding undone (no charset conversion).
+fn raw_body_bytes(msg: &Message<'_>, part: &MessagePart<'_>) -> Option<Vec<u8>> {
+    let body = msg
+        .raw_message
+        .get(part.offset_body as usize..part.offset_end as usize)?;
+    match part.encoding {
+        Encoding::None => Some(body.to_vec()),
+        Encoding::Base64 => {
+            let clean: Vec<u8> = body
+                .iter()
+                .copied()
+                .filter(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/'))
+                .collect();
+            base64::engine::general_purpose::STANDARD_NO_PAD
+                .decode(&clean)
+                .ok()
+        }
+        Encoding::QuotedPrintable => Some(decode_qp(body)),
+    }
+}
+
+/// Quoted-printable (RFC 2045 §6.7): soft line breaks removed, `=XX` decoded, line ends kept
+/// as CRLF, trailing whitespace on a line dropped.
+fn decode_qp(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len());
+    let text_lines: Vec<&[u8]> = body.split(|&b| b == b'\n').collect();
+    let n = text_lines.len();
+    for (i, line) in text_lines.into_iter().enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let mut end = line.len();
+        while end > 0 && matches!(line[end - 1], b' ' | b'\t') {
+            end -= 1;
+        }
+        let line = &line[..end];
+        let (line, soft) = match line.strip_suffix(b"=") {
+            Some(l) => (l, true),
+            None => (line, false),
+        };
+        let mut j = 0;
+        while j < line.len() {
+            if line[j] == b'='
+                && j + 2 < line.len()
+                && let (Some(h), Some(l)) = (hex_val(line[j + 1]), hex_val(line[j + 2]))
+            {
+                out.push(h << 4 | l);
+                j += 3;
+                continue;
+            }
+            out.push(line[j]);
+            j += 1;
+        }
+        if !soft && i + 1 < n {
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
 fn collect_parts(msg: &Message<'_>, depth: usize, inbound: &mut Inbound, notes: &mut Vec<String>) {
     for &id in &msg.attachments {
         let Some(part) = msg.parts.get(id as usize) else {
@@ -822,7 +887,13 @@ fn collect_parts(msg: &Message<'_>, depth: usize, inbound: &mut Inbound, notes: 
             continue;
         }
         let name = part_name(msg, part);
-        let bytes = part.contents().to_vec();
+        let bytes = if part.is_text() {
+            // mail-parser has charset-decoded text parts; a text/rtf (or mislabelled) file
+            // must reach the document engine byte for byte.
+            raw_body_bytes(msg, part).unwrap_or_else(|| part.contents().to_vec())
+        } else {
+            part.contents().to_vec()
+        };
         let is_tnef = content_type == "application/ms-tnef"
             || content_type == "application/vnd.ms-tnef"
             || name
@@ -993,6 +1064,31 @@ mod tests {
             b"{\\rtf1",
             false
         ));
+    }
+
+    #[test]
+    fn quoted_printable() {
+        assert_eq!(
+            decode_qp(b"a=3Db =\r\nc  \r\nd=C3=A5=\n"),
+            "a=b c\r\nd\u{e5}".as_bytes()
+        );
+        assert_eq!(decode_qp(b"=ZZ="), b"=ZZ");
+    }
+
+    #[test]
+    fn text_rtf_attachment_keeps_its_bytes() {
+        let rtf = b"{\\rtf1\\ansi\\ansicpg1252 V\\'e5rdcentral \xe5}";
+        let mut raw = b"From: a@x.test\r\nSubject: s\r\nMIME-Version: 1.0\r\n\
+            Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n\
+            Content-Type: text/plain\r\n\r\nhej\r\n--B\r\n\
+            Content-Type: text/rtf; charset=iso-8859-1; name=plan.rtf\r\n\
+            Content-Disposition: attachment; filename=plan.rtf\r\n\r\n"
+            .to_vec();
+        raw.extend_from_slice(rtf);
+        raw.extend_from_slice(b"\r\n--B--\r\n");
+        let m = understand(&raw, &Registry::default(), &[]);
+        assert_eq!(m.documents.len(), 1, "{:?}", m.other_parts);
+        assert_eq!(m.documents[0].bytes, rtf);
     }
 
     #[test]
