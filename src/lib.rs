@@ -3,17 +3,26 @@
 //! # Layout
 //! - [`domain`]: the pure core (document model, rulebook, analysis, grading, cycle, money).
 //! - [`extract`]: bytes of a DOCX/ODT/PDF/DOC/RTF file to a [`domain::document::Document`].
-//! - [`mail`]: raw mail bytes to a classified [`mail::Inbound`] (pure).
+//! - [`mail`]: inbound mail understanding (parse, classify, find documents, clinic registry).
+//! - [`ports`]: the small traits at the edge (mail source, transport, clock).
+//! - [`adapters`]: Maildir, IMAP, SMTP/file transport, the raw archive.
+//! - [`store`]: the ledger (sqlx; SQLite or PostgreSQL): messages, submissions, outbox.
+//! - [`reply`]: Swedish replies from `templates/`, as complete RFC 5322 messages.
+//! - [`pipeline`]: the one pipeline connecting them: ingest, outbox sender, daemon loop.
 //! - [`report`]: the `check` report (JSON contract and text).
+//! - [`config`]: the TOML settings; [`telemetry`]: logging.
 //! - [`commands`]: the composition root, one module per subcommand; [`cli`] holds the clap types.
 
+pub mod adapters;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod extract;
-pub mod adapters;
 pub mod mail;
+pub mod pipeline;
 pub mod ports;
 pub mod reply;
 pub mod report;
+pub mod store;
+pub mod telemetry;

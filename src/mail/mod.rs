@@ -3,7 +3,9 @@
 //! clinic from the registry, and classify the message for the intake (RFC 3834 auto-replies,
 //! DSN bounces, mailing lists, unknown senders, failed DMARC/DKIM). Pure: bytes in, values out.
 
+pub mod parse;
 pub mod registry;
+pub mod tnef;
 
 use chrono::{DateTime, Utc};
 
@@ -67,4 +69,6 @@ pub struct Inbound {
     pub text: String,
     /// Why the class was chosen, in English, for logs and the triage queue.
     pub reason: String,
+    /// Lower-case hex SHA-256 of the raw message bytes (deduplication, audit).
+    pub sha256: String,
 }

@@ -1,0 +1,1107 @@
+//! Raw message bytes to an [`Inbound`]: parse with mail-parser, classify, collect documents.
+//!
+//! The rules run in a fixed order (first match wins): unparseable, bounce (DSN, null
+//! Return-Path from a mailer daemon; MDN read receipts count as auto-replies), RFC 3834
+//! auto-reply, mailing list, our own address (a loop), unknown sender, failed DMARC/DKIM,
+//! and finally submission or no-document. Attachments are collected for every parsed class
+//! (a reviewer may need them), including those inside forwarded messages and TNEF.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use base64::Engine;
+use chrono::{TimeZone, Utc};
+use mail_parser::{
+    Encoding, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
+};
+use sha2::{Digest, Sha256};
+use unicode_normalization::UnicodeNormalization;
+
+use super::registry::Registry;
+use super::{Attachment, Inbound, MailClass, tnef};
+
+/// Maximum length of [`Inbound::text`], in characters.
+pub const MAX_TEXT_CHARS: usize = 20_000;
+/// How deep forwarded messages are followed.
+const MAX_NESTING: usize = 8;
+
+/// Parses and classifies one raw message. Never panics: a panic inside the parser is caught
+/// and the message is reported as [`MailClass::Unparseable`].
+pub fn understand(raw: &[u8], registry: &Registry, own_addresses: &[String]) -> Inbound {
+    let sha256 = sha256_hex(raw);
+    match catch_unwind(AssertUnwindSafe(|| {
+        understand_inner(raw, registry, own_addresses, &sha256)
+    })) {
+        Ok(inbound) => inbound,
+        Err(_) => unparseable(
+            sha256,
+            "The mail parser failed on this message (internal panic caught); quarantined whole.",
+        ),
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn unparseable(sha256: String, reason: &str) -> Inbound {
+    Inbound {
+        class: MailClass::Unparseable,
+        message_id: None,
+        in_reply_to: Vec::new(),
+        references: Vec::new(),
+        subject: String::new(),
+        from: None,
+        from_name: None,
+        date_header: None,
+        clinic_id: None,
+        documents: Vec::new(),
+        other_parts: Vec::new(),
+        text: String::new(),
+        reason: reason.to_string(),
+        sha256,
+    }
+}
+
+fn understand_inner(
+    raw: &[u8],
+    registry: &Registry,
+    own_addresses: &[String],
+    sha256: &str,
+) -> Inbound {
+    let Some(msg) = MessageParser::default().parse(raw) else {
+        return unparseable(
+            sha256.to_string(),
+            "The message could not be parsed as RFC 5322 (no header block).",
+        );
+    };
+    let from_addr = msg.from().and_then(|a| a.first());
+    let from = from_addr
+        .and_then(|a| a.address())
+        .map(|a| a.trim().to_lowercase())
+        .filter(|a| !a.is_empty());
+    let from_name = from_addr
+        .and_then(|a| a.name())
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
+    let subject = msg.subject().map(|s| s.trim().to_string());
+    let message_id = msg.message_id().map(|s| s.trim().to_string());
+    if from.is_none() && message_id.is_none() && subject.is_none() {
+        return unparseable(
+            sha256.to_string(),
+            "The message has no From, Message-ID or Subject header: not a mail message.",
+        );
+    }
+
+    let mut inbound = Inbound {
+        class: MailClass::UnknownSender,
+        message_id,
+        in_reply_to: id_list(msg.in_reply_to()),
+        references: id_list(msg.references()),
+        subject: subject.unwrap_or_default(),
+        from: from.clone(),
+        from_name,
+        date_header: msg
+            .date()
+            .filter(|d| d.is_valid())
+            .and_then(|d| Utc.timestamp_opt(d.to_timestamp(), 0).single()),
+        clinic_id: None,
+        documents: Vec::new(),
+        other_parts: Vec::new(),
+        text: body_text(&msg),
+        reason: String::new(),
+        sha256: sha256.to_string(),
+    };
+    let mut notes = Vec::new();
+    collect_parts(&msg, 0, &mut inbound, &mut notes);
+    let notes = if notes.is_empty() {
+        String::new()
+    } else {
+        format!(" Note: {}.", notes.join("; "))
+    };
+
+    let (class, reason) = classify(&msg, &inbound, registry, own_addresses);
+    inbound.class = class;
+    inbound.reason = format!("{reason}{notes}");
+    if let Some(addr) = &from
+        && let Some(clinic) = registry.lookup(addr)
+        && matches!(
+            class,
+            MailClass::Submission | MailClass::NoDocument | MailClass::NeedsReview
+        )
+    {
+        inbound.clinic_id = Some(clinic.id.clone());
+    }
+    inbound
+}
+
+fn classify(
+    msg: &Message<'_>,
+    inbound: &Inbound,
+    registry: &Registry,
+    own_addresses: &[String],
+) -> (MailClass, String) {
+    if let Some(r) = bounce_reason(msg, inbound.from.as_deref()) {
+        return r;
+    }
+    if let Some(r) = auto_reply_reason(msg, &inbound.subject) {
+        return (MailClass::AutoReply, r);
+    }
+    if let Some(r) = mailing_list_reason(msg) {
+        return (MailClass::MailingList, r);
+    }
+    let Some(from) = inbound.from.as_deref() else {
+        return (
+            MailClass::UnknownSender,
+            "The message has no usable From address.".into(),
+        );
+    };
+    if own_addresses
+        .iter()
+        .any(|a| a.trim().eq_ignore_ascii_case(from))
+    {
+        return (
+            MailClass::AutoReply,
+            format!("The sender {from} is our own address (a mail loop); not answered."),
+        );
+    }
+    let Some(clinic) = registry.lookup(from) else {
+        return (
+            MailClass::UnknownSender,
+            format!("The sender {from} is not a registered clinic address."),
+        );
+    };
+    let auth = AuthResults::from_headers(
+        raw_header_values(msg, "Authentication-Results")
+            .iter()
+            .map(String::as_str),
+    );
+    if let Some(why) = auth.failure() {
+        return (
+            MailClass::NeedsReview,
+            format!(
+                "Known clinic {} ({from}), but {why}: a reviewer must confirm the sender.",
+                clinic.id
+            ),
+        );
+    }
+    let n = inbound.documents.len();
+    if n > 0 {
+        let names: Vec<&str> = inbound.documents.iter().map(|d| d.name.as_str()).collect();
+        (
+            MailClass::Submission,
+            format!(
+                "Clinic {} sent {n} candidate document{}: {}.",
+                clinic.id,
+                if n == 1 { "" } else { "s" },
+                names.join(", ")
+            ),
+        )
+    } else {
+        (
+            MailClass::NoDocument,
+            format!(
+                "Clinic {} wrote, but the message has no candidate document ({} other part{}).",
+                clinic.id,
+                inbound.other_parts.len(),
+                if inbound.other_parts.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                }
+            ),
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Headers
+
+/// All values of a root header, raw (unfolded, trimmed), decoded leniently.
+fn raw_header_values(msg: &Message<'_>, name: &str) -> Vec<String> {
+    msg.root_part()
+        .headers
+        .iter()
+        .filter(|h| h.name.as_str().eq_ignore_ascii_case(name))
+        .filter_map(|h| {
+            msg.raw_message
+                .get(h.offset_start as usize..h.offset_end as usize)
+        })
+        .map(|b| unfold(&String::from_utf8_lossy(b)))
+        .collect()
+}
+
+fn raw_header(msg: &Message<'_>, name: &str) -> Option<String> {
+    raw_header_values(msg, name).into_iter().next()
+}
+
+fn unfold(s: &str) -> String {
+    s.split(['\r', '\n'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn id_list(v: &HeaderValue<'_>) -> Vec<String> {
+    let clean = |s: &str| s.trim().trim_matches(['<', '>']).trim().to_string();
+    match v {
+        HeaderValue::Text(t) => vec![clean(t)],
+        HeaderValue::TextList(l) => l.iter().map(|t| clean(t)).collect(),
+        _ => Vec::new(),
+    }
+    .into_iter()
+    .filter(|s| !s.is_empty())
+    .collect()
+}
+
+fn ct_string<'x>(part: &MessagePart<'x>) -> Option<String> {
+    part.content_type().map(|ct| match ct.subtype() {
+        Some(sub) => format!("{}/{}", ct.ctype(), sub).to_ascii_lowercase(),
+        None => ct.ctype().to_ascii_lowercase(),
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Bounces
+
+fn local_part(addr: &str) -> &str {
+    addr.rsplit_once('@').map_or(addr, |(l, _)| l)
+}
+
+fn bounce_reason(msg: &Message<'_>, from: Option<&str>) -> Option<(MailClass, String)> {
+    let root = msg.root_part();
+    let root_ct = ct_string(root);
+    if root_ct.as_deref() == Some("multipart/report") {
+        let report_type = root
+            .content_type()
+            .and_then(|ct| ct.attribute("report-type"))
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if report_type == "disposition-notification" {
+            return Some((
+                MailClass::AutoReply,
+                "A message disposition notification (read receipt, RFC 8098).".into(),
+            ));
+        }
+        if report_type == "delivery-status" {
+            return Some((MailClass::Bounce, dsn_reason(msg)));
+        }
+    }
+    let null_return_path = raw_header(msg, "Return-Path").is_some_and(|rp| {
+        let compact: String = rp.chars().filter(|c| !c.is_whitespace()).collect();
+        compact == "<>"
+    });
+    let daemon = from.is_some_and(|f| {
+        matches!(
+            local_part(f),
+            "mailer-daemon" | "postmaster" | "mail-daemon" | "mailerdaemon"
+        )
+    });
+    if null_return_path && daemon {
+        let detail = if has_dsn_part(msg) {
+            dsn_reason(msg)
+        } else {
+            "A bounce: null Return-Path and a mailer-daemon/postmaster sender.".into()
+        };
+        return Some((MailClass::Bounce, detail));
+    }
+    None
+}
+
+fn has_dsn_part(msg: &Message<'_>) -> bool {
+    msg.parts.iter().any(|p| {
+        matches!(
+            ct_string(p).as_deref(),
+            Some("message/delivery-status" | "message/global-delivery-status")
+        )
+    })
+}
+
+/// The per-recipient fields of a `message/delivery-status` body (RFC 3464).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DsnRecipient {
+    pub final_recipient: Option<String>,
+    pub action: Option<String>,
+    pub status: Option<String>,
+    pub diagnostic: Option<String>,
+}
+
+/// Parses a delivery-status body: blocks of `Name: value` lines separated by blank lines;
+/// the first block is per-message, the following blocks are per-recipient.
+pub fn parse_delivery_status(text: &str) -> Vec<DsnRecipient> {
+    let mut out = Vec::new();
+    let mut cur = DsnRecipient::default();
+    let mut last: Option<&'static str> = None;
+    let flush = |cur: &mut DsnRecipient, out: &mut Vec<DsnRecipient>| {
+        if cur.final_recipient.is_some() || cur.action.is_some() || cur.status.is_some() {
+            out.push(std::mem::take(cur));
+        } else {
+            *cur = DsnRecipient::default();
+        }
+    };
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            flush(&mut cur, &mut out);
+            last = None;
+            continue;
+        }
+        if line.starts_with([' ', '\t']) {
+            if last == Some("diagnostic")
+                && let Some(d) = cur.diagnostic.as_mut()
+            {
+                d.push(' ');
+                d.push_str(line.trim());
+            }
+            continue;
+        }
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
+        let v = v.trim().to_string();
+        last = None;
+        match k.trim().to_ascii_lowercase().as_str() {
+            "final-recipient" => {
+                // "rfc822; user@example" → the address
+                let addr = v.split_once(';').map_or(v.as_str(), |(_, a)| a).trim();
+                cur.final_recipient = Some(addr.to_string());
+            }
+            "original-recipient" if cur.final_recipient.is_none() => {}
+            "action" => cur.action = Some(v.to_ascii_lowercase()),
+            "status" => cur.status = Some(v),
+            "diagnostic-code" => {
+                cur.diagnostic = Some(v);
+                last = Some("diagnostic");
+            }
+            _ => {}
+        }
+    }
+    flush(&mut cur, &mut out);
+    out
+}
+
+fn dsn_reason(msg: &Message<'_>) -> String {
+    let Some(part) = msg.parts.iter().find(|p| {
+        matches!(
+            ct_string(p).as_deref(),
+            Some("message/delivery-status" | "message/global-delivery-status")
+        )
+    }) else {
+        return "A delivery status notification (multipart/report) without a readable \
+                delivery-status part."
+            .into();
+    };
+    let text = String::from_utf8_lossy(part.contents());
+    let recipients = parse_delivery_status(&text);
+    if recipients.is_empty() {
+        return "A delivery status notification with no per-recipient fields.".into();
+    }
+    let parts: Vec<String> = recipients
+        .iter()
+        .map(|r| {
+            let mut s = format!(
+                "{} for {} (status {})",
+                r.action.as_deref().unwrap_or("unknown action"),
+                r.final_recipient.as_deref().unwrap_or("unknown recipient"),
+                r.status.as_deref().unwrap_or("?")
+            );
+            if let Some(d) = &r.diagnostic {
+                let d: String = d.chars().take(200).collect();
+                s.push_str(&format!(": {d}"));
+            }
+            s
+        })
+        .collect();
+    format!("A delivery status notification: {}.", parts.join("; "))
+}
+
+// ---------------------------------------------------------------------------------------
+// Auto-replies (RFC 3834) and mailing lists
+
+const AUTO_SUBJECT_PREFIXES: &[&str] = &[
+    "automatiskt svar",
+    "frånvaromeddelande",
+    "autosvar",
+    "out of office",
+    "automatic reply",
+    "auto-reply",
+    "autoreply",
+];
+
+fn first_token(v: &str) -> String {
+    v.split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+fn auto_reply_reason(msg: &Message<'_>, subject: &str) -> Option<String> {
+    if let Some(v) = raw_header(msg, "Auto-Submitted") {
+        let t = first_token(&v);
+        if !t.is_empty() && t != "no" {
+            return Some(format!("RFC 3834 auto-reply (Auto-Submitted: {t})."));
+        }
+    }
+    for h in ["X-Autoreply", "X-Autorespond", "X-Autoresponder"] {
+        if let Some(v) = raw_header(msg, h) {
+            let t = first_token(&v);
+            if t != "no" && t != "false" && t != "0" {
+                return Some(format!("Auto-reply header {h} is present."));
+            }
+        }
+    }
+    if let Some(v) = raw_header(msg, "Precedence")
+        && first_token(&v) == "auto_reply"
+    {
+        return Some("Auto-reply (Precedence: auto_reply).".into());
+    }
+    let lower = subject.trim().to_lowercase();
+    if let Some(p) = AUTO_SUBJECT_PREFIXES
+        .iter()
+        .find(|p| lower.starts_with(**p))
+    {
+        return Some(format!("Auto-reply: the subject starts with \"{p}\"."));
+    }
+    // Outlook sets X-Auto-Response-Suppress on ordinary mail too; it only counts on a
+    // message that something else marks as generated by the server.
+    if let Some(v) = raw_header(msg, "X-Auto-Response-Suppress") {
+        let suppress_all = v
+            .split(',')
+            .any(|t| matches!(t.trim().to_ascii_lowercase().as_str(), "all" | "oof"));
+        let generated = [
+            "X-MS-Exchange-Generated-Message-Source",
+            "X-MS-Exchange-Inbox-Rules-Loop",
+            "X-MS-Exchange-Organization-AutoReply",
+        ]
+        .iter()
+        .any(|h| raw_header(msg, h).is_some())
+            || raw_header(msg, "Return-Path")
+                .is_some_and(|rp| rp.chars().filter(|c| !c.is_whitespace()).eq("<>".chars()));
+        if suppress_all && generated {
+            return Some(format!(
+                "Auto-reply: X-Auto-Response-Suppress: {v} on a server-generated message."
+            ));
+        }
+    }
+    None
+}
+
+fn mailing_list_reason(msg: &Message<'_>) -> Option<String> {
+    for h in ["List-Id", "List-Unsubscribe", "List-Post", "X-Mailing-List"] {
+        if raw_header(msg, h).is_some() {
+            return Some(format!("Mailing-list message ({h} header)."));
+        }
+    }
+    if let Some(v) = raw_header(msg, "Precedence") {
+        let t = first_token(&v);
+        if matches!(t.as_str(), "list" | "bulk" | "junk") {
+            return Some(format!("Bulk or list message (Precedence: {t})."));
+        }
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------
+// Authentication-Results (RFC 8601)
+
+/// The results found in one or more `Authentication-Results` headers.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct AuthResults {
+    pub dmarc: Vec<String>,
+    pub dkim: Vec<String>,
+    pub spf: Vec<String>,
+}
+
+fn strip_comments(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut depth = 0usize;
+    let mut quoted = false;
+    let mut escaped = false;
+    for c in s.chars() {
+        if escaped {
+            escaped = false;
+            if depth == 0 {
+                out.push(c);
+            }
+            continue;
+        }
+        match c {
+            '\\' => {
+                escaped = true;
+                if depth == 0 {
+                    out.push(c);
+                }
+            }
+            '"' if depth == 0 => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            '(' if !quoted => depth += 1,
+            ')' if !quoted && depth > 0 => depth -= 1,
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+impl AuthResults {
+    /// Parses header values (without the `Authentication-Results:` name).
+    pub fn from_headers<'a>(values: impl IntoIterator<Item = &'a str>) -> AuthResults {
+        let mut r = AuthResults::default();
+        for v in values {
+            let v = strip_comments(v);
+            // The first clause is the authserv-id (and optional version).
+            for clause in v.split(';').skip(1) {
+                let Some(token) = clause.split_whitespace().next() else {
+                    continue;
+                };
+                let Some((method, result)) = token.split_once('=') else {
+                    continue;
+                };
+                let method = method.split('/').next().unwrap_or("").to_ascii_lowercase();
+                let result = result.trim_matches('"').to_ascii_lowercase();
+                match method.as_str() {
+                    "dmarc" => r.dmarc.push(result),
+                    "dkim" => r.dkim.push(result),
+                    "spf" => r.spf.push(result),
+                    _ => {}
+                }
+            }
+        }
+        r
+    }
+
+    /// Why the sender cannot be trusted: DMARC failed, or DKIM failed with no passing
+    /// signature. SPF alone decides nothing (forwarding breaks it routinely).
+    pub fn failure(&self) -> Option<String> {
+        if self.dmarc.iter().any(|r| r == "fail") {
+            return Some("Authentication-Results says dmarc=fail".into());
+        }
+        if self.dkim.iter().any(|r| r == "fail") && !self.dkim.iter().any(|r| r == "pass") {
+            return Some(
+                "Authentication-Results says dkim=fail and no DKIM signature passed".into(),
+            );
+        }
+        None
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Body text
+
+fn body_text(msg: &Message<'_>) -> String {
+    let text = msg
+        .body_text(0)
+        .map(|t| t.into_owned())
+        .or_else(|| msg.body_html(0).map(|h| strip_tags(&h)))
+        .unwrap_or_default();
+    let text = text.trim();
+    match text.char_indices().nth(MAX_TEXT_CHARS) {
+        Some((i, _)) => text[..i].to_string(),
+        None => text.to_string(),
+    }
+}
+
+fn strip_tags(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                out.push(' ');
+            }
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// Attachments
+
+const DOC_EXTENSIONS: &[&str] = &[
+    "docx", "docm", "dotx", "doc", "dot", "odt", "ott", "pdf", "rtf",
+];
+const DOC_TYPES: &[&str] = &[
+    "application/pdf",
+    "application/x-pdf",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.ms-word.document.macroenabled.12",
+    "application/vnd.oasis.opendocument.text",
+    "application/rtf",
+    "application/x-rtf",
+    "text/rtf",
+    "text/richtext",
+];
+const NOT_DOC_EXTENSIONS: &[&str] = &["vcf", "p7s", "p7m", "p7c", "ics", "asc", "sig"];
+const NOT_DOC_TYPES: &[&str] = &[
+    "application/pkcs7-signature",
+    "application/x-pkcs7-signature",
+    "application/pgp-signature",
+    "text/vcard",
+    "text/x-vcard",
+    "text/directory",
+    "text/calendar",
+];
+
+fn extension(name: &str) -> String {
+    name.rsplit_once('.')
+        .map(|(_, e)| e.trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// The document kind the bytes announce by their magic number, if any.
+fn sniff(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"%PDF") {
+        Some("pdf")
+    } else if bytes.starts_with(b"PK\x03\x04") {
+        Some("zip")
+    } else if bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
+        Some("ole")
+    } else if bytes.starts_with(b"{\\rtf") {
+        Some("rtf")
+    } else {
+        None
+    }
+}
+
+/// Strips any path a sender's client put in the name, and normalises it to NFC.
+fn clean_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    base.trim().trim_matches('"').trim().nfc().collect()
+}
+
+/// The decoded file name of a part: RFC 2047/2231 via mail-parser; when that holds U+FFFD
+/// (raw 8-bit Latin-1), the Content-Type `name`, then the raw header bytes as windows-1252.
+fn part_name(msg: &Message<'_>, part: &MessagePart<'_>) -> Option<String> {
+    let parsed = part.attachment_name().map(str::to_string);
+    if let Some(n) = &parsed
+        && !n.contains('\u{FFFD}')
+    {
+        return Some(n.clone());
+    }
+    let ct_name = part
+        .content_type()
+        .and_then(|ct| ct.attribute("name"))
+        .filter(|n| !n.contains('\u{FFFD}'));
+    if let Some(n) = ct_name {
+        return Some(n.to_string());
+    }
+    if parsed.is_some()
+        || part
+            .content_type()
+            .is_some_and(|ct| ct.has_attribute("name"))
+    {
+        for h in part.headers.iter().filter(|h| {
+            let n = h.name.as_str();
+            n.eq_ignore_ascii_case("Content-Disposition") || n.eq_ignore_ascii_case("Content-Type")
+        }) {
+            let Some(bytes) = msg
+                .raw_message
+                .get(h.offset_start as usize..h.offset_end as usize)
+            else {
+                continue;
+            };
+            let (text, _, _) = encoding_rs::WINDOWS_1252.decode(bytes);
+            if let Some(n) = raw_param(&unfold(&text), &["filename", "name"]) {
+                return Some(n);
+            }
+        }
+    }
+    parsed
+}
+
+/// A parameter value from a raw MIME header value (`; filename="x"` or `; filename=x`).
+fn raw_param(value: &str, names: &[&str]) -> Option<String> {
+    for seg in value.split(';').skip(1) {
+        let Some((k, v)) = seg.split_once('=') else {
+            continue;
+        };
+        if names.iter().any(|n| k.trim().eq_ignore_ascii_case(n)) {
+            let v = v.trim().trim_matches('"').to_string();
+            if !v.is_empty() {
+                return Some(v);
+            }
+        }
+    }
+    None
+}
+
+fn make_attachment(name: String, content_type: String, bytes: Vec<u8>, inline: bool) -> Attachment {
+    Attachment {
+        sha256: sha256_hex(&bytes),
+        name,
+        content_type,
+        bytes,
+        inline,
+    }
+}
+
+/// Decides whether a part is a candidate document. Returns `true` for a document.
+fn is_candidate(name: Option<&str>, content_type: &str, bytes: &[u8], inline_image: bool) -> bool {
+    let ext = name.map(extension).unwrap_or_default();
+    if NOT_DOC_EXTENSIONS.contains(&ext.as_str()) || NOT_DOC_TYPES.contains(&content_type) {
+        return false;
+    }
+    let docish = DOC_EXTENSIONS.contains(&ext.as_str())
+        || DOC_TYPES.contains(&content_type)
+        || sniff(bytes).is_some();
+    if docish {
+        return !inline_image || DOC_EXTENSIONS.contains(&ext.as_str());
+    }
+    let image = content_type.starts_with("image/")
+        || matches!(
+            ext.as_str(),
+            "png" | "jpg" | "jpeg" | "gif" | "bmp" | "tif" | "tiff" | "emz" | "wmz" | "svg"
+        );
+    let text = content_type.starts_with("text/");
+    !image && !text && name.is_some_and(|n| !n.trim().is_empty())
+}
+
+fn push_part(
+    inbound: &mut Inbound,
+    name: Option<String>,
+    content_type: String,
+    bytes: Vec<u8>,
+    inline_image: bool,
+) {
+    let doc = is_candidate(name.as_deref(), &content_type, &bytes, inline_image);
+    let name = name.map(|n| clean_name(&n)).filter(|n| !n.is_empty());
+    let name = name.unwrap_or_else(|| {
+        let ext = match sniff(&bytes) {
+            Some("pdf") => ".pdf",
+            Some("rtf") => ".rtf",
+            Some("ole") => ".doc",
+            Some("zip") => ".zip",
+            _ => "",
+        };
+        let n = inbound.documents.len() + inbound.other_parts.len() + 1;
+        format!("unnamed-part-{n}{ext}")
+    });
+    let att = make_attachment(name, content_type, bytes, !doc);
+    if doc {
+        inbound.documents.push(att);
+    } else {
+        inbound.other_parts.push(att);
+    }
+}
+
+/// The part's body with only the transfer encoding undone (no charset conversion).
+fn raw_body_bytes(msg: &Message<'_>, part: &MessagePart<'_>) -> Option<Vec<u8>> {
+    let body = msg
+        .raw_message
+        .get(part.offset_body as usize..part.offset_end as usize)?;
+    match part.encoding {
+        Encoding::None => Some(body.to_vec()),
+        Encoding::Base64 => {
+            let clean: Vec<u8> = body
+                .iter()
+                .copied()
+                .filter(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/'))
+                .collect();
+            base64::engine::general_purpose::STANDARD_NO_PAD
+                .decode(&clean)
+                .ok()
+        }
+        Encoding::QuotedPrintable => Some(decode_qp(body)),
+    }
+}
+
+/// Quoted-printable (RFC 2045 §6.7): soft line breaks removed, `=XX` decoded, line ends kept
+/// as CRLF, trailing whitespace on a line dropped.
+fn decode_qp(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len());
+    let text_lines: Vec<&[u8]> = body.split(|&b| b == b'\n').collect();
+    let n = text_lines.len();
+    for (i, line) in text_lines.into_iter().enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let mut end = line.len();
+        while end > 0 && matches!(line[end - 1], b' ' | b'\t') {
+            end -= 1;
+        }
+        let line = &line[..end];
+        let (line, soft) = match line.strip_suffix(b"=") {
+            Some(l) => (l, true),
+            None => (line, false),
+        };
+        let mut j = 0;
+        while j < line.len() {
+            if line[j] == b'='
+                && j + 2 < line.len()
+                && let (Some(h), Some(l)) = (hex_val(line[j + 1]), hex_val(line[j + 2]))
+            {
+                out.push(h << 4 | l);
+                j += 3;
+                continue;
+            }
+            out.push(line[j]);
+            j += 1;
+        }
+        if !soft && i + 1 < n {
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+fn collect_parts(msg: &Message<'_>, depth: usize, inbound: &mut Inbound, notes: &mut Vec<String>) {
+    for &id in &msg.attachments {
+        let Some(part) = msg.parts.get(id as usize) else {
+            continue;
+        };
+        if let PartType::Message(inner) = &part.body {
+            if depth < MAX_NESTING {
+                collect_parts(inner, depth + 1, inbound, notes);
+            } else {
+                notes.push("forwarded messages nested too deeply were not opened".into());
+            }
+            continue;
+        }
+        if matches!(part.body, PartType::Multipart(_)) {
+            continue;
+        }
+        let content_type = ct_string(part).unwrap_or_else(|| {
+            if part.is_text() {
+                "text/plain".into()
+            } else {
+                "application/octet-stream".into()
+            }
+        });
+        // Parts of a DSN (the status itself, returned headers) are not files.
+        if matches!(
+            content_type.as_str(),
+            "message/delivery-status"
+                | "message/global-delivery-status"
+                | "message/disposition-notification"
+                | "text/rfc822-headers"
+        ) {
+            continue;
+        }
+        let name = part_name(msg, part);
+        let bytes = if part.is_text() {
+            // mail-parser has charset-decoded text parts; a text/rtf (or mislabelled) file
+            // must reach the document engine byte for byte.
+            raw_body_bytes(msg, part).unwrap_or_else(|| part.contents().to_vec())
+        } else {
+            part.contents().to_vec()
+        };
+        let is_tnef = content_type == "application/ms-tnef"
+            || content_type == "application/vnd.ms-tnef"
+            || name
+                .as_deref()
+                .is_some_and(|n| clean_name(n).eq_ignore_ascii_case("winmail.dat"))
+            || tnef::is_tnef(&bytes);
+        if is_tnef {
+            match tnef::read_attachments(&bytes) {
+                Ok(files) => {
+                    if files.is_empty() {
+                        notes.push("winmail.dat (TNEF) held no attached files".into());
+                    }
+                    for f in files {
+                        let ct = f
+                            .mime_type
+                            .clone()
+                            .map(|m| m.trim().to_ascii_lowercase())
+                            .filter(|m| m.contains('/'))
+                            .unwrap_or_else(|| "application/octet-stream".into());
+                        push_part(inbound, Some(f.name), ct, f.data, false);
+                    }
+                }
+                Err(e) => {
+                    notes.push(format!(
+                        "winmail.dat (TNEF) could not be decoded ({e}); kept as is"
+                    ));
+                    let name = name.unwrap_or_else(|| "winmail.dat".into());
+                    inbound.documents.push(make_attachment(
+                        clean_name(&name),
+                        content_type,
+                        bytes,
+                        false,
+                    ));
+                }
+            }
+            continue;
+        }
+        let disposition_inline = part.content_disposition().is_some_and(|d| d.is_inline());
+        let inline_image = content_type.starts_with("image/")
+            && (disposition_inline || part.content_id().is_some());
+        push_part(inbound, name, content_type, bytes, inline_image);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authentication_results() {
+        let r = AuthResults::from_headers([
+            "mx.rjl.test; dkim=pass (2048-bit key) header.d=ekbacken.vc.test; \
+             spf=pass (sender SPF authorized) smtp.mailfrom=ekbacken.vc.test; dmarc=pass \
+             (p=REJECT) header.from=ekbacken.vc.test",
+        ]);
+        assert_eq!(r.dkim, vec!["pass"]);
+        assert_eq!(r.spf, vec!["pass"]);
+        assert_eq!(r.dmarc, vec!["pass"]);
+        assert!(r.failure().is_none());
+
+        let fail = AuthResults::from_headers([
+            "mx.rjl.test; spf=softfail smtp.mailfrom=x.test; dkim=none; dmarc=fail (p=none dis=none) header.from=ekbacken.vc.test",
+        ]);
+        assert!(fail.failure().unwrap().contains("dmarc=fail"));
+
+        // DKIM fail with another passing signature is fine; alone it is not.
+        let two = AuthResults::from_headers([
+            "mx.rjl.test; dkim=fail header.d=list.test",
+            "mx.rjl.test; dkim=pass header.d=ekbacken.vc.test",
+        ]);
+        assert!(two.failure().is_none());
+        let one = AuthResults::from_headers(["mx.rjl.test 1; DKIM=FAIL (bad sig) header.i=@x"]);
+        assert!(one.failure().unwrap().contains("dkim=fail"));
+
+        // Comments and the authserv-id do not produce results; "none" has no clauses.
+        let odd = AuthResults::from_headers([
+            "mx.rjl.test (dmarc=fail; looks odd); none",
+            "mx.rjl.test; spf=fail smtp.mailfrom=x.test",
+        ]);
+        assert_eq!(odd.dmarc, Vec::<String>::new());
+        assert!(odd.failure().is_none(), "SPF alone decides nothing");
+    }
+
+    #[test]
+    fn delivery_status_fields() {
+        let ds = "Reporting-MTA: dns; mx.rjl.test\r\nArrival-Date: Mon, 2 Feb 2026\r\n\r\n\
+                  Final-Recipient: rfc822; anna@ekbacken.vc.test\r\nAction: failed\r\n\
+                  Status: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\r\n  (mailbox gone)\r\n";
+        let r = parse_delivery_status(ds);
+        assert_eq!(r.len(), 1);
+        assert_eq!(
+            r[0].final_recipient.as_deref(),
+            Some("anna@ekbacken.vc.test")
+        );
+        assert_eq!(r[0].action.as_deref(), Some("failed"));
+        assert_eq!(r[0].status.as_deref(), Some("5.1.1"));
+        assert_eq!(
+            r[0].diagnostic.as_deref(),
+            Some("smtp; 550 5.1.1 user unknown (mailbox gone)")
+        );
+    }
+
+    #[test]
+    fn candidate_rules() {
+        assert!(is_candidate(
+            Some("Plan.DOCX"),
+            "application/octet-stream",
+            b"",
+            false
+        ));
+        assert!(is_candidate(
+            None,
+            "application/octet-stream",
+            b"%PDF-1.7",
+            false
+        ));
+        assert!(is_candidate(
+            Some("plan"),
+            "application/octet-stream",
+            b"junk",
+            false
+        ));
+        assert!(is_candidate(
+            Some("data.xlsx"),
+            "application/vnd.ms-excel",
+            b"",
+            false
+        ));
+        assert!(!is_candidate(
+            None,
+            "application/octet-stream",
+            b"junk",
+            false
+        ));
+        assert!(!is_candidate(
+            Some("logo.png"),
+            "image/png",
+            b"\x89PNG",
+            true
+        ));
+        assert!(!is_candidate(
+            Some("scan.jpg"),
+            "image/jpeg",
+            b"\xFF\xD8",
+            false
+        ));
+        assert!(!is_candidate(
+            Some("anna.vcf"),
+            "text/vcard",
+            b"BEGIN:VCARD",
+            false
+        ));
+        assert!(!is_candidate(
+            Some("smime.p7s"),
+            "application/pkcs7-signature",
+            b"0\x82",
+            false
+        ));
+        assert!(!is_candidate(
+            Some("notes.txt"),
+            "text/plain",
+            b"hej",
+            false
+        ));
+        assert!(is_candidate(
+            Some("plan.rtf"),
+            "text/rtf",
+            b"{\\rtf1",
+            false
+        ));
+    }
+
+    #[test]
+    fn quoted_printable() {
+        assert_eq!(
+            decode_qp(b"a=3Db =\r\nc  \r\nd=C3=A5=\n"),
+            "a=b c\r\nd\u{e5}".as_bytes()
+        );
+        assert_eq!(decode_qp(b"=ZZ="), b"=ZZ");
+    }
+
+    #[test]
+    fn text_rtf_attachment_keeps_its_bytes() {
+        let rtf = b"{\\rtf1\\ansi\\ansicpg1252 V\\'e5rdcentral \xe5}";
+        let mut raw = b"From: a@x.test\r\nSubject: s\r\nMIME-Version: 1.0\r\n\
+            Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n\
+            Content-Type: text/plain\r\n\r\nhej\r\n--B\r\n\
+            Content-Type: text/rtf; charset=iso-8859-1; name=plan.rtf\r\n\
+            Content-Disposition: attachment; filename=plan.rtf\r\n\r\n"
+            .to_vec();
+        raw.extend_from_slice(rtf);
+        raw.extend_from_slice(b"\r\n--B--\r\n");
+        let m = understand(&raw, &Registry::default(), &[]);
+        assert_eq!(m.documents.len(), 1, "{:?}", m.other_parts);
+        assert_eq!(m.documents[0].bytes, rtf);
+    }
+
+    #[test]
+    fn raw_params_and_names() {
+        assert_eq!(
+            raw_param(
+                " attachment; filename=\"Plån.docx\"; size=10",
+                &["filename"]
+            )
+            .as_deref(),
+            Some("Plån.docx")
+        );
+        assert_eq!(clean_name("C:\\Users\\x\\Plan.pdf"), "Plan.pdf");
+        assert_eq!(clean_name("Pla\u{308}n.pdf"), "Plän.pdf");
+    }
+}
