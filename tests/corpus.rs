@@ -80,7 +80,7 @@ fn corpus_labels_hold() {
         check("goal time-bound", file, &l["goal_time_bound"], &j["goal"]["time_bound"]);
         check("data sources", file, &l["data_sources"], &j["data_sources"]);
         if !l["h_points"].is_null() {
-            check("H measurement points", file, &l["h_points"], &Value::from(a.h_points));
+            check("H measurement points", file, &l["h_points"], &Value::from(a.h_points.unwrap_or(0)));
         }
     }
     let mut table = String::from("| field | right | total | accuracy |\n|---|---:|---:|---:|\n");

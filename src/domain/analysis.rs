@@ -475,6 +475,13 @@ impl Matcher {
     }
 }
 
+/// A line of dot leaders, optionally with a page number ("........ 3").
+fn is_leader(s: &str) -> bool {
+    let t = s.trim();
+    let dots = t.chars().filter(|c| matches!(c, '.' | '·' | '…' | '_')).count();
+    dots >= 3 && t.chars().all(|c| matches!(c, '.' | '·' | '…' | '_') || c.is_whitespace() || c.is_ascii_digit())
+}
+
 fn first_char(s: &str) -> char {
     s.chars().next().unwrap_or('a')
 }
@@ -500,6 +507,10 @@ fn find_headings(units: &[Unit], m: &Matcher) -> Vec<Option<Vec<SectionId>>> {
             let mut seen: Vec<SectionId> = Vec::new();
             let mut j = i + 1;
             while j < units.len() {
+                if is_leader(&units[j].text) {
+                    j += 1;
+                    continue;
+                }
                 let Some(h) = &heads[j] else { break };
                 if h.sections.iter().any(|s| seen.contains(s)) {
                     break;
@@ -510,10 +521,12 @@ fn find_headings(units: &[Unit], m: &Matcher) -> Vec<Option<Vec<SectionId>>> {
             }
         }
     }
-    // Lines with dot leaders or page numbers are TOC entries.
-    for h in heads.iter_mut() {
-        if h.as_ref().is_some_and(|h| h.toc_like) {
-            *h = None;
+    // Lines with dot leaders or page numbers are TOC entries; so are lines followed by a line
+    // of dot leaders alone (PDF text puts the leader on a line of its own).
+    for i in 0..heads.len() {
+        let leader_next = units.get(i + 1).is_some_and(|u| is_leader(&u.text));
+        if heads[i].as_ref().is_some_and(|h| h.toc_like) || leader_next {
+            heads[i] = None;
         }
     }
     // A run of three or more consecutive headings without content between them, whose
@@ -721,9 +734,18 @@ fn measured_values(text: &str) -> Vec<String> {
     found.into_iter().map(|(_, v)| v).collect()
 }
 
+/// Sentences of a section: lines are joined first (PDF text breaks sentences across lines),
+/// then split after '.', '!' or '?' followed by a capital letter or digit.
 fn sentences(texts: &[String]) -> Vec<String> {
+    let joined: Vec<String> = texts
+        .iter()
+        .flat_map(|t| t.lines())
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
     let mut out = Vec::new();
-    for t in texts {
+    for t in [joined.join(" ")] {
         for line in t.lines() {
             let mut cur = String::new();
             let chars: Vec<char> = line.chars().collect();

@@ -157,7 +157,7 @@ impl Pipeline {
             mail_message_id: inbound.message_id.clone(),
             from_addr: inbound.from.clone(),
             subject: inbound.subject.clone(),
-            class: MessageClass::from(inbound.class),
+            class: message_class(inbound.class),
             clinic_id: inbound.clinic_id.clone(),
             reason: inbound.reason.clone(),
         };
@@ -475,6 +475,20 @@ fn outbox_row(kind: &str, r: Reply) -> NewOutbox {
         raw: r.raw,
         mail_message_id: r.message_id,
         not_before: None,
+    }
+}
+
+/// The ledger class of a classified message (the intake refines it further).
+fn message_class(c: MailClass) -> MessageClass {
+    match c {
+        MailClass::Submission => MessageClass::Submission,
+        MailClass::NoDocument => MessageClass::NoDocument,
+        MailClass::AutoReply => MessageClass::AutoReply,
+        MailClass::Bounce => MessageClass::Bounce,
+        MailClass::MailingList => MessageClass::MailingList,
+        MailClass::UnknownSender => MessageClass::UnknownSender,
+        MailClass::NeedsReview => MessageClass::NeedsReview,
+        MailClass::Unparseable => MessageClass::Unparseable,
     }
 }
 

@@ -82,5 +82,14 @@ pub async fn recover(store: &Store) -> Result<usize, StoreError> {
 
 /// When the next row becomes due, if any (for the daemon's sleep).
 pub async fn next_due(store: &Store) -> Result<Option<DateTime<Utc>>, StoreError> {
-    store.next_due_at().await
+    let row: Option<(Option<String>,)> = sqlx::query_as(
+        "SELECT MIN(next_attempt_at) FROM outbox WHERE status IN ('pending', 'failed')",
+    )
+    .fetch_optional(store.pool())
+    .await
+    .map_err(|e| StoreError::Query { op: "find the next due outbox row", source: e })?;
+    Ok(row
+        .and_then(|r| r.0)
+        .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+        .map(|t| t.with_timezone(&Utc)))
 }
