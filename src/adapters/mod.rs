@@ -3,6 +3,12 @@
 //!
 //! - [`archive`]: the content-addressed raw-message archive on disk.
 //! - [`maildir`]: Maildir as a [`crate::ports::MailSource`].
+//! - [`imap`]: IMAP as a [`crate::ports::MailSource`] (IDLE, MOVE, XOAUTH2, STARTTLS/TLS).
+//! - [`smtp`]: SMTP and a directory of .eml files as [`crate::ports::Transport`]s.
+//! - [`tls`]: the shared rustls client configuration.
 
 pub mod archive;
+pub mod imap;
 pub mod maildir;
+pub mod smtp;
+pub mod tls;
