@@ -23,17 +23,7 @@ pub enum ConfigError {
     Secret(String),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum TlsMode {
-    /// Implicit TLS (IMAPS 993, SMTPS 465).
-    #[default]
-    Tls,
-    /// Plain connection upgraded with STARTTLS (IMAP 143, submission 587).
-    Starttls,
-    /// No TLS: only allowed towards loopback addresses.
-    None,
-}
+pub use crate::adapters::tls::TlsMode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -76,7 +66,7 @@ pub struct MailboxSettings {
     pub path: Option<PathBuf>,
     pub host: Option<String>,
     pub port: Option<u16>,
-    #[serde(default)]
+    #[serde(default = "default_imap_tls")]
     pub tls: TlsMode,
     /// Extra CA certificate (PEM) to trust, e.g. an on-premise server's own CA.
     pub ca_file: Option<PathBuf>,
@@ -211,6 +201,9 @@ fn default_poll() -> u64 {
 fn default_idle_refresh() -> u64 {
     25 * 60
 }
+fn default_imap_tls() -> TlsMode {
+    TlsMode::Tls
+}
 fn default_smtp_tls() -> TlsMode {
     TlsMode::Starttls
 }
@@ -237,17 +230,33 @@ impl Settings {
             std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_path_buf(), e))?;
         let mut s: Settings =
             toml::from_str(&text).map_err(|e| ConfigError::Parse(path.to_path_buf(), e))?;
-        s.base_dir = path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        s.base_dir = std::fs::canonicalize(&parent).map_err(|e| ConfigError::Read(parent, e))?;
         s.validate()?;
         Ok(s)
     }
 
     /// Resolve a configured path against the config file's directory.
     pub fn resolve(&self, p: &Path) -> PathBuf {
-        if p.is_absolute() { p.to_path_buf() } else { self.base_dir.join(p) }
+        if p.is_absolute() {
+            return p.to_path_buf();
+        }
+        // Fold "a/../b" lexically so paths read well in logs (no symlinks are involved: the
+        // base is canonical).
+        let mut out = self.base_dir.clone();
+        for c in p.components() {
+            match c {
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                std::path::Component::CurDir => {}
+                other => out.push(other),
+            }
+        }
+        out
     }
 
     /// The database URL with a relative SQLite path resolved against the config directory.
@@ -404,11 +413,7 @@ fn run_secret_command(cmd: &str) -> Result<String, ConfigError> {
 }
 
 pub fn is_loopback(host: &str) -> bool {
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .map(|ip| ip.is_loopback())
-            .unwrap_or(false)
+    crate::adapters::tls::is_loopback_host(host)
 }
 
 #[cfg(test)]

@@ -50,6 +50,8 @@ impl Templates {
     pub fn load(dir: Option<&std::path::Path>) -> Result<Templates, ReplyError> {
         let mut env = Environment::new();
         env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        env.set_keep_trailing_newline(true);
         for (name, text) in TEMPLATES {
             let body = match dir {
                 Some(d) => std::fs::read_to_string(d.join(name))
@@ -88,6 +90,8 @@ pub struct ReceiptFacts<'a> {
     pub version: i64,
     pub supplement: bool,
     pub analysis: &'a Analysis,
+    /// Set when the subject names another milestone than the document (Swedish).
+    pub subject_note: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -168,8 +172,14 @@ impl Composer {
             shortcomings => shortcomings,
             baseline_found => a.baseline.found,
             baseline_values => a.baseline.values.join(", "),
-            goal_measurable => a.goal.measurable,
-            goal_time_bound => a.goal.time_bound,
+            goal_text => match (a.goal.measurable, a.goal.time_bound) {
+                (true, true) => "mätbart och tidsatt",
+                (true, false) => "mätbart, men vi hittade ingen tidpunkt (datum, månad och år)",
+                (false, true) => "tidsatt, men vi hittade inget mätbart värde (tal, andel eller antal)",
+                (false, false) if a.goal.found => "vi hittade inget mätbart och tidsatt mål",
+                (false, false) => "vi hittade inget mål i avsnitt C",
+            },
+            subject_note => f.subject_note,
             data_sources => a.data_sources.join(", "),
             notes => a.notes,
             reference => reference,

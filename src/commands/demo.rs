@@ -4,7 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
+use std::collections::HashMap;
+
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 
 use super::run;
 use crate::adapters::maildir::MaildirSource;
@@ -24,10 +27,12 @@ pub async fn demo(config: &Path, fixtures: &Path) -> anyhow::Result<()> {
         .filter(|p| p.extension().is_some_and(|x| x == "eml"))
         .collect();
     files.sort();
+    let received = receive_times(&fixtures.join("expected.json"));
     for (i, f) in files.iter().enumerate() {
         let bytes = std::fs::read(f)?;
         let name = format!("{:04}.{}.demo", i, f.file_stem().unwrap_or_default().to_string_lossy());
-        md.deliver(&name, &bytes, None)?;
+        let file_name = f.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        md.deliver(&name, &bytes, received.get(&file_name).copied())?;
     }
     println!("Demo: {} meddelanden från {} levererade till {}", files.len(), fixtures.display(), maildir.display());
     let summary = run::run_settings(&s, true).await?;
@@ -38,7 +43,13 @@ pub async fn demo(config: &Path, fixtures: &Path) -> anyhow::Result<()> {
     let out = s.resolve(s.smtp.dir.as_ref().context("demo uses a file outbox")?);
     println!();
     println!("Svaren finns som .eml-filer i {}", out.display());
-    if let Some(first) = std::fs::read_dir(&out)?.filter_map(|e| e.ok()).map(|e| e.path()).min() {
+    // Show the longest receipt: it has the most to say.
+    let longest = std::fs::read_dir(&out)?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| Some((e.metadata().ok()?.len(), e.path())))
+        .max()
+        .map(|(_, p)| p);
+    if let Some(first) = longest {
         println!("Exempel ({}):\n", first.display());
         let raw = std::fs::read(&first).unwrap_or_default();
         if let Some(m) = mail_parser::MessageParser::default().parse(&raw) {
@@ -50,4 +61,29 @@ pub async fn demo(config: &Path, fixtures: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The server receive time each fixture is meant to arrive at (`files.<name>.received` in
+/// `expected.json`), so the demo shows on-time and late submissions as the 2026 cycle would
+/// have seen them. The demo delivers with that time as the Maildir delivery time; files
+/// without one are delivered now.
+fn receive_times(path: &Path) -> HashMap<String, DateTime<Utc>> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return HashMap::new();
+    };
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return HashMap::new();
+    };
+    v["files"]
+        .as_object()
+        .map(|files| {
+            files
+                .iter()
+                .filter_map(|(name, f)| {
+                    let t = DateTime::parse_from_rfc3339(f["received"].as_str()?).ok()?;
+                    Some((name.clone(), t.with_timezone(&Utc)))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }

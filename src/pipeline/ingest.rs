@@ -289,6 +289,15 @@ impl Pipeline {
             doc.map(|d| analyse(&d, rb, Some(milestone_id))).unwrap_or(read.analysis.clone())
         };
         let milestone = rb.milestone(milestone_id).expect("decided from the rulebook").clone();
+        let subject_note = milestone_from_words(&inbound.subject, rb)
+            .filter(|m| *m != milestone_id)
+            .and_then(|m| rb.milestone(m))
+            .map(|m| {
+                format!(
+                    "Ämnesraden nämner {}, men dokumentet ser ut att vara en {}. Vi har registrerat det som {}.",
+                    m.short, milestone.short, milestone.name.to_lowercase()
+                )
+            });
         let on_time = cycle::on_time(f.received_at, milestone.due, rb.tz());
         let earlier = self.store.latest_submission(&clinic.id, i64::from(milestone_id)).await?;
         let supplement = earlier.is_some() || is_supplement_subject(&inbound.subject);
@@ -330,6 +339,7 @@ impl Pipeline {
                 version,
                 supplement,
                 analysis: &analysis,
+                subject_note: subject_note.clone(),
             };
             let original = Original {
                 to: &to_owned,
