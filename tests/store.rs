@@ -990,3 +990,49 @@ fn pg_url_database_is_replaced() {
         "postgres://u@h/x?sslmode=disable"
     );
 }
+
+#[tokio::test]
+async fn sqlite_file_is_created_in_wal_mode_with_foreign_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.db");
+    assert!(!path.exists());
+    let store = Store::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    assert!(path.exists());
+    let mut conn = store.pool().acquire().await.unwrap();
+    let mode: String = sqlx::Row::get(
+        &sqlx::query("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap(),
+        0,
+    );
+    assert_eq!(mode, "wal");
+    let fk: i64 = sqlx::Row::get(
+        &sqlx::query("PRAGMA foreign_keys")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap(),
+        0,
+    );
+    assert_eq!(fk, 1);
+    let timeout: i64 = sqlx::Row::get(
+        &sqlx::query("PRAGMA busy_timeout")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap(),
+        0,
+    );
+    assert_eq!(timeout, 5000);
+    // Foreign keys are enforced: a triage item for a message that does not exist.
+    let err = sqlx::query(
+        "INSERT INTO triage (message_row_id, reason, created_at) VALUES (999, 'x', 'y')",
+    )
+    .execute(&mut *conn)
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("FOREIGN KEY"), "{err}");
+    drop(conn);
+    store.close().await;
+}
