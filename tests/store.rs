@@ -811,6 +811,11 @@ async fn round_trip_all_fields(cx: Ctx) {
         m
     );
     assert!(s.find_by_message_id("nope@x").await.unwrap().is_none());
+    assert_eq!(
+        s.find_by_sha256(&"ab".repeat(32)).await.unwrap().unwrap(),
+        m
+    );
+    assert!(s.find_by_sha256(&"ef".repeat(32)).await.unwrap().is_none());
 
     let sub = s.latest_submission("vc-älmhult", 2).await.unwrap().unwrap();
     let ns = intake.submission.as_ref().unwrap();
