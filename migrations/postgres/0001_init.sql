@@ -21,6 +21,7 @@ CREATE TABLE messages (
     processed_at    TEXT   COLLATE "C" NOT NULL
 );
 CREATE INDEX messages_mail_message_id ON messages (mail_message_id);
+CREATE INDEX messages_sha256 ON messages (sha256);
 CREATE INDEX messages_class ON messages (class);
 
 CREATE TABLE submissions (

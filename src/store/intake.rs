@@ -162,6 +162,20 @@ impl Store {
             .transpose()
     }
 
+    /// The first message with these exact raw bytes (SHA-256 of the archived message), if
+    /// any: the same message delivered again under another source key.
+    pub async fn find_by_sha256(&self, sha256: &str) -> Result<Option<MessageRow>, StoreError> {
+        let sql =
+            format!("SELECT {MESSAGE_COLS} FROM messages WHERE sha256 = $1 ORDER BY id LIMIT 1");
+        sqlx::query(&sql)
+            .bind(sha256)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("look up a message by content hash"))?
+            .map(|r| MessageRow::from_row(&r))
+            .transpose()
+    }
+
     /// The first submission of this exact document (by SHA-256) from this clinic, if any.
     pub async fn find_submission_by_doc(
         &self,

@@ -110,7 +110,7 @@ impl Store {
             .iter()
             .map(OutboxRow::from_row)
             .collect::<Result<Vec<_>, _>>()?;
-        out.sort_by(|a, b| (a.next_attempt_at, a.id).cmp(&(b.next_attempt_at, b.id)));
+        out.sort_by_key(|a| (a.next_attempt_at, a.id));
         Ok(out)
     }
 
