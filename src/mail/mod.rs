@@ -63,6 +63,9 @@ pub struct Inbound {
     pub clinic_id: Option<String>,
     /// Candidate documents (DOCX/PDF/ODT/DOC/RTF or unknown binary files), in message order.
     pub documents: Vec<Attachment>,
+    /// Candidate documents that are appendices to the plan (a file named "Bilaga ..." next
+    /// to another document): kept, but not the document to analyse.
+    pub appendices: Vec<Attachment>,
     /// Other parts (inline images, signatures), kept for the record.
     pub other_parts: Vec<Attachment>,
     /// Plain-text body (first text part), trimmed to a sane length.
@@ -71,4 +74,21 @@ pub struct Inbound {
     pub reason: String,
     /// Lower-case hex SHA-256 of the raw message bytes (deduplication, audit).
     pub sha256: String,
+    /// For [`MailClass::Bounce`]: what failed, so the ledger can mark the receipt undelivered.
+    pub bounce: Option<BounceInfo>,
+}
+
+/// The essentials of a delivery status notification (RFC 3464).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BounceInfo {
+    /// Message-ID (no angle brackets) of the message that bounced, from the returned
+    /// message or headers part.
+    pub original_message_id: Option<String>,
+    /// The Final-Recipient address, lower case.
+    pub recipient: Option<String>,
+    /// The Action field (failed, delayed, delivered, relayed, expanded), lower case.
+    pub action: Option<String>,
+    /// The Status code, e.g. "5.1.1".
+    pub status: Option<String>,
+    pub diagnostic: Option<String>,
 }

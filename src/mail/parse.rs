@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use unicode_normalization::UnicodeNormalization;
 
 use super::registry::Registry;
-use super::{Attachment, Inbound, MailClass, tnef};
+use super::{Attachment, BounceInfo, Inbound, MailClass, tnef};
 
 /// Maximum length of [`Inbound::text`], in characters.
 pub const MAX_TEXT_CHARS: usize = 20_000;
@@ -55,10 +55,12 @@ fn unparseable(sha256: String, reason: &str) -> Inbound {
         date_header: None,
         clinic_id: None,
         documents: Vec::new(),
+        appendices: Vec::new(),
         other_parts: Vec::new(),
         text: String::new(),
         reason: reason.to_string(),
         sha256,
+        bounce: None,
     }
 }
 
@@ -106,13 +108,16 @@ fn understand_inner(
             .and_then(|d| Utc.timestamp_opt(d.to_timestamp(), 0).single()),
         clinic_id: None,
         documents: Vec::new(),
+        appendices: Vec::new(),
         other_parts: Vec::new(),
         text: body_text(&msg),
         reason: String::new(),
         sha256: sha256.to_string(),
+        bounce: None,
     };
     let mut notes = Vec::new();
     collect_parts(&msg, 0, &mut inbound, &mut notes);
+    split_appendices(&mut inbound);
     let notes = if notes.is_empty() {
         String::new()
     } else {
@@ -122,15 +127,16 @@ fn understand_inner(
     let (class, reason) = classify(&msg, &inbound, registry, own_addresses);
     inbound.class = class;
     inbound.reason = format!("{reason}{notes}");
-    if let Some(addr) = &from
-        && let Some(clinic) = registry.lookup(addr)
-        && matches!(
-            class,
-            MailClass::Submission | MailClass::NoDocument | MailClass::NeedsReview
-        )
-    {
-        inbound.clinic_id = Some(clinic.id.clone());
+    if class == MailClass::Bounce {
+        inbound.bounce = Some(bounce_info(&msg));
     }
+    // The clinic is recorded whenever the From address matches, whatever the class (an
+    // auto-reply or list post from a clinic address is still that clinic's); the class
+    // decides what is done with the message.
+    inbound.clinic_id = from
+        .as_deref()
+        .and_then(|a| registry.lookup(a))
+        .map(|c| c.id.clone());
     inbound
 }
 
@@ -187,10 +193,16 @@ fn classify(
     let n = inbound.documents.len();
     if n > 0 {
         let names: Vec<&str> = inbound.documents.iter().map(|d| d.name.as_str()).collect();
+        let appendices = if inbound.appendices.is_empty() {
+            String::new()
+        } else {
+            let a: Vec<&str> = inbound.appendices.iter().map(|d| d.name.as_str()).collect();
+            format!(" and appendix {}", a.join(", "))
+        };
         (
             MailClass::Submission,
             format!(
-                "Clinic {} sent {n} candidate document{}: {}.",
+                "Clinic {} sent {n} candidate document{}: {}{appendices}.",
                 clinic.id,
                 if n == 1 { "" } else { "s" },
                 names.join(", ")
@@ -309,12 +321,7 @@ fn bounce_reason(msg: &Message<'_>, from: Option<&str>) -> Option<(MailClass, St
 }
 
 fn has_dsn_part(msg: &Message<'_>) -> bool {
-    msg.parts.iter().any(|p| {
-        matches!(
-            ct_string(p).as_deref(),
-            Some("message/delivery-status" | "message/global-delivery-status")
-        )
-    })
+    dsn_part(msg).is_some()
 }
 
 /// The per-recipient fields of a `message/delivery-status` body (RFC 3464).
@@ -379,13 +386,44 @@ pub fn parse_delivery_status(text: &str) -> Vec<DsnRecipient> {
     out
 }
 
-fn dsn_reason(msg: &Message<'_>) -> String {
-    let Some(part) = msg.parts.iter().find(|p| {
+fn dsn_part<'a>(msg: &'a Message<'_>) -> Option<&'a MessagePart<'a>> {
+    msg.parts.iter().find(|p| {
         matches!(
             ct_string(p).as_deref(),
             Some("message/delivery-status" | "message/global-delivery-status")
         )
-    }) else {
+    })
+}
+
+/// The failed recipient (or the first one) and the bounced Message-ID of a bounce.
+fn bounce_info(msg: &Message<'_>) -> BounceInfo {
+    let recipients = dsn_part(msg)
+        .map(|p| parse_delivery_status(&String::from_utf8_lossy(p.contents())))
+        .unwrap_or_default();
+    let chosen = recipients
+        .iter()
+        .find(|r| r.action.as_deref() == Some("failed"))
+        .or(recipients.first())
+        .cloned()
+        .unwrap_or_default();
+    let original_message_id = msg.parts.iter().find_map(|p| match &p.body {
+        PartType::Message(inner) => inner.message_id().map(str::to_string),
+        _ if ct_string(p).as_deref() == Some("text/rfc822-headers") => MessageParser::default()
+            .parse_headers(p.contents())
+            .and_then(|h| h.message_id().map(str::to_string)),
+        _ => None,
+    });
+    BounceInfo {
+        original_message_id,
+        recipient: chosen.final_recipient.map(|r| r.to_lowercase()),
+        action: chosen.action,
+        status: chosen.status,
+        diagnostic: chosen.diagnostic,
+    }
+}
+
+fn dsn_reason(msg: &Message<'_>) -> String {
+    let Some(part) = dsn_part(msg) else {
         return "A delivery status notification (multipart/report) without a readable \
                 delivery-status part."
             .into();
@@ -488,8 +526,9 @@ fn auto_reply_reason(msg: &Message<'_>, subject: &str) -> Option<String> {
 
 fn mailing_list_reason(msg: &Message<'_>) -> Option<String> {
     for h in ["List-Id", "List-Unsubscribe", "List-Post", "X-Mailing-List"] {
-        if raw_header(msg, h).is_some() {
-            return Some(format!("Mailing-list message ({h} header)."));
+        if let Some(v) = raw_header(msg, h) {
+            let v: String = v.chars().take(120).collect();
+            return Some(format!("Mailing-list message ({h}: {v})."));
         }
     }
     if let Some(v) = raw_header(msg, "Precedence") {
@@ -851,6 +890,27 @@ fn decode_qp(body: &[u8]) -> Vec<u8> {
 
 fn hex_val(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
+}
+
+/// True for a file name that says it is an appendix ("Bilaga 1 – Mätvärden.pdf").
+fn is_appendix_name(name: &str) -> bool {
+    let lower = name.trim().to_lowercase();
+    ["bilaga", "bilagor", "appendix", "bil.", "bil "]
+        .iter()
+        .any(|p| lower.starts_with(p))
+}
+
+/// Moves appendix-named documents to `appendices` when another document remains.
+fn split_appendices(inbound: &mut Inbound) {
+    if inbound.documents.iter().any(|d| !is_appendix_name(&d.name))
+        && inbound.documents.iter().any(|d| is_appendix_name(&d.name))
+    {
+        let (appendices, documents) = std::mem::take(&mut inbound.documents)
+            .into_iter()
+            .partition(|d| is_appendix_name(&d.name));
+        inbound.documents = documents;
+        inbound.appendices = appendices;
+    }
 }
 
 fn collect_parts(msg: &Message<'_>, depth: usize, inbound: &mut Inbound, notes: &mut Vec<String>) {
