@@ -8,7 +8,7 @@
 #      runs against both SQLite and PostgreSQL;
 #   3. cargo nextest (or cargo test) over the whole workspace, then the `check` JSON contract
 #      over the document corpus.
-# Environment: VARDVAL_PG_URL (default postgres://postgres@127.0.0.1:5432/test),
+# Environment: VARDVAL_TEST_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres; tests create and drop their own databases there),
 #              VARDVAL_SKIP_MAIL=1 / VARDVAL_SKIP_PG=1 to skip what this machine cannot run
 #              (the skipped tests then say so; CI sets neither).
 set -euo pipefail
@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 say() { printf 'tests/run.sh: %s\n' "$*" >&2; }
 
-export VARDVAL_PG_URL=${VARDVAL_PG_URL:-postgres://postgres@127.0.0.1:5432/test}
+export VARDVAL_TEST_PG_URL=${VARDVAL_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
 pg_up() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
