@@ -503,6 +503,57 @@ async fn idle_wakes_on_delivery_times_out_and_stops_on_shutdown() {
     src.disconnect().await;
 }
 
+#[tokio::test]
+async fn without_move_and_idle_copies_expunges_and_polls() {
+    let Some(lab) = lab() else { return };
+    let _g = GATE.read().await;
+    let user = clinic("nomove");
+    deliver(lab, &user, "kopia 1").await;
+    deliver(lab, &user, "kopia 2").await;
+    let mut cfg = imap_cfg(lab, &user, ImapAuth::Password("clinic-pass".into()));
+    cfg.use_move = false;
+    cfg.use_idle = false;
+    let mut src = ImapSource::new(cfg).expect("source");
+    let got = fetch_until(&mut src, 2, Duration::from_secs(20)).await;
+    assert!(!src.state().idle_supported);
+    for f in &got {
+        src.mark_processed(f)
+            .await
+            .expect("copy + store + uid expunge");
+    }
+    src.mark_processed(&got[1]).await.expect("again: Ok");
+    assert!(src.fetch(10).await.expect("fetch").is_empty());
+    assert!(
+        maildir_flags(lab, &user, "").is_empty(),
+        "UID EXPUNGE removed the originals"
+    );
+    assert_eq!(
+        maildir_flags(lab, &user, "Behandlat").len(),
+        2,
+        "exactly one copy each"
+    );
+
+    // Polling: the wait is min(max, poll_interval) (500 ms here).
+    let never = CancellationToken::new();
+    let t = Instant::now();
+    assert_eq!(
+        src.wait(Duration::from_secs(30), &never)
+            .await
+            .expect("wait"),
+        Wait::Timeout
+    );
+    assert!(t.elapsed() >= Duration::from_millis(400) && t.elapsed() < Duration::from_secs(10));
+    let token = CancellationToken::new();
+    token.cancel();
+    assert_eq!(
+        src.wait(Duration::from_secs(30), &token)
+            .await
+            .expect("wait"),
+        Wait::Shutdown
+    );
+    src.disconnect().await;
+}
+
 fn lab_static() -> &'static Lab {
     lab().expect("lab")
 }

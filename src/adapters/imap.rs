@@ -71,6 +71,11 @@ pub struct ImapConfig {
     pub connect_timeout: Duration,
     /// Bound on each later command (SEARCH, FETCH batch, MOVE, IDLE start/stop).
     pub command_timeout: Duration,
+    /// Use IDLE when the server offers it (default true); false polls every `poll_interval`.
+    pub use_idle: bool,
+    /// Use UID MOVE when the server offers it (default true); false forces
+    /// COPY + STORE \Deleted + UID EXPUNGE (for servers with a broken MOVE).
+    pub use_move: bool,
 }
 
 impl ImapConfig {
@@ -96,6 +101,8 @@ impl ImapConfig {
             idle_refresh: Duration::from_secs(25 * 60),
             connect_timeout: Duration::from_secs(30),
             command_timeout: Duration::from_secs(120),
+            use_idle: true,
+            use_move: true,
         }
     }
 
@@ -535,8 +542,8 @@ impl ImapSource {
             .await
             .map_err(|e| cmd_err("CAPABILITY", e).0)?;
         let caps = Caps {
-            idle: caps.has_str("IDLE"),
-            mv: caps.has_str("MOVE"),
+            idle: cfg.use_idle && caps.has_str("IDLE"),
+            mv: cfg.use_move && caps.has_str("MOVE"),
             uidplus: caps.has_str("UIDPLUS"),
         };
         // The processed folder: create when missing.
