@@ -71,6 +71,11 @@ pub struct ImapConfig {
     pub connect_timeout: Duration,
     /// Bound on each later command (SEARCH, FETCH batch, MOVE, IDLE start/stop).
     pub command_timeout: Duration,
+    /// Use IDLE when the server offers it (default true); false polls every `poll_interval`.
+    pub use_idle: bool,
+    /// Use UID MOVE when the server offers it (default true); false forces
+    /// COPY + STORE \Deleted + UID EXPUNGE (for servers with a broken MOVE).
+    pub use_move: bool,
 }
 
 impl ImapConfig {
@@ -96,6 +101,8 @@ impl ImapConfig {
             idle_refresh: Duration::from_secs(25 * 60),
             connect_timeout: Duration::from_secs(30),
             command_timeout: Duration::from_secs(120),
+            use_idle: true,
+            use_move: true,
         }
     }
 
@@ -175,8 +182,10 @@ struct Connected {
     session: Session,
     uidvalidity: u32,
     caps: Caps,
-    /// The server reported EXISTS/RECENT outside IDLE since the last wait.
+    /// The server reported a growing EXISTS outside IDLE since the last search.
     pending_new: bool,
+    /// The folder's message count as last reported (SELECT, EXISTS, EXPUNGE).
+    exists: u32,
 }
 
 /// The IMAP [`MailSource`].
@@ -258,17 +267,57 @@ async fn bounded<T>(
     }
 }
 
-fn drain(session: &mut Session) -> bool {
+/// Empties the unsolicited-response channel (it silently drops responses once 100 are
+/// queued) and keeps the message count; true when the count grew (new mail).
+fn drain(session: &mut Session, exists: &mut u32) -> bool {
     let mut new_mail = false;
     while let Ok(r) = session.unsolicited_responses.try_recv() {
-        if matches!(
-            r,
-            UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_)
-        ) {
-            new_mail = true;
+        match r {
+            UnsolicitedResponse::Exists(n) => {
+                if n > *exists {
+                    new_mail = true;
+                }
+                *exists = n;
+            }
+            UnsolicitedResponse::Expunge(_) => *exists = exists.saturating_sub(1),
+            _ => {}
         }
     }
     new_mail
+}
+
+/// What a response pushed during IDLE means for the watched folder.
+enum IdleEvent {
+    NewMail,
+    /// Flag changes, RECENT, expunges: keep idling.
+    Ignore,
+}
+
+fn idle_event(resp: &imap_proto::Response<'_>, exists: &mut u32) -> IdleEvent {
+    use imap_proto::{MailboxDatum, Response};
+    match resp {
+        Response::MailboxData(MailboxDatum::Exists(n)) => {
+            let grew = *n > *exists;
+            *exists = *n;
+            if grew {
+                IdleEvent::NewMail
+            } else {
+                IdleEvent::Ignore
+            }
+        }
+        Response::MailboxData(MailboxDatum::Recent(_)) | Response::Fetch(..) => IdleEvent::Ignore,
+        Response::Expunge(_) => {
+            *exists = exists.saturating_sub(1);
+            IdleEvent::Ignore
+        }
+        Response::Vanished { uids, .. } => {
+            let n: usize = uids.iter().map(|r| r.clone().count()).sum();
+            *exists = exists.saturating_sub(u32::try_from(n).unwrap_or(u32::MAX));
+            IdleEvent::Ignore
+        }
+        // BYE and anything unknown: end the IDLE; DONE then shows whether the session lives.
+        _ => IdleEvent::NewMail,
+    }
 }
 
 /// Compact UID set: "1:3,7,9:10".
@@ -383,7 +432,7 @@ impl ImapSource {
         match r {
             Ok(v) => {
                 if let Some(c) = self.conn.as_mut()
-                    && drain(&mut c.session)
+                    && drain(&mut c.session, &mut c.exists)
                 {
                     c.pending_new = true;
                 }
@@ -493,8 +542,8 @@ impl ImapSource {
             .await
             .map_err(|e| cmd_err("CAPABILITY", e).0)?;
         let caps = Caps {
-            idle: caps.has_str("IDLE"),
-            mv: caps.has_str("MOVE"),
+            idle: cfg.use_idle && caps.has_str("IDLE"),
+            mv: cfg.use_move && caps.has_str("MOVE"),
             uidplus: caps.has_str("UIDPLUS"),
         };
         // The processed folder: create when missing.
@@ -528,12 +577,14 @@ impl ImapSource {
         let uidvalidity = mb.uid_validity.ok_or_else(|| {
             SourceError::Other(format!("server sent no UIDVALIDITY for {}", cfg.folder))
         })?;
-        drain(&mut session);
+        let mut exists = mb.exists;
+        drain(&mut session, &mut exists);
         Ok(Connected {
             session,
             uidvalidity,
             caps,
             pending_new: false,
+            exists,
         })
     }
 
@@ -542,12 +593,17 @@ impl ImapSource {
         let t = self.cfg.command_timeout;
         let conn = self.conn.as_mut().expect("connected");
         let uidvalidity = conn.uidvalidity;
-        conn.pending_new = false;
         let r = bounded(t, "UID SEARCH", conn.session.uid_search("UNDELETED")).await;
         let found = self.after(r)?;
         let mut uids: Vec<u32> = found.into_iter().collect();
         uids.sort_unstable();
+        // EXISTS seen up to here is covered by the search result; if the batch is cut at
+        // `max`, the next wait must not sleep on the rest.
+        let more = uids.len() > max;
         uids.truncate(max);
+        if let Some(c) = self.conn.as_mut() {
+            c.pending_new = more;
+        }
         if uids.is_empty() {
             return Ok(Vec::new());
         }
@@ -681,34 +737,44 @@ impl ImapSource {
             session,
             uidvalidity,
             caps,
+            mut exists,
             ..
         } = conn;
         let mut handle = session.idle();
         if let Err(e) = bounded(t, "IDLE", handle.init()).await {
             return Err(self.fail(e.0, true));
         }
-        enum Out {
-            Idle(Result<async_imap::extensions::idle::IdleResponse, async_imap::error::Error>),
-            Timeout,
-            Shutdown,
-        }
-        let out = {
-            let (fut, _stop) = handle.wait_with_timeout(d);
-            tokio::select! {
-                r = fut => Out::Idle(r),
-                _ = tokio::time::sleep(d) => Out::Timeout,
-                _ = shutdown.cancelled() => Out::Shutdown,
-            }
-            // `_stop` and the wait future drop here; the handle is free again.
-        };
         use async_imap::extensions::idle::IdleResponse;
-        let result = match out {
-            Out::Idle(Ok(IdleResponse::NewData(_))) => Wait::NewMail,
-            Out::Idle(Ok(IdleResponse::Timeout)) | Out::Timeout => Wait::Timeout,
-            // Stream ended without our stop: most likely the server went away; DONE below tells.
-            Out::Idle(Ok(IdleResponse::ManualInterrupt)) => Wait::NewMail,
-            Out::Idle(Err(e)) => return Err(self.fail(cmd_err("IDLE", e).0, true)),
-            Out::Shutdown => Wait::Shutdown,
+        let deadline = tokio::time::Instant::now() + d;
+        let result = loop {
+            enum Out {
+                Idle(Result<IdleResponse, async_imap::error::Error>),
+                Timeout,
+                Shutdown,
+            }
+            let out = {
+                // The crate's own timeout restarts on every keepalive, so bound it here too.
+                let (fut, _stop) = handle.wait_with_timeout(d);
+                tokio::select! {
+                    r = fut => Out::Idle(r),
+                    _ = tokio::time::sleep_until(deadline) => Out::Timeout,
+                    _ = shutdown.cancelled() => Out::Shutdown,
+                }
+                // `_stop` and the wait future drop here; the handle is free again.
+            };
+            match out {
+                Out::Idle(Ok(IdleResponse::NewData(resp))) => {
+                    match idle_event(resp.parsed(), &mut exists) {
+                        IdleEvent::NewMail => break Wait::NewMail,
+                        IdleEvent::Ignore => continue,
+                    }
+                }
+                Out::Idle(Ok(IdleResponse::Timeout)) | Out::Timeout => break Wait::Timeout,
+                // The stream ended without our stop: the server went away; DONE below tells.
+                Out::Idle(Ok(IdleResponse::ManualInterrupt)) => break Wait::NewMail,
+                Out::Idle(Err(e)) => return Err(self.fail(cmd_err("IDLE", e).0, true)),
+                Out::Shutdown => break Wait::Shutdown,
+            }
         };
         let done_timeout = if result == Wait::Shutdown {
             Duration::from_secs(2).min(t)
@@ -717,12 +783,13 @@ impl ImapSource {
         };
         match bounded(done_timeout, "IDLE DONE", handle.done()).await {
             Ok(mut session) => {
-                let new_mail = drain(&mut session);
+                let new_mail = drain(&mut session, &mut exists);
                 self.conn = Some(Connected {
                     session,
                     uidvalidity,
                     caps,
                     pending_new: false,
+                    exists,
                 });
                 if new_mail && result == Wait::Timeout {
                     return Ok(Wait::NewMail);

@@ -1,0 +1,831 @@
+//! The IMAP source and the SMTP/file transports against a real Dovecot + Postfix lab
+//! (`tests/maillab/maillab.sh`).
+//!
+//! - With `VARDVAL_MAILLAB_DIR` set, the lab in that directory must already run (the project's
+//!   test script starts it); its ports are read with `maillab.sh env DIR`.
+//! - Otherwise the first test starts a private lab ONCE in a temporary directory, on ports
+//!   12143/12993/12024/12025/12587 (override with `VARDVAL_MAILLAB_PORT_BASE=13000` → 13143...),
+//!   and a watchdog process brings it down and removes the directory when this test binary
+//!   exits.
+//! - The script is found at `VARDVAL_MAILLAB_SCRIPT`, else `tests/maillab/maillab.sh`.
+//! - `VARDVAL_SKIP_MAILLAB=1` skips every lab test (for machines without root/packages).
+//!
+//! Each test uses its own clinic mailbox (`<test>-<run>@vc.test`), so tests run in parallel.
+//! The disruptive tests (Dovecot restart, Postfix stop) take the write side of [`GATE`].
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeZone, Utc};
+use tokio_util::sync::CancellationToken;
+use vardval::adapters::imap::{ImapAuth, ImapConfig, ImapSource};
+use vardval::adapters::smtp::{FileTransport, SmtpConfig, SmtpTransport};
+use vardval::adapters::tls::TlsMode;
+use vardval::ports::{Fetched, MailSource, SendError, SourceError, Transport, Wait};
+
+/// Normal tests take `read()`, tests that stop or restart a daemon take `write()`.
+static GATE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+struct Lab {
+    script: PathBuf,
+    dir: PathBuf,
+    env: HashMap<String, String>,
+}
+
+impl Lab {
+    fn port(&self, key: &str) -> u16 {
+        self.env
+            .get(key)
+            .unwrap_or_else(|| panic!("maillab env lacks {key}"))
+            .parse()
+            .expect("port")
+    }
+    fn imap_port(&self) -> u16 {
+        self.port("MAILLAB_IMAP_PORT")
+    }
+    fn imaps_port(&self) -> u16 {
+        self.port("MAILLAB_IMAPS_PORT")
+    }
+    fn smtp_port(&self) -> u16 {
+        self.port("MAILLAB_SMTP_PORT")
+    }
+    fn submission_port(&self) -> u16 {
+        self.port("MAILLAB_SUBMISSION_PORT")
+    }
+    fn ca(&self) -> PathBuf {
+        self.env
+            .get("MAILLAB_CA_FILE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.dir.join("certs/ca.crt"))
+    }
+    /// Runs `maillab.sh CMD DIR`; panics with its output on failure.
+    fn run(&self, cmd: &str) -> String {
+        let out = Command::new("bash")
+            .arg(&self.script)
+            .arg(cmd)
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run maillab.sh");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "maillab.sh {cmd} failed: {text}");
+        text
+    }
+}
+
+fn script_path() -> PathBuf {
+    if let Ok(p) = std::env::var("VARDVAL_MAILLAB_SCRIPT") {
+        return PathBuf::from(p);
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/maillab/maillab.sh")
+}
+
+fn parse_env(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .filter(|(k, _)| k.starts_with("MAILLAB_"))
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                v.trim().trim_matches(['"', '\'']).to_string(),
+            )
+        })
+        .collect()
+}
+
+fn start_lab() -> Lab {
+    let original = script_path();
+    assert!(
+        original.is_file(),
+        "maillab script not found at {} (set VARDVAL_MAILLAB_SCRIPT)",
+        original.display()
+    );
+    // bash reads a script while running it: run a private snapshot, so that an edit of the
+    // script during the tests cannot break a command half-way.
+    let snap = tempfile::Builder::new()
+        .prefix("vardval-maillab-script-")
+        .tempdir()
+        .expect("tempdir")
+        .keep();
+    let script = snap.join("maillab.sh");
+    std::fs::copy(&original, &script).expect("snapshot maillab.sh");
+    let shared = std::env::var("VARDVAL_MAILLAB_DIR").ok();
+    let dir = match &shared {
+        Some(d) => PathBuf::from(d),
+        None => {
+            // A private lab: a fresh directory that dovenull/vmail/postfix can traverse.
+            let dir = tempfile::Builder::new()
+                .prefix("vardval-maillab-")
+                .tempdir()
+                .expect("tempdir")
+                .keep();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+            dir
+        }
+    };
+    // Watchdog: when this test process ends, remove the snapshot and, for a private lab, stop
+    // the lab and remove its directory.
+    let mut watchdog = format!("tail --pid={} -f /dev/null; ", std::process::id());
+    if shared.is_none() {
+        watchdog += &format!(
+            "bash '{s}' down '{d}' >/dev/null 2>&1; rm -rf -- '{d}'; ",
+            s = script.display(),
+            d = dir.display()
+        );
+    }
+    watchdog += &format!("rm -rf -- '{}'", snap.display());
+    // `setsid -f` forks the watchdog into its own session and returns at once.
+    Command::new("setsid")
+        .arg("-f")
+        .arg("bash")
+        .arg("-c")
+        .arg(watchdog)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("spawn the lab watchdog");
+    let lab = Lab {
+        script,
+        dir,
+        env: HashMap::new(),
+    };
+    if shared.is_none() {
+        let base: u16 = std::env::var("VARDVAL_MAILLAB_PORT_BASE")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(12000);
+        let ports = [
+            ("MAILLAB_IMAP_PORT", 143),
+            ("MAILLAB_IMAPS_PORT", 993),
+            ("MAILLAB_LMTP_PORT", 24),
+            ("MAILLAB_SMTP_PORT", 25),
+            ("MAILLAB_SUBMISSION_PORT", 587),
+        ];
+        let mut up = Command::new("bash");
+        up.arg(&lab.script)
+            .arg("up")
+            .arg(&lab.dir)
+            .stdin(Stdio::null());
+        for (k, off) in ports {
+            up.env(k, (base + off).to_string());
+        }
+        // The daemons keep inherited descriptors open (see the lab notes): log to a file.
+        let log_path = snap.join("up.log");
+        let log = std::fs::File::create(&log_path).expect("log");
+        let status = up
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .status()
+            .expect("run maillab.sh up");
+        assert!(
+            status.success(),
+            "maillab.sh up failed: {}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
+    }
+    let env = parse_env(&lab.run("env"));
+    Lab { env, ..lab }
+}
+
+/// The lab, started once per test binary; `None` when skipped.
+fn lab() -> Option<&'static Lab> {
+    if std::env::var("VARDVAL_SKIP_MAILLAB").is_ok_and(|v| v == "1") {
+        eprintln!("VARDVAL_SKIP_MAILLAB=1: skipping a mail-lab test");
+        return None;
+    }
+    static LAB: OnceLock<Lab> = OnceLock::new();
+    Some(LAB.get_or_init(start_lab))
+}
+
+/// A mailbox name unique to this test run.
+fn clinic(test: &str) -> String {
+    static RUN: OnceLock<String> = OnceLock::new();
+    let run = RUN.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        format!("{}-{}", std::process::id(), nanos % 1_000_000_000)
+    });
+    format!("{test}-{run}@vc.test")
+}
+
+fn imap_cfg(lab: &Lab, user: &str, auth: ImapAuth) -> ImapConfig {
+    let mut c = ImapConfig::new("127.0.0.1", lab.imap_port(), TlsMode::None, user, auth);
+    c.connect_timeout = Duration::from_secs(10);
+    c.command_timeout = Duration::from_secs(20);
+    c.poll_interval = Duration::from_millis(500);
+    c.processed_folder = "Behandlat".into();
+    c
+}
+
+fn clinic_source(lab: &Lab, user: &str) -> ImapSource {
+    ImapSource::new(imap_cfg(
+        lab,
+        user,
+        ImapAuth::Password("clinic-pass".into()),
+    ))
+    .expect("source")
+}
+
+fn plain_smtp(lab: &Lab) -> SmtpTransport {
+    let mut c = SmtpConfig::new("127.0.0.1", lab.smtp_port(), TlsMode::None);
+    c.timeout = Duration::from_secs(10);
+    SmtpTransport::new(c).expect("smtp")
+}
+
+fn message(to: &str, subject: &str) -> Vec<u8> {
+    let id = subject.replace(' ', "-");
+    format!(
+        "From: Testklinik <avsandare@vc.test>\r\nTo: {to}\r\nSubject: {subject}\r\n\
+         Message-ID: <{id}@vc.test>\r\nDate: Mon, 2 Mar 2026 09:00:00 +0100\r\n\
+         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+         Hej, här kommer planen.\r\n.punkt på egen rad\r\n"
+    )
+    .into_bytes()
+}
+
+async fn deliver(lab: &Lab, to: &str, subject: &str) {
+    plain_smtp(lab)
+        .send(
+            "avsandare@vc.test",
+            &[to.to_string()],
+            &message(to, subject),
+        )
+        .await
+        .expect("SMTP delivery to the lab");
+}
+
+fn subject_of(f: &Fetched) -> String {
+    let text = String::from_utf8_lossy(&f.bytes);
+    text.lines()
+        .find_map(|l| l.strip_prefix("Subject: "))
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+/// Polls until at least `n` messages are there (Postfix delivers in well under a second).
+async fn fetch_until(src: &mut ImapSource, n: usize, within: Duration) -> Vec<Fetched> {
+    let deadline = Instant::now() + within;
+    loop {
+        let got = src.fetch(100).await.expect("fetch");
+        if got.len() >= n || Instant::now() > deadline {
+            assert!(
+                got.len() >= n,
+                "wanted {n} messages, have {} after {within:?}",
+                got.len()
+            );
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Maildir flag letters of every message file in `folder` ("" = INBOX) of a vc.test user.
+fn maildir_flags(lab: &Lab, user: &str, folder: &str) -> Vec<String> {
+    let (local, domain) = user.split_once('@').expect("address");
+    let mut md = lab
+        .dir
+        .join("mail")
+        .join(domain)
+        .join(local.to_lowercase())
+        .join("Maildir");
+    if !folder.is_empty() {
+        md = md.join(format!(".{folder}"));
+    }
+    let mut out = Vec::new();
+    for sub in ["new", "cur"] {
+        let Ok(rd) = std::fs::read_dir(md.join(sub)) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            out.push(
+                name.split_once(":2,")
+                    .map(|(_, f)| f.to_string())
+                    .unwrap_or_default(),
+            );
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn fetch_reports_internaldate_and_keys_and_mark_processed_moves() {
+    let Some(lab) = lab() else { return };
+    let _g = GATE.read().await;
+    let user = clinic("fetch");
+    for i in 1..=3 {
+        deliver(lab, &user, &format!("plan {i}")).await;
+    }
+    let mut src = clinic_source(lab, &user);
+    let got = fetch_until(&mut src, 3, Duration::from_secs(20)).await;
+    assert_eq!(got.len(), 3);
+    let uidvalidity = src.uidvalidity().expect("uidvalidity after connect");
+    let mut last_uid = 0;
+    for f in &got {
+        let uid: u32 = f.handle.parse().expect("handle is the UID");
+        assert!(uid > last_uid, "oldest first");
+        last_uid = uid;
+        assert_eq!(f.source_key, format!("imap:{uidvalidity}:{uid}"));
+        assert!(f.bytes.ends_with(b"\r\n"), "raw bytes with CRLF");
+        let now: DateTime<Utc> = std::time::SystemTime::now().into();
+        let age = (now - f.received_at).num_seconds().abs();
+        assert!(
+            age < 600,
+            "INTERNALDATE of a fresh delivery is about now: {}",
+            f.received_at
+        );
+    }
+    assert_eq!(
+        got.iter().map(subject_of).collect::<Vec<_>>(),
+        ["plan 1", "plan 2", "plan 3"]
+    );
+    // BODY.PEEK: nothing got \Seen.
+    let flags = maildir_flags(lab, &user, "");
+    assert_eq!(flags.len(), 3);
+    assert!(
+        flags.iter().all(|f| !f.contains('S')),
+        "fetch must not set \\Seen: {flags:?}"
+    );
+
+    // A fixed INTERNALDATE (APPEND): received_at is that instant, not the Date header.
+    let when = chrono::FixedOffset::east_opt(3600)
+        .unwrap()
+        .with_ymd_and_hms(2026, 2, 15, 23, 59, 30)
+        .unwrap();
+    src.append(None, &message(&user, "appended plan"), Some(when))
+        .await
+        .expect("append");
+    let got = fetch_until(&mut src, 4, Duration::from_secs(10)).await;
+    let appended = got
+        .iter()
+        .find(|f| subject_of(f) == "appended plan")
+        .expect("appended");
+    let want: DateTime<Utc> = Utc.with_ymd_and_hms(2026, 2, 15, 22, 59, 30).unwrap();
+    assert_eq!(appended.received_at, want);
+
+    // Batches of `max`.
+    let two = src.fetch(2).await.expect("fetch 2");
+    assert_eq!(two.len(), 2);
+    assert_eq!(two[0].handle, got[0].handle);
+
+    // Move everything; a second move of the same message is fine.
+    for f in &got {
+        src.mark_processed(f).await.expect("mark_processed");
+    }
+    src.mark_processed(&got[0])
+        .await
+        .expect("mark_processed again is Ok");
+    assert!(
+        src.fetch(100).await.expect("fetch").is_empty(),
+        "INBOX is empty"
+    );
+
+    let mut processed_cfg = imap_cfg(lab, &user, ImapAuth::Password("clinic-pass".into()));
+    processed_cfg.folder = "Behandlat".into();
+    processed_cfg.processed_folder = "Behandlat/Klart".into();
+    let mut processed = ImapSource::new(processed_cfg).expect("source");
+    let moved = processed.fetch(100).await.expect("fetch processed");
+    let mut subjects: Vec<_> = moved.iter().map(subject_of).collect();
+    subjects.sort();
+    assert_eq!(subjects, ["appended plan", "plan 1", "plan 2", "plan 3"]);
+    let pflags = maildir_flags(lab, &user, "Behandlat");
+    assert_eq!(pflags.len(), 4);
+    assert!(
+        pflags.iter().all(|f| !f.contains('T')),
+        "nothing flagged deleted: {pflags:?}"
+    );
+    assert!(
+        maildir_flags(lab, &user, "").is_empty(),
+        "nothing left in INBOX"
+    );
+    assert!(
+        maildir_flags(lab, &user, "Trash").is_empty(),
+        "nothing went to Trash"
+    );
+    let st = src.state();
+    assert!(
+        st.connected && st.idle_supported && st.last_error.is_none(),
+        "{st:?}"
+    );
+    src.disconnect().await;
+    processed.disconnect().await;
+}
+
+#[tokio::test]
+async fn idle_wakes_on_delivery_times_out_and_stops_on_shutdown() {
+    let Some(lab) = lab() else { return };
+    let _g = GATE.read().await;
+    let user = clinic("idle");
+    let mut src = clinic_source(lab, &user);
+    assert!(src.fetch(10).await.expect("connect").is_empty());
+    assert!(src.state().idle_supported);
+
+    // Nothing happens: Timeout after `max`.
+    let never = CancellationToken::new();
+    let t = Instant::now();
+    assert_eq!(
+        src.wait(Duration::from_secs(1), &never)
+            .await
+            .expect("wait"),
+        Wait::Timeout
+    );
+    assert!(t.elapsed() < Duration::from_secs(10));
+
+    // A delivery while idling wakes the wait (Dovecot batches for 500 ms; allow plenty).
+    let sender = {
+        let to = user.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let lab = lab_static();
+            deliver(lab, &to, "idle wake").await;
+        })
+    };
+    let t = Instant::now();
+    let w = src
+        .wait(Duration::from_secs(60), &never)
+        .await
+        .expect("wait");
+    assert_eq!(w, Wait::NewMail);
+    assert!(
+        t.elapsed() < Duration::from_secs(30),
+        "woke after {:?}",
+        t.elapsed()
+    );
+    sender.await.expect("sender");
+    let got = fetch_until(&mut src, 1, Duration::from_secs(10)).await;
+    assert_eq!(subject_of(&got[0]), "idle wake");
+    src.mark_processed(&got[0]).await.expect("mark");
+
+    // Shutdown ends the IDLE quickly and leaves a usable session.
+    let token = CancellationToken::new();
+    let c = token.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        c.cancel();
+    });
+    let t = Instant::now();
+    assert_eq!(
+        src.wait(Duration::from_secs(120), &token)
+            .await
+            .expect("wait"),
+        Wait::Shutdown
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "shutdown took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(
+        src.wait(Duration::from_secs(120), &token)
+            .await
+            .expect("wait"),
+        Wait::Shutdown
+    );
+    assert!(
+        src.fetch(10)
+            .await
+            .expect("fetch after shutdown wait")
+            .is_empty()
+    );
+    assert!(src.state().connected);
+    src.disconnect().await;
+}
+
+#[tokio::test]
+async fn without_move_and_idle_copies_expunges_and_polls() {
+    let Some(lab) = lab() else { return };
+    let _g = GATE.read().await;
+    let user = clinic("nomove");
+    deliver(lab, &user, "kopia 1").await;
+    deliver(lab, &user, "kopia 2").await;
+    let mut cfg = imap_cfg(lab, &user, ImapAuth::Password("clinic-pass".into()));
+    cfg.use_move = false;
+    cfg.use_idle = false;
+    let mut src = ImapSource::new(cfg).expect("source");
+    let got = fetch_until(&mut src, 2, Duration::from_secs(20)).await;
+    assert!(!src.state().idle_supported);
+    for f in &got {
+        src.mark_processed(f)
+            .await
+            .expect("copy + store + uid expunge");
+    }
+    src.mark_processed(&got[1]).await.expect("again: Ok");
+    assert!(src.fetch(10).await.expect("fetch").is_empty());
+    assert!(
+        maildir_flags(lab, &user, "").is_empty(),
+        "UID EXPUNGE removed the originals"
+    );
+    assert_eq!(
+        maildir_flags(lab, &user, "Behandlat").len(),
+        2,
+        "exactly one copy each"
+    );
+
+    // Polling: the wait is min(max, poll_interval) (500 ms here).
+    let never = CancellationToken::new();
+    let t = Instant::now();
+    assert_eq!(
+        src.wait(Duration::from_secs(30), &never)
+            .await
+            .expect("wait"),
+        Wait::Timeout
+    );
+    assert!(t.elapsed() >= Duration::from_millis(400) && t.elapsed() < Duration::from_secs(10));
+    let token = CancellationToken::new();
+    token.cancel();
+    assert_eq!(
+        src.wait(Duration::from_secs(30), &token)
+            .await
+            .expect("wait"),
+        Wait::Shutdown
+    );
+    src.disconnect().await;
+}
+
+fn lab_static() -> &'static Lab {
+    lab().expect("lab")
+}
+
+#[tokio::test]
+async fn tls_needs_the_lab_ca() {
+    let Some(lab) = lab() else { return };
+    let _g = GATE.read().await;
+    let user = clinic("tls");
+    for (tls, port) in [
+        (TlsMode::Starttls, lab.imap_port()),
+        (TlsMode::Tls, lab.imaps_port()),
+    ] {
+        let mut cfg = imap_cfg(lab, &user, ImapAuth::Password("clinic-pass".into()));
+        cfg.tls = tls;
+        cfg.port = port;
+        cfg.ca_file = Some(lab.ca());
+        let mut ok = ImapSource::new(cfg.clone()).expect("source");
+        ok.fetch(10)
+            .await
+            .unwrap_or_else(|e| panic!("{tls:?} with the lab CA: {e}"));
+        assert!(ok.state().connected);
+        ok.disconnect().await;
+
+        cfg.ca_file = None;
+        let mut bad = ImapSource::new(cfg).expect("source");
+        match bad.fetch(10).await {
+            Err(SourceError::Connection(m)) => {
+                assert!(m.to_lowercase().contains("certificate"), "{tls:?}: {m}")
+            }
+            other => panic!("{tls:?} without the CA must fail verification, got {other:?}"),
+        }
+        let st = bad.state();
+        assert!(!st.connected && st.last_error.is_some(), "{st:?}");
+    }
+    // Plain text to a non-loopback host is refused up front.
+    let mut cfg = imap_cfg(lab, &user, ImapAuth::Password("clinic-pass".into()));
+    cfg.host = "imap.example.org".into();
+    assert!(ImapSource::new(cfg).is_err());
+}
+
+#[tokio::test]
+async fn xoauth2_login_and_auth_errors() {
+    let Some(lab) = lab() else { return };
+    let _g = GATE.read().await;
+    let user = "vardval@rjl.test";
+    let mut cfg = imap_cfg(lab, user, ImapAuth::OAuth2Token("vardval-token".into()));
+    cfg.tls = TlsMode::Starttls;
+    cfg.ca_file = Some(lab.ca());
+    let mut ok = ImapSource::new(cfg.clone()).expect("source");
+    ok.fetch(1).await.expect("XOAUTH2 login"); // read-only: nothing is moved here
+    ok.disconnect().await;
+
+    cfg.auth = ImapAuth::OAuth2Token("wrong-token".into());
+    let mut bad = ImapSource::new(cfg.clone()).expect("source");
+    let e = bad.fetch(1).await.expect_err("wrong token");
+    assert!(matches!(e, SourceError::Auth(_)), "{e:?}");
+    assert!(
+        !e.to_string().contains("wrong-token"),
+        "no token in errors: {e}"
+    );
+
+    cfg.auth = ImapAuth::Password("wrong-pass".into());
+    let mut bad = ImapSource::new(cfg).expect("source");
+    let e = bad.fetch(1).await.expect_err("wrong password");
+    assert!(matches!(e, SourceError::Auth(_)), "{e:?}");
+    assert!(
+        !e.to_string().contains("wrong-pass"),
+        "no password in errors: {e}"
+    );
+}
+
+#[tokio::test]
+async fn dovecot_restart_gives_connection_error_then_reconnects() {
+    let Some(lab) = lab() else { return };
+    let _g = GATE.write().await;
+    let user = clinic("restart");
+    deliver(lab, &user, "before restart").await;
+    let mut src = clinic_source(lab, &user);
+    let got = fetch_until(&mut src, 1, Duration::from_secs(20)).await;
+    let uidvalidity = src.uidvalidity();
+
+    lab.run("restart-imap");
+    let e = src.fetch(10).await.expect_err("the old session is gone");
+    assert!(matches!(e, SourceError::Connection(_)), "{e:?}");
+    let st = src.state();
+    assert!(!st.connected && st.last_error.is_some(), "{st:?}");
+
+    let again = fetch_until(&mut src, 1, Duration::from_secs(20)).await;
+    assert_eq!(
+        again[0].source_key, got[0].source_key,
+        "same UIDVALIDITY and UID"
+    );
+    assert_eq!(src.uidvalidity(), uidvalidity);
+    assert!(src.state().connected);
+
+    // A restart while idling ends the wait with a connection error, not a hang.
+    let never = CancellationToken::new();
+    src.mark_processed(&again[0]).await.expect("mark");
+    let restarter = tokio::spawn(async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::task::spawn_blocking(|| lab_static().run("restart-imap"))
+            .await
+            .expect("restart");
+    });
+    let t = Instant::now();
+    let w = src.wait(Duration::from_secs(60), &never).await;
+    restarter.await.expect("restarter");
+    assert!(
+        t.elapsed() < Duration::from_secs(30),
+        "wait took {:?}",
+        t.elapsed()
+    );
+    assert!(matches!(w, Err(SourceError::Connection(_))), "{w:?}");
+    assert!(src.fetch(10).await.expect("reconnect").is_empty());
+    src.disconnect().await;
+}
+
+#[tokio::test]
+async fn submission_with_auth_and_starttls_delivers_to_a_clinic() {
+    let Some(lab) = lab() else { return };
+    let _g = GATE.read().await;
+    let user = clinic("submission");
+    let mut cfg = SmtpConfig::new("127.0.0.1", lab.submission_port(), TlsMode::Starttls);
+    cfg.ca_file = Some(lab.ca());
+    cfg.username = Some("vardval@rjl.test".into());
+    cfg.password = Some("vardval-pass".into());
+    cfg.timeout = Duration::from_secs(10);
+    let t = SmtpTransport::new(cfg.clone()).expect("smtp");
+    let raw = message(&user, "kvitto 1");
+    t.send("vardval@rjl.test", std::slice::from_ref(&user), &raw)
+        .await
+        .expect("submission");
+    let mut src = clinic_source(lab, &user);
+    let got = fetch_until(&mut src, 1, Duration::from_secs(20)).await;
+    assert_eq!(subject_of(&got[0]), "kvitto 1");
+    src.disconnect().await;
+
+    // Wrong password: a configuration problem, kept retryable.
+    let mut wrong = cfg.clone();
+    wrong.password = Some("nope".into());
+    let e = SmtpTransport::new(wrong)
+        .expect("smtp")
+        .send("vardval@rjl.test", std::slice::from_ref(&user), &raw)
+        .await
+        .expect_err("wrong password");
+    assert!(matches!(e, SendError::Transient(_)), "{e:?}");
+
+    // STARTTLS without the lab CA fails verification.
+    let mut no_ca = cfg.clone();
+    no_ca.ca_file = None;
+    let e = SmtpTransport::new(no_ca)
+        .expect("smtp")
+        .send("vardval@rjl.test", std::slice::from_ref(&user), &raw)
+        .await
+        .expect_err("unknown CA");
+    assert!(matches!(e, SendError::Transient(_)), "{e:?}");
+
+    // An unknown rjl.test recipient is refused with 550: permanent.
+    let e = plain_smtp(lab)
+        .send("avsandare@vc.test", &["finns-inte@rjl.test".into()], &raw)
+        .await
+        .expect_err("unknown user");
+    assert!(matches!(e, SendError::Permanent(_)), "{e:?}");
+}
+
+/// Restarts Postfix even when the test fails half-way.
+struct StartSmtpOnDrop(&'static Lab);
+impl Drop for StartSmtpOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(&self.0.script)
+            .arg("start-smtp")
+            .arg(&self.0.dir)
+            .stdin(Stdio::null())
+            .output();
+    }
+}
+
+#[tokio::test]
+async fn smtp_outage_is_transient_and_recovers() {
+    let Some(lab) = lab() else { return };
+    let _g = GATE.write().await;
+    let user = clinic("outage");
+    let t = plain_smtp(lab);
+    let raw = message(&user, "efter avbrott");
+    {
+        let _restart = StartSmtpOnDrop(lab);
+        lab.run("stop-smtp");
+        let e = t
+            .send("avsandare@vc.test", std::slice::from_ref(&user), &raw)
+            .await
+            .expect_err("Postfix is down");
+        assert!(matches!(e, SendError::Transient(_)), "{e:?}");
+        lab.run("start-smtp");
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match t
+            .send("avsandare@vc.test", std::slice::from_ref(&user), &raw)
+            .await
+        {
+            Ok(()) => break,
+            Err(SendError::Transient(m)) if Instant::now() < deadline => {
+                eprintln!("not yet: {m}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("send after start-smtp: {e:?}"),
+        }
+    }
+    let mut src = clinic_source(lab, &user);
+    let got = fetch_until(&mut src, 1, Duration::from_secs(20)).await;
+    assert_eq!(subject_of(&got[0]), "efter avbrott");
+    src.disconnect().await;
+}
+
+#[tokio::test]
+async fn file_transport_round_trip() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("outbox");
+    let t = FileTransport::new(&out);
+    let raw = message("klinik@vc.test", "fil 1");
+    t.send("vardval@rjl.test", &["klinik@vc.test".into()], &raw)
+        .await
+        .expect("write");
+    t.send("vardval@rjl.test", &["klinik@vc.test".into()], &raw)
+        .await
+        .expect("same bytes again");
+    let names = list(&out);
+    assert_eq!(names, ["fil-1@vc.test.eml"]);
+    assert_eq!(std::fs::read(out.join(&names[0])).unwrap(), raw);
+
+    // Same Message-ID, other bytes: both kept.
+    let mut other = raw.clone();
+    other.extend_from_slice(b"tillagd rad\r\n");
+    t.send("vardval@rjl.test", &["klinik@vc.test".into()], &other)
+        .await
+        .expect("write variant");
+    t.send("vardval@rjl.test", &["klinik@vc.test".into()], &other)
+        .await
+        .expect("variant again");
+    let names = list(&out);
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(
+        names
+            .iter()
+            .any(|n| std::fs::read(out.join(n)).unwrap() == other)
+    );
+
+    // Without a Message-ID: the SHA-256 of the bytes.
+    let bare = b"Subject: utan id\r\n\r\nx\r\n".to_vec();
+    t.send("vardval@rjl.test", &["klinik@vc.test".into()], &bare)
+        .await
+        .expect("write bare");
+    assert_eq!(list(&out).len(), 3);
+    assert!(
+        list(&out).iter().all(|n| n.ends_with(".eml")),
+        "no temp files left"
+    );
+    let e = t
+        .send("vardval@rjl.test", &[], &bare)
+        .await
+        .expect_err("no recipient");
+    assert!(matches!(e, SendError::Permanent(_)));
+}
+
+fn list(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .expect("read outbox")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    v.sort();
+    v
+}
