@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use crate::commands::check::OutputFormat;
 
 #[derive(Debug, Parser)]
-#[command(name = "vardval", version, about = "Vårdval mailbox agent: intake, pre-grading and receipts for improvement plans")]
+#[command(
+    name = "vardval",
+    version,
+    about = "Vårdval mailbox agent: intake, pre-grading and receipts for improvement plans"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

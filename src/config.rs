@@ -91,7 +91,10 @@ impl MailboxSettings {
         match self.kind {
             MailboxKind::Maildir => format!(
                 "maildir:{}",
-                self.path.as_deref().map(|p| p.display().to_string()).unwrap_or_default()
+                self.path
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
             ),
             MailboxKind::Imap => format!(
                 "imap://{}@{}:{}/{}",
@@ -146,7 +149,9 @@ pub struct ArchiveSettings {
 
 impl Default for ArchiveSettings {
     fn default() -> Self {
-        ArchiveSettings { dir: PathBuf::from("archive") }
+        ArchiveSettings {
+            dir: PathBuf::from("archive"),
+        }
     }
 }
 
@@ -185,7 +190,10 @@ pub struct ReplySettings {
 
 impl Default for ReplySettings {
     fn default() -> Self {
-        ReplySettings { max_per_recipient_per_hour: 5, max_per_recipient_per_day: 20 }
+        ReplySettings {
+            max_per_recipient_per_hour: 5,
+            max_per_recipient_per_day: 20,
+        }
     }
 }
 
@@ -263,7 +271,9 @@ impl Settings {
     pub fn database_url(&self) -> String {
         let url = &self.database.url;
         if let Some(rest) = url.strip_prefix("sqlite://") {
-            let (path, query) = rest.split_once('?').map_or((rest, None), |(p, q)| (p, Some(q)));
+            let (path, query) = rest
+                .split_once('?')
+                .map_or((rest, None), |(p, q)| (p, Some(q)));
             if !path.starts_with('/') && path != ":memory:" {
                 let abs = self.resolve(Path::new(path));
                 return match query {
@@ -303,8 +313,11 @@ impl Settings {
                 {
                     return bad("[mailbox] tls = \"none\" is only allowed for a loopback host");
                 }
-                if self.mailbox.idle_refresh_secs == 0 || self.mailbox.idle_refresh_secs >= 29 * 60 {
-                    return bad("[mailbox] idle_refresh_secs must be between 1 and 1739 (RFC 2177: re-IDLE before 29 minutes)");
+                if self.mailbox.idle_refresh_secs == 0 || self.mailbox.idle_refresh_secs >= 29 * 60
+                {
+                    return bad(
+                        "[mailbox] idle_refresh_secs must be between 1 and 1739 (RFC 2177: re-IDLE before 29 minutes)",
+                    );
                 }
             }
             MailboxKind::Maildir => {}
@@ -313,12 +326,16 @@ impl Settings {
             return bad("[mailbox] poll_interval_secs must be at least 1");
         }
         match self.smtp.kind {
-            SmtpKind::File if self.smtp.dir.is_none() => return bad("[smtp] kind = \"file\" needs dir"),
+            SmtpKind::File if self.smtp.dir.is_none() => {
+                return bad("[smtp] kind = \"file\" needs dir");
+            }
             SmtpKind::Smtp => {
                 if self.smtp.host.is_none() {
                     return bad("[smtp] kind = \"smtp\" needs host");
                 }
-                if self.smtp.tls == TlsMode::None && !is_loopback(self.smtp.host.as_deref().unwrap_or("")) {
+                if self.smtp.tls == TlsMode::None
+                    && !is_loopback(self.smtp.host.as_deref().unwrap_or(""))
+                {
                     return bad("[smtp] tls = \"none\" is only allowed for a loopback host");
                 }
             }
@@ -327,7 +344,10 @@ impl Settings {
         if self.smtp.from.parse::<lettre::message::Mailbox>().is_err() {
             return bad("[smtp] from is not a valid address");
         }
-        if !(self.database.url.starts_with("sqlite:") || self.database.url.starts_with("postgres://") || self.database.url.starts_with("postgresql://")) {
+        if !(self.database.url.starts_with("sqlite:")
+            || self.database.url.starts_with("postgres://")
+            || self.database.url.starts_with("postgresql://"))
+        {
             return bad("[database] url must start with sqlite:// or postgres://");
         }
         if self.smtp.max_attempts == 0 {
@@ -339,16 +359,28 @@ impl Settings {
     /// The mailbox secret (password or OAuth2 token), from the environment or a command.
     pub fn mailbox_secret(&self) -> Result<Secret, ConfigError> {
         let m = &self.mailbox;
-        resolve_secret(&m.password_env, &m.password_command, &m.oauth2_token_command)
+        resolve_secret(
+            &m.password_env,
+            &m.password_command,
+            &m.oauth2_token_command,
+        )
     }
 
     /// The SMTP secret, if any.
     pub fn smtp_secret(&self) -> Result<Option<Secret>, ConfigError> {
         let s = &self.smtp;
-        if s.password_env.is_none() && s.password_command.is_none() && s.oauth2_token_command.is_none() {
+        if s.password_env.is_none()
+            && s.password_command.is_none()
+            && s.oauth2_token_command.is_none()
+        {
             return Ok(None);
         }
-        resolve_secret(&s.password_env, &s.password_command, &s.oauth2_token_command).map(Some)
+        resolve_secret(
+            &s.password_env,
+            &s.password_command,
+            &s.oauth2_token_command,
+        )
+        .map(Some)
     }
 
     pub fn poll_interval(&self) -> Duration {
@@ -455,7 +487,10 @@ path = "clinics.csv"
         let d = tempfile::tempdir().unwrap();
         let s = Settings::load(&write(d.path(), MIN)).unwrap();
         assert_eq!(s.resolve(Path::new("mail")), d.path().join("mail"));
-        assert_eq!(s.database_url(), format!("sqlite://{}", d.path().join("x.db").display()));
+        assert_eq!(
+            s.database_url(),
+            format!("sqlite://{}", d.path().join("x.db").display())
+        );
         assert_eq!(s.limits.document, Limits::default());
     }
 

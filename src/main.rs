@@ -10,7 +10,13 @@ use vardval::extract::Limits;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Check { file, milestone, format, rulebook } = &cli.command {
+    if let Command::Check {
+        file,
+        milestone,
+        format,
+        rulebook,
+    } = &cli.command
+    {
         let rb = match rulebook {
             None => Rulebook::embedded(),
             Some(p) => match std::fs::read_to_string(p)
@@ -27,7 +33,10 @@ fn main() -> ExitCode {
         return commands::check::run(file, *milestone, *format, &rb, &Limits::default());
     }
     vardval::telemetry::init();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("vardval: cannot start the runtime: {e}");
@@ -55,7 +64,11 @@ fn main() -> ExitCode {
             }
             Command::Doctor { config } => {
                 let bad = commands::doctor::doctor(&config).await;
-                Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+                Ok(if bad == 0 {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                })
             }
             Command::Demo { config, fixtures } => {
                 commands::demo::demo(&config, &fixtures).await?;

@@ -54,10 +54,16 @@ pub enum SourceError {
 pub trait MailSource: Send {
     /// Messages waiting in the watched folder, oldest first, at most `max`. Connects (or
     /// reconnects) when needed.
-    fn fetch(&mut self, max: usize) -> impl Future<Output = Result<Vec<Fetched>, SourceError>> + Send;
+    fn fetch(
+        &mut self,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<Fetched>, SourceError>> + Send;
     /// Move a message to the processed folder. Called only after the ledger committed.
     /// Idempotent: a message that is already gone is not an error.
-    fn mark_processed(&mut self, msg: &Fetched) -> impl Future<Output = Result<(), SourceError>> + Send;
+    fn mark_processed(
+        &mut self,
+        msg: &Fetched,
+    ) -> impl Future<Output = Result<(), SourceError>> + Send;
     /// Wait until new mail may be there, at most `max` (IDLE when the server offers it,
     /// otherwise a plain sleep), or until `shutdown` is cancelled.
     fn wait(

@@ -15,12 +15,30 @@ use crate::domain::rulebook::{Milestone, Rulebook};
 
 /// The templates shipped with the binary (from `templates/`).
 const TEMPLATES: &[(&str, &str)] = &[
-    ("receipt.subject.j2", include_str!("../templates/receipt.subject.j2")),
-    ("receipt.txt.j2", include_str!("../templates/receipt.txt.j2")),
-    ("unreadable.subject.j2", include_str!("../templates/unreadable.subject.j2")),
-    ("unreadable.txt.j2", include_str!("../templates/unreadable.txt.j2")),
-    ("no_document.subject.j2", include_str!("../templates/no_document.subject.j2")),
-    ("no_document.txt.j2", include_str!("../templates/no_document.txt.j2")),
+    (
+        "receipt.subject.j2",
+        include_str!("../templates/receipt.subject.j2"),
+    ),
+    (
+        "receipt.txt.j2",
+        include_str!("../templates/receipt.txt.j2"),
+    ),
+    (
+        "unreadable.subject.j2",
+        include_str!("../templates/unreadable.subject.j2"),
+    ),
+    (
+        "unreadable.txt.j2",
+        include_str!("../templates/unreadable.txt.j2"),
+    ),
+    (
+        "no_document.subject.j2",
+        include_str!("../templates/no_document.subject.j2"),
+    ),
+    (
+        "no_document.txt.j2",
+        include_str!("../templates/no_document.txt.j2"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -137,7 +155,9 @@ impl Composer {
                 let rule = self.rulebook.section(s.id);
                 let note = match (s.id, s.status) {
                     ('G', Status::Ok) => None,
-                    ('G', _) => Some("Följer av A–F: alla steg behöver vara väl beskrivna.".to_string()),
+                    ('G', _) => {
+                        Some("Följer av A–F: alla steg behöver vara väl beskrivna.".to_string())
+                    }
                     (_, Status::Weak) => Some(
                         "Rubriken finns, men texten är tom, en platshållare eller bara några ord."
                             .to_string(),

@@ -76,13 +76,24 @@ pub fn text_report(file: &str, format: Format, a: &Analysis, rb: &Rulebook, colo
         }
     };
     let mut o = String::new();
-    let ms = rb.milestone(a.milestone).map_or(String::new(), |m| m.name.clone());
-    let _ = writeln!(o, "{file} ({}, {} ord)", format.as_str().to_uppercase(), a.words);
+    let ms = rb
+        .milestone(a.milestone)
+        .map_or(String::new(), |m| m.name.clone());
+    let _ = writeln!(
+        o,
+        "{file} ({}, {} ord)",
+        format.as_str().to_uppercase(),
+        a.words
+    );
     let _ = writeln!(
         o,
         "Riktmärke {}{}: {}",
         a.milestone,
-        if a.milestone_inferred { " (tolkat från dokumentet)" } else { "" },
+        if a.milestone_inferred {
+            " (tolkat från dokumentet)"
+        } else {
+            ""
+        },
         ms
     );
     let _ = writeln!(o, "Förhandsbedömning: {}", paint(a.grade));
@@ -128,7 +139,11 @@ pub fn text_report(file: &str, format: Format, a: &Analysis, rb: &Rulebook, colo
     let _ = writeln!(
         o,
         "Datakällor: {}",
-        if a.data_sources.is_empty() { "inga angivna".to_string() } else { a.data_sources.join(", ") }
+        if a.data_sources.is_empty() {
+            "inga angivna".to_string()
+        } else {
+            a.data_sources.join(", ")
+        }
     );
     for n in &a.notes {
         let _ = writeln!(o, "Obs: {n}");

@@ -25,10 +25,14 @@ struct Tally {
 
 #[test]
 fn corpus_labels_hold() {
-    let labels: Vec<Value> =
-        serde_json::from_str(&std::fs::read_to_string(dir().join("labels.json")).expect("labels.json"))
-            .expect("labels are JSON");
-    assert!(labels.len() >= 40, "the corpus holds at least 40 labelled files");
+    let labels: Vec<Value> = serde_json::from_str(
+        &std::fs::read_to_string(dir().join("labels.json")).expect("labels.json"),
+    )
+    .expect("labels are JSON");
+    assert!(
+        labels.len() >= 40,
+        "the corpus holds at least 40 labelled files"
+    );
     let rb = Rulebook::embedded();
     let limits = Limits::default();
     let mut tally: BTreeMap<String, Tally> = BTreeMap::new();
@@ -38,7 +42,8 @@ fn corpus_labels_hold() {
         if want == got {
             t.right += 1;
         } else {
-            t.misses.push(format!("{file}: {field} want {want} got {got}"));
+            t.misses
+                .push(format!("{file}: {field} want {want} got {got}"));
         }
     };
     for l in &labels {
@@ -56,7 +61,12 @@ fn corpus_labels_hold() {
         let doc = match res {
             Ok(d) => d,
             Err(e) => {
-                check("extracted", file, &Value::from("ok"), &Value::from(e.kind()));
+                check(
+                    "extracted",
+                    file,
+                    &Value::from("ok"),
+                    &Value::from(e.kind()),
+                );
                 continue;
             }
         };
@@ -65,22 +75,47 @@ fn corpus_labels_hold() {
         check("format", file, &l["format"], &Value::from(fmt.as_str()));
         // Infer the milestone, as `check` does without a flag.
         let inferred = analyse(&doc, &rb, None);
-        check("milestone", file, &l["milestone"], &Value::from(inferred.milestone));
+        check(
+            "milestone",
+            file,
+            &l["milestone"],
+            &Value::from(inferred.milestone),
+        );
         // Everything else against the labelled milestone.
         let m = l["milestone"].as_u64().map(|m| m as u8);
         let a = analyse(&doc, &rb, m);
         let j = json_report(file, fmt, &a);
         for s in SECTION_IDS {
             let key = s.to_string();
-            check(&format!("section {s}"), file, &l["sections"][&key], &j["sections"][&key]["status"]);
+            check(
+                &format!("section {s}"),
+                file,
+                &l["sections"][&key],
+                &j["sections"][&key]["status"],
+            );
         }
         check("grade", file, &l["grade"], &j["grade"]);
         check("baseline", file, &l["baseline"], &j["baseline"]["found"]);
-        check("goal measurable", file, &l["goal_measurable"], &j["goal"]["measurable"]);
-        check("goal time-bound", file, &l["goal_time_bound"], &j["goal"]["time_bound"]);
+        check(
+            "goal measurable",
+            file,
+            &l["goal_measurable"],
+            &j["goal"]["measurable"],
+        );
+        check(
+            "goal time-bound",
+            file,
+            &l["goal_time_bound"],
+            &j["goal"]["time_bound"],
+        );
         check("data sources", file, &l["data_sources"], &j["data_sources"]);
         if !l["h_points"].is_null() {
-            check("H measurement points", file, &l["h_points"], &Value::from(a.h_points.unwrap_or(0)));
+            check(
+                "H measurement points",
+                file,
+                &l["h_points"],
+                &Value::from(a.h_points.unwrap_or(0)),
+            );
         }
     }
     let mut table = String::from("| field | right | total | accuracy |\n|---|---:|---:|---:|\n");
@@ -97,8 +132,22 @@ fn corpus_labels_hold() {
     println!("{table}");
     if std::env::var_os("VARDVAL_WRITE_ACCURACY").is_some() {
         let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/accuracy-table.md");
-        std::fs::write(out, format!("{table}\nMisses:\n\n{}\n", misses.iter().map(|m| format!("- {m}\n")).collect::<String>()))
-            .expect("write accuracy table");
+        std::fs::write(
+            out,
+            format!(
+                "{table}\nMisses:\n\n{}\n",
+                misses
+                    .iter()
+                    .map(|m| format!("- {m}\n"))
+                    .collect::<String>()
+            ),
+        )
+        .expect("write accuracy table");
     }
-    assert!(misses.is_empty(), "{} misses:\n{}", misses.len(), misses.join("\n"));
+    assert!(
+        misses.is_empty(),
+        "{} misses:\n{}",
+        misses.len(),
+        misses.join("\n")
+    );
 }

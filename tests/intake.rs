@@ -42,18 +42,33 @@ async fn run_once(
     md: &MaildirSource,
     rec: &Arc<Recorder>,
 ) -> daemon::RunSummary {
-    daemon::run(p.clone(), md.clone(), rec.clone(), opts(), CancellationToken::new())
-        .await
-        .expect("run once")
+    daemon::run(
+        p.clone(),
+        md.clone(),
+        rec.clone(),
+        opts(),
+        CancellationToken::new(),
+    )
+    .await
+    .expect("run once")
 }
 
-const REPLIED: [&str; 4] = ["submission", "supplement", "no_document", "unreadable_document"];
+const REPLIED: [&str; 4] = [
+    "submission",
+    "supplement",
+    "no_document",
+    "unreadable_document",
+];
 
 async fn fixtures_flow_through_the_intake(url: String) {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(t("2026-12-05T08:00:00Z")));
     let p = Arc::new(common::pipeline(&url, clock.clone(), &dir.path().join("archive")).await);
-    let md = MaildirSource::new(dir.path().join("Maildir"), ".Behandlat", Duration::from_secs(1));
+    let md = MaildirSource::new(
+        dir.path().join("Maildir"),
+        ".Behandlat",
+        Duration::from_secs(1),
+    );
     let fixtures = common::mail_fixtures();
     for f in &fixtures {
         md.deliver(&f.name, &f.bytes, f.received).unwrap();
@@ -66,7 +81,10 @@ async fn fixtures_flow_through_the_intake(url: String) {
     let subs = p.store.submissions().await.unwrap();
     let mut replies_by_thread: HashMap<String, usize> = HashMap::new();
     for (_, to, raw) in rec.sent.lock().unwrap().iter() {
-        assert_eq!(header(raw, "Auto-Submitted").as_deref(), Some("auto-replied"));
+        assert_eq!(
+            header(raw, "Auto-Submitted").as_deref(),
+            Some("auto-replied")
+        );
         let irt = header(raw, "In-Reply-To").unwrap_or_default();
         *replies_by_thread.entry(irt).or_default() += 1;
         assert_eq!(to.len(), 1);
@@ -81,15 +99,41 @@ async fn fixtures_flow_through_the_intake(url: String) {
             .unwrap()
             .unwrap_or_else(|| panic!("{} recorded", f.name));
         let want = e["classification"].as_str().unwrap();
-        assert_eq!(row.class.as_str(), want, "{}: class ({})", f.name, row.reason);
-        assert_eq!(row.received_at, f.received.unwrap(), "{}: time of record is the delivery time", f.name);
-        assert_eq!(row.clinic_id.as_deref(), e["clinic"].as_str(), "{}: clinic", f.name);
+        assert_eq!(
+            row.class.as_str(),
+            want,
+            "{}: class ({})",
+            f.name,
+            row.reason
+        );
+        assert_eq!(
+            row.received_at,
+            f.received.unwrap(),
+            "{}: time of record is the delivery time",
+            f.name
+        );
+        assert_eq!(
+            row.clinic_id.as_deref(),
+            e["clinic"].as_str(),
+            "{}: clinic",
+            f.name
+        );
         // The raw bytes are in the archive, unchanged.
-        assert_eq!(p.archive.get(&row.sha256).unwrap(), f.bytes, "{}: archived", f.name);
+        assert_eq!(
+            p.archive.get(&row.sha256).unwrap(),
+            f.bytes,
+            "{}: archived",
+            f.name
+        );
         let sub = subs.iter().find(|s| s.message_row_id == row.id);
         if want == "submission" || want == "supplement" {
             let s = sub.unwrap_or_else(|| panic!("{}: submission recorded", f.name));
-            assert_eq!(Some(s.milestone), e["milestone"].as_i64(), "{}: milestone", f.name);
+            assert_eq!(
+                Some(s.milestone),
+                e["milestone"].as_i64(),
+                "{}: milestone",
+                f.name
+            );
             if let Some(on_time) = e["on_time"].as_bool() {
                 assert_eq!(s.on_time, on_time, "{}: on time", f.name);
             }
@@ -104,8 +148,13 @@ async fn fixtures_flow_through_the_intake(url: String) {
         if should {
             expected_replies += 1;
         }
-        if !(want == "duplicate") {
-            assert_eq!(got, usize::from(should), "{}: replies to {mid} for {want}", f.name);
+        if (want != "duplicate") {
+            assert_eq!(
+                got,
+                usize::from(should),
+                "{}: replies to {mid} for {want}",
+                f.name
+            );
         }
     }
     // Exactly one reply per message that deserves one; none to the others.
@@ -116,10 +165,17 @@ async fn fixtures_flow_through_the_intake(url: String) {
         assert!(reg.lookup(&r).is_some(), "reply to unknown address {r}");
     }
     // Everything was moved out of the watched folder only after it was recorded.
-    let left = std::fs::read_dir(dir.path().join("Maildir/new")).unwrap().count()
-        + std::fs::read_dir(dir.path().join("Maildir/cur")).unwrap().count();
+    let left = std::fs::read_dir(dir.path().join("Maildir/new"))
+        .unwrap()
+        .count()
+        + std::fs::read_dir(dir.path().join("Maildir/cur"))
+            .unwrap()
+            .count();
     assert_eq!(left, 0);
-    assert_eq!(std::fs::read_dir(md.processed_dir()).unwrap().count(), fixtures.len());
+    assert_eq!(
+        std::fs::read_dir(md.processed_dir()).unwrap().count(),
+        fixtures.len()
+    );
 
     // The same messages again (a crash after commit, before the move): nothing new.
     for f in &fixtures {
@@ -144,21 +200,50 @@ async fn storms_and_auto_replies_get_no_storm_back(url: String) {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(t("2026-02-09T08:00:00Z")));
     let p = Arc::new(common::pipeline(&url, clock.clone(), &dir.path().join("archive")).await);
-    let md = MaildirSource::new(dir.path().join("Maildir"), ".Behandlat", Duration::from_secs(1));
+    let md = MaildirSource::new(
+        dir.path().join("Maildir"),
+        ".Behandlat",
+        Duration::from_secs(1),
+    );
     let fx = common::mail_fixtures();
-    let by = |prefix: &str| fx.iter().find(|f| f.name.starts_with(prefix)).unwrap().clone();
+    let by = |prefix: &str| {
+        fx.iter()
+            .find(|f| f.name.starts_with(prefix))
+            .unwrap()
+            .clone()
+    };
     let (no_doc, auto, bounce, list) = (by("09-"), by("14-"), by("15-"), by("16-"));
     let rec = Arc::new(Recorder::default());
 
     // A storm: 40 mails from one clinic within minutes.
     for n in 0..40 {
-        md.deliver(&format!("storm-{n:03}"), &variant(&no_doc, n), Some(clock.now())).unwrap();
+        md.deliver(
+            &format!("storm-{n:03}"),
+            &variant(&no_doc, n),
+            Some(clock.now()),
+        )
+        .unwrap();
     }
     // An auto-replying clinic answers each of our receipts; bounces and list mail too.
     for n in 0..10 {
-        md.deliver(&format!("auto-{n:03}"), &variant(&auto, n), Some(clock.now())).unwrap();
-        md.deliver(&format!("bounce-{n:03}"), &variant(&bounce, n), Some(clock.now())).unwrap();
-        md.deliver(&format!("list-{n:03}"), &variant(&list, n), Some(clock.now())).unwrap();
+        md.deliver(
+            &format!("auto-{n:03}"),
+            &variant(&auto, n),
+            Some(clock.now()),
+        )
+        .unwrap();
+        md.deliver(
+            &format!("bounce-{n:03}"),
+            &variant(&bounce, n),
+            Some(clock.now()),
+        )
+        .unwrap();
+        md.deliver(
+            &format!("list-{n:03}"),
+            &variant(&list, n),
+            Some(clock.now()),
+        )
+        .unwrap();
     }
     let s = run_once(&p, &md, &rec).await;
     assert_eq!(s.processed, 70);
@@ -171,14 +256,24 @@ async fn storms_and_auto_replies_get_no_storm_back(url: String) {
     assert_eq!(counts.get("no_document"), Some(&40));
     // The suppressed ones are in the reviewers' queue, not lost.
     let triage = p.store.triage_open().await.unwrap();
-    assert!(triage.iter().filter(|t| t.reason.contains("rate limit")).count() >= 35);
+    assert!(
+        triage
+            .iter()
+            .filter(|t| t.reason.contains("rate limit"))
+            .count()
+            >= 35
+    );
 
     // An hour later the clinic can be answered again.
     clock.advance(Duration::from_secs(3700));
-    md.deliver("later", &variant(&no_doc, 999), Some(clock.now())).unwrap();
+    md.deliver("later", &variant(&no_doc, 999), Some(clock.now()))
+        .unwrap();
     run_once(&p, &md, &rec).await;
     assert_eq!(rec.count(), 6);
     assert_eq!(MessageClass::NoDocument.as_str(), "no_document");
 }
 
-both!(fixtures_flow_through_the_intake, storms_and_auto_replies_get_no_storm_back);
+both!(
+    fixtures_flow_through_the_intake,
+    storms_and_auto_replies_get_no_storm_back
+);

@@ -22,7 +22,11 @@ impl MaildirSource {
     pub fn new(root: impl Into<PathBuf>, processed_folder: &str, poll: Duration) -> MaildirSource {
         let root = root.into();
         let processed = root.join(processed_folder);
-        MaildirSource { root, processed, poll }
+        MaildirSource {
+            root,
+            processed,
+            poll,
+        }
     }
 
     /// Create `cur/ new/ tmp/` (and the processed folder's) if missing.
@@ -36,7 +40,12 @@ impl MaildirSource {
     }
 
     /// Deliver bytes into `new/` the way an MDA does (tmp, then rename). For the demo/tests.
-    pub fn deliver(&self, name: &str, bytes: &[u8], mtime: Option<DateTime<Utc>>) -> std::io::Result<PathBuf> {
+    pub fn deliver(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        mtime: Option<DateTime<Utc>>,
+    ) -> std::io::Result<PathBuf> {
         self.create_dirs()?;
         let tmp = self.root.join("tmp").join(name);
         std::fs::write(&tmp, bytes)?;
@@ -81,7 +90,10 @@ impl MaildirSource {
 
 /// The unique part of a Maildir file name (before the ":2," info suffix).
 fn unique_name(path: &Path) -> String {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     name.split(':').next().unwrap_or(&name).to_string()
 }
 
@@ -119,7 +131,10 @@ impl MailSource for MaildirSource {
         let src = PathBuf::from(&msg.handle);
         let dst_dir = self.processed.join("cur");
         std::fs::create_dir_all(&dst_dir).map_err(io)?;
-        let name = src.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = src
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let base = name.split(':').next().unwrap_or(&name).to_string();
         let dst = dst_dir.join(format!("{base}:2,S"));
         match std::fs::rename(&src, &dst) {
@@ -130,7 +145,11 @@ impl MailSource for MaildirSource {
         }
     }
 
-    async fn wait(&mut self, max: Duration, shutdown: &CancellationToken) -> Result<Wait, SourceError> {
+    async fn wait(
+        &mut self,
+        max: Duration,
+        shutdown: &CancellationToken,
+    ) -> Result<Wait, SourceError> {
         let d = max.min(self.poll);
         tokio::select! {
             _ = shutdown.cancelled() => Ok(Wait::Shutdown),
@@ -153,8 +172,10 @@ mod tests {
         let mut m = MaildirSource::new(d.path(), ".Behandlat", Duration::from_secs(1));
         let t1: DateTime<Utc> = "2026-02-15T22:59:30Z".parse().unwrap();
         let t0: DateTime<Utc> = "2026-02-14T08:00:00Z".parse().unwrap();
-        m.deliver("b.eml", b"Subject: b\r\n\r\nb", Some(t1)).unwrap();
-        m.deliver("a.eml", b"Subject: a\r\n\r\na", Some(t0)).unwrap();
+        m.deliver("b.eml", b"Subject: b\r\n\r\nb", Some(t1))
+            .unwrap();
+        m.deliver("a.eml", b"Subject: a\r\n\r\na", Some(t0))
+            .unwrap();
         let got = m.fetch(10).await.unwrap();
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].source_key, "maildir:a.eml", "oldest first");

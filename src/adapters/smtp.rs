@@ -284,6 +284,19 @@ impl Transport for FileTransport {
     }
 }
 
+impl SmtpTransport {
+    /// Connect, STARTTLS/TLS and log in without sending anything (for `vardval doctor`).
+    pub async fn test_connection(&self) -> Result<(), SendError> {
+        match self.inner.test_connection().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(SendError::Transient(
+                "the server did not answer NOOP".into(),
+            )),
+            Err(e) => Err(map_err(e)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,16 +343,5 @@ mod tests {
         let d = format!("{t:?}");
         assert!(!d.contains("hunter2"), "{d}");
         assert_eq!(t.describe(), "smtp+starttls://smtp.example.org:25 as u");
-    }
-}
-
-impl SmtpTransport {
-    /// Connect, STARTTLS/TLS and log in without sending anything (for `vardval doctor`).
-    pub async fn test_connection(&self) -> Result<(), SendError> {
-        match self.inner.test_connection().await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(SendError::Transient("the server did not answer NOOP".into())),
-            Err(e) => Err(map_err(e)),
-        }
     }
 }

@@ -23,14 +23,15 @@ use crate::store::{RetryPolicy, Store};
 
 pub fn load_rulebook(s: &Settings) -> anyhow::Result<Rulebook> {
     let p = s.resolve(&s.cycle.rulebook);
-    let text = std::fs::read_to_string(&p).with_context(|| format!("cannot read rulebook {}", p.display()))?;
+    let text = std::fs::read_to_string(&p)
+        .with_context(|| format!("cannot read rulebook {}", p.display()))?;
     Rulebook::from_toml(&text).with_context(|| format!("invalid rulebook {}", p.display()))
 }
 
 pub fn load_registry(s: &Settings) -> anyhow::Result<Registry> {
     let p = s.resolve(&s.clinics.path);
-    let text =
-        std::fs::read_to_string(&p).with_context(|| format!("cannot read clinic registry {}", p.display()))?;
+    let text = std::fs::read_to_string(&p)
+        .with_context(|| format!("cannot read clinic registry {}", p.display()))?;
     Registry::from_csv(&text).with_context(|| format!("invalid clinic registry {}", p.display()))
 }
 
@@ -38,10 +39,13 @@ pub async fn open_store(s: &Settings) -> anyhow::Result<Store> {
     if let Some(path) = s.database_url().strip_prefix("sqlite://") {
         let file = path.split('?').next().unwrap_or(path);
         if let Some(dir) = std::path::Path::new(file).parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
         }
     }
-    Store::connect(&s.database_url()).await.context("cannot open the database")
+    Store::connect(&s.database_url())
+        .await
+        .context("cannot open the database")
 }
 
 /// Build the pipeline from settings.
@@ -51,7 +55,11 @@ pub async fn build_pipeline(s: &Settings, clock: Arc<dyn Clock>) -> anyhow::Resu
     let store = open_store(s).await?;
     let from: lettre::message::Mailbox = s.smtp.from.parse().context("[smtp] from")?;
     let own = vec![from.email.to_string().to_lowercase()];
-    let composer = Composer { templates: Templates::load(None)?, rulebook: rulebook.clone(), from };
+    let composer = Composer {
+        templates: Templates::load(None)?,
+        rulebook: rulebook.clone(),
+        from,
+    };
     Ok(Pipeline {
         store,
         archive: Archive::new(s.resolve(&s.archive.dir)),
@@ -96,7 +104,13 @@ pub fn imap_config(s: &Settings) -> anyhow::Result<ImapConfig> {
         crate::config::TlsMode::Tls => 993,
         _ => 143,
     });
-    let mut c = ImapConfig::new(host, port, m.tls, m.username.clone().unwrap_or_default(), auth);
+    let mut c = ImapConfig::new(
+        host,
+        port,
+        m.tls,
+        m.username.clone().unwrap_or_default(),
+        auth,
+    );
     c.ca_file = m.ca_file.as_ref().map(|p| s.resolve(p));
     c.folder = m.folder.clone();
     c.processed_folder = m.processed_folder.clone();
@@ -156,7 +170,11 @@ impl MailSource for AnySource {
             AnySource::Imap(i) => i.mark_processed(msg).await,
         }
     }
-    async fn wait(&mut self, max: Duration, shutdown: &CancellationToken) -> Result<Wait, SourceError> {
+    async fn wait(
+        &mut self,
+        max: Duration,
+        shutdown: &CancellationToken,
+    ) -> Result<Wait, SourceError> {
         match self {
             AnySource::Maildir(m) => m.wait(max, shutdown).await,
             AnySource::Imap(i) => i.wait(max, shutdown).await,
@@ -180,7 +198,8 @@ pub fn build_transport(s: &Settings) -> anyhow::Result<AnyTransport> {
     Ok(match s.smtp.kind {
         SmtpKind::File => {
             let dir = s.resolve(s.smtp.dir.as_ref().context("[smtp] dir")?);
-            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
             AnyTransport::File(FileTransport::new(dir))
         }
         SmtpKind::Smtp => AnyTransport::Smtp(

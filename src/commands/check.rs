@@ -24,7 +24,8 @@ pub fn run(
     limits: &Limits,
 ) -> ExitCode {
     let name = file.display().to_string();
-    let result = read_limited(file, limits.max_file_bytes).and_then(|b| extract::extract(&b, limits));
+    let result =
+        read_limited(file, limits.max_file_bytes).and_then(|b| extract::extract(&b, limits));
     match result {
         Ok(doc) => {
             let fmt = doc.format.expect("extract sets the format");
@@ -56,7 +57,8 @@ pub fn run(
 /// Read a file, refusing to read more than `max` bytes into memory.
 fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, ExtractError> {
     use std::io::Read;
-    let f = std::fs::File::open(path).map_err(|e| ExtractError::Corrupt(format!("cannot open: {e}")))?;
+    let f = std::fs::File::open(path)
+        .map_err(|e| ExtractError::Corrupt(format!("cannot open: {e}")))?;
     let mut buf = Vec::new();
     f.take(max + 1)
         .read_to_end(&mut buf)

@@ -30,11 +30,24 @@ pub async fn demo(config: &Path, fixtures: &Path) -> anyhow::Result<()> {
     let received = receive_times(&fixtures.join("expected.json"));
     for (i, f) in files.iter().enumerate() {
         let bytes = std::fs::read(f)?;
-        let name = format!("{:04}.{}.demo", i, f.file_stem().unwrap_or_default().to_string_lossy());
-        let file_name = f.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let name = format!(
+            "{:04}.{}.demo",
+            i,
+            f.file_stem().unwrap_or_default().to_string_lossy()
+        );
+        let file_name = f
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         md.deliver(&name, &bytes, received.get(&file_name).copied())?;
     }
-    println!("Demo: {} meddelanden från {} levererade till {}", files.len(), fixtures.display(), maildir.display());
+    println!(
+        "Demo: {} meddelanden från {} levererade till {}",
+        files.len(),
+        fixtures.display(),
+        maildir.display()
+    );
     let summary = run::run_settings(&s, true).await?;
     println!();
     run::print_summary(&summary);
@@ -53,9 +66,18 @@ pub async fn demo(config: &Path, fixtures: &Path) -> anyhow::Result<()> {
         println!("Exempel ({}):\n", first.display());
         let raw = std::fs::read(&first).unwrap_or_default();
         if let Some(m) = mail_parser::MessageParser::default().parse(&raw) {
-            println!("Till: {}", m.to().and_then(|a| a.first()).and_then(|a| a.address()).unwrap_or(""));
+            println!(
+                "Till: {}",
+                m.to()
+                    .and_then(|a| a.first())
+                    .and_then(|a| a.address())
+                    .unwrap_or("")
+            );
             println!("Ämne: {}", m.subject().unwrap_or(""));
-            println!("Auto-Submitted: {}", m.header_raw("Auto-Submitted").unwrap_or("").trim());
+            println!(
+                "Auto-Submitted: {}",
+                m.header_raw("Auto-Submitted").unwrap_or("").trim()
+            );
             println!();
             println!("{}", m.body_text(0).unwrap_or_default());
         }

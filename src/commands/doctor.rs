@@ -40,17 +40,29 @@ pub async fn doctor(config: &Path) -> usize {
     };
     r.line(
         "rulebook",
-        app::load_rulebook(&s).map(|rb| format!("cycle {} with {} milestones", rb.year, rb.milestones.len())).map_err(|e| format!("{e:#}")),
+        app::load_rulebook(&s)
+            .map(|rb| format!("cycle {} with {} milestones", rb.year, rb.milestones.len()))
+            .map_err(|e| format!("{e:#}")),
     );
     r.line(
         "clinic registry",
-        app::load_registry(&s).map(|reg| format!("{} clinics", reg.len())).map_err(|e| format!("{e:#}")),
+        app::load_registry(&s)
+            .map(|reg| format!("{} clinics", reg.len()))
+            .map_err(|e| format!("{e:#}")),
     );
-    r.line("templates", Templates::load(None).map(|_| "all templates parse".into()).map_err(|e| e.to_string()));
+    r.line(
+        "templates",
+        Templates::load(None)
+            .map(|_| "all templates parse".into())
+            .map_err(|e| e.to_string()),
+    );
     r.line(
         "database",
         match app::open_store(&s).await {
-            Ok(st) => Ok(format!("{} reachable, migrations applied", st.backend().as_str())),
+            Ok(st) => Ok(format!(
+                "{} reachable, migrations applied",
+                st.backend().as_str()
+            )),
             Err(e) => Err(format!("{e:#}")),
         },
     );
@@ -81,7 +93,10 @@ pub async fn doctor(config: &Path) -> usize {
             Err(e) => Err(format!("{e:#}")),
             Ok(app::AnyTransport::File(f)) => Ok(crate::ports::Transport::describe(&f)),
             Ok(app::AnyTransport::Smtp(t)) => match t.test_connection().await {
-                Ok(()) => Ok(format!("connected and logged in: {}", crate::ports::Transport::describe(&t))),
+                Ok(()) => Ok(format!(
+                    "connected and logged in: {}",
+                    crate::ports::Transport::describe(&t)
+                )),
                 Err(e) => Err(e.to_string()),
             },
         },

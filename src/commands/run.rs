@@ -22,7 +22,14 @@ pub async fn run_settings(s: &Settings, once: bool) -> anyhow::Result<RunSummary
     let token = CancellationToken::new();
     app::cancel_on_signals(token.clone());
     tracing::info!(source = %crate::ports::MailSource::describe(&source), transport = %crate::ports::Transport::describe(transport.as_ref()), once, "starting");
-    daemon::run(pipeline, source, transport, app::run_options(s, once), token).await
+    daemon::run(
+        pipeline,
+        source,
+        transport,
+        app::run_options(s, once),
+        token,
+    )
+    .await
 }
 
 /// A short human summary of a run.

@@ -28,15 +28,27 @@ pub async fn status(config: &Path, as_json: bool) -> anyhow::Result<()> {
     if as_json {
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!("Brevlåda: {} ({})", s.mailbox.kind_name(), state.get("connection_state").map_or("okänt", String::as_str));
-        println!("Senaste kontroll: {}", state.get("last_poll_at").map_or("aldrig", String::as_str));
+        println!(
+            "Brevlåda: {} ({})",
+            s.mailbox.kind_name(),
+            state
+                .get("connection_state")
+                .map_or("okänt", String::as_str)
+        );
+        println!(
+            "Senaste kontroll: {}",
+            state.get("last_poll_at").map_or("aldrig", String::as_str)
+        );
         if let Some(e) = state.get("last_error") {
             println!("Senaste fel: {e}");
         }
         for (k, n) in &counts {
             println!("  {k:<20} {n}");
         }
-        println!("Osända svar: {backlog}{}", oldest.map(|t| format!(" (äldsta {t})")).unwrap_or_default());
+        println!(
+            "Osända svar: {backlog}{}",
+            oldest.map(|t| format!(" (äldsta {t})")).unwrap_or_default()
+        );
         println!("Öppna ärenden för granskare: {triage}");
     }
     Ok(())

@@ -11,7 +11,8 @@ pub async fn submissions(config: &Path, as_json: bool) -> anyhow::Result<()> {
     let s = Settings::load(config)?;
     let store = app::open_store(&s).await?;
     let rows = store.submissions().await?;
-    let rfc = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let rfc =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     if as_json {
         let list: Vec<serde_json::Value> = rows
             .iter()
@@ -33,7 +34,10 @@ pub async fn submissions(config: &Path, as_json: bool) -> anyhow::Result<()> {
             .collect();
         println!("{}", serde_json::to_string_pretty(&list)?);
     } else {
-        println!("{:<12} {:>2} {:>3} {:<20} {:<5} {:<7} {}", "vårdcentral", "rm", "ver", "mottaget (UTC)", "i tid", "förhand", "dokument");
+        println!(
+            "{:<12} {:>2} {:>3} {:<20} {:<5} {:<7} dokument",
+            "vårdcentral", "rm", "ver", "mottaget (UTC)", "i tid", "förhand"
+        );
         for r in rows {
             println!(
                 "{:<12} {:>2} {:>3} {:<20} {:<5} {:<7} {}",

@@ -132,16 +132,16 @@ pub fn analyse(doc: &Document, rb: &Rulebook, milestone: Option<u8>) -> Analysis
     }
     // H needs several measurement points in a table or diagram.
     let h_points = bodies.get(&'H').map(|b| measurement_points(&b.units));
-    if let (Some(points), Some(min)) = (h_points, rb.section('H').min_measurement_points) {
-        if points < min {
-            if statuses[&'H'] == Status::Ok {
-                statuses.insert('H', Status::Weak);
-            }
-            notes.push(format!(
+    if let (Some(points), Some(min)) = (h_points, rb.section('H').min_measurement_points)
+        && points < min
+    {
+        if statuses[&'H'] == Status::Ok {
+            statuses.insert('H', Status::Weak);
+        }
+        notes.push(format!(
                 "H redovisar {points} mätpunkt{}; regelboken vill se resultat från flera mätpunkter (minst {min}) i en tabell eller ett diagram.",
                 if points == 1 { "" } else { "er" }
             ));
-        }
     }
     let a_to_f: Vec<Status> = ['A', 'B', 'C', 'D', 'E', 'F']
         .iter()
@@ -319,7 +319,7 @@ impl Matcher {
                 terms.push((fold_bare(syn), s.id));
             }
         }
-        terms.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        terms.sort_by_key(|t| std::cmp::Reverse(t.0.len()));
         let instructions = rb
             .sections
             .iter()
@@ -348,12 +348,12 @@ impl Matcher {
             if let Some((a, b)) = r.split_once(sep) {
                 let fa = self.terms.iter().find(|(t, _)| *t == a.trim());
                 let fb = self.terms.iter().find(|(t, _)| *t == b.trim());
-                if let (Some((_, x)), Some((_, y))) = (fa, fb) {
-                    if x != y {
-                        let mut v = vec![*x, *y];
-                        v.sort();
-                        return Some(v);
-                    }
+                if let (Some((_, x)), Some((_, y))) = (fa, fb)
+                    && x != y
+                {
+                    let mut v = vec![*x, *y];
+                    v.sort();
+                    return Some(v);
                 }
             }
         }
@@ -478,8 +478,13 @@ impl Matcher {
 /// A line of dot leaders, optionally with a page number ("........ 3").
 fn is_leader(s: &str) -> bool {
     let t = s.trim();
-    let dots = t.chars().filter(|c| matches!(c, '.' | '·' | '…' | '_')).count();
-    dots >= 3 && t.chars().all(|c| matches!(c, '.' | '·' | '…' | '_') || c.is_whitespace() || c.is_ascii_digit())
+    let dots = t
+        .chars()
+        .filter(|c| matches!(c, '.' | '·' | '…' | '_'))
+        .count();
+    dots >= 3
+        && t.chars()
+            .all(|c| matches!(c, '.' | '·' | '…' | '_') || c.is_whitespace() || c.is_ascii_digit())
 }
 
 fn first_char(s: &str) -> char {
@@ -523,10 +528,10 @@ fn find_headings(units: &[Unit], m: &Matcher) -> Vec<Option<Vec<SectionId>>> {
     }
     // Lines with dot leaders or page numbers are TOC entries; so are lines followed by a line
     // of dot leaders alone (PDF text puts the leader on a line of its own).
-    for i in 0..heads.len() {
+    for (i, h) in heads.iter_mut().enumerate() {
         let leader_next = units.get(i + 1).is_some_and(|u| is_leader(&u.text));
-        if heads[i].as_ref().is_some_and(|h| h.toc_like) || leader_next {
-            heads[i] = None;
+        if h.as_ref().is_some_and(|h| h.toc_like) || leader_next {
+            *h = None;
         }
     }
     // A run of three or more consecutive headings without content between them, whose
@@ -638,7 +643,10 @@ fn infer_milestone(
     rb: &Rulebook,
     has_h_or_i: bool,
 ) -> (u8, MilestoneSource) {
-    let first_head = heads.iter().position(Option::is_some).unwrap_or(units.len());
+    let first_head = heads
+        .iter()
+        .position(Option::is_some)
+        .unwrap_or(units.len());
     let mut preamble: Vec<String> = doc.title.iter().cloned().collect();
     preamble.extend(units[..first_head].iter().take(8).map(|u| u.text.clone()));
     if let Some(m) = milestone_from_words(&preamble.join("\n"), rb) {
@@ -651,7 +659,10 @@ fn infer_milestone(
     if let Some(m) = milestone_from_words(&doc.furniture.join("\n"), rb) {
         return (m, MilestoneSource::Furniture);
     }
-    (rb.milestones.iter().map(|m| m.id).min().unwrap_or(1), MilestoneSource::Default)
+    (
+        rb.milestones.iter().map(|m| m.id).min().unwrap_or(1),
+        MilestoneSource::Default,
+    )
 }
 
 /// The milestone whose title words appear in `text` (later milestones win ties, since a final

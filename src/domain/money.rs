@@ -17,7 +17,7 @@ impl fmt::Display for Ore {
         let kr = (abs / 100).to_string();
         let mut grouped = String::new();
         for (i, c) in kr.chars().enumerate() {
-            if i > 0 && (kr.len() - i) % 3 == 0 {
+            if i > 0 && (kr.len() - i).is_multiple_of(3) {
                 grouped.push('\u{a0}');
             }
             grouped.push(c);

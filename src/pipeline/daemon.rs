@@ -84,11 +84,20 @@ where
             Err(e) => {
                 warn!(source = %desc, "{e}");
                 state(&pipeline, "connection_state", "disconnected").await;
-                state(&pipeline, "last_error", &format!("{} {e}", now.to_rfc3339())).await;
+                state(
+                    &pipeline,
+                    "last_error",
+                    &format!("{} {e}", now.to_rfc3339()),
+                )
+                .await;
                 if opts.once {
                     return Err(e.into());
                 }
-                let wait = if matches!(e, SourceError::Auth(_)) { Duration::from_secs(300) } else { backoff };
+                let wait = if matches!(e, SourceError::Auth(_)) {
+                    Duration::from_secs(300)
+                } else {
+                    backoff
+                };
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     _ = tokio::time::sleep(wait) => {}
@@ -174,7 +183,15 @@ async fn sender_loop<T: Transport>(
     let mut total = SendReport::default();
     loop {
         let clock = pipeline.clock.as_ref();
-        match outbox::send_due(&pipeline.store, transport.as_ref(), &opts.from, &opts.retry, clock).await {
+        match outbox::send_due(
+            &pipeline.store,
+            transport.as_ref(),
+            &opts.from,
+            &opts.retry,
+            clock,
+        )
+        .await
+        {
             Ok(r) => {
                 total.sent += r.sent;
                 total.retried += r.retried;

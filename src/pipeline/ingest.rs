@@ -29,7 +29,12 @@ use crate::store::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// Recorded now, with this class; `reply` says whether a reply was queued.
-    Recorded { class: MessageClass, reply: bool, submission_id: Option<i64>, version: Option<i64> },
+    Recorded {
+        class: MessageClass,
+        reply: bool,
+        submission_id: Option<i64>,
+        version: Option<i64>,
+    },
     /// The ledger already had this message (a crash between commit and move): nothing new.
     AlreadyRecorded,
 }
@@ -78,14 +83,21 @@ fn read_documents(docs: &[Attachment], rb: &Rulebook, limits: &Limits) -> Readin
                 let format = doc.format.unwrap_or(Format::Docx);
                 let analysis = analyse(&doc, rb, None);
                 return Reading {
-                    read: Some(ReadDocument { attachment: a.clone(), format, analysis }),
+                    read: Some(ReadDocument {
+                        attachment: a.clone(),
+                        format,
+                        analysis,
+                    }),
                     failures,
                 };
             }
             Err(e) => failures.push((a.clone(), e)),
         }
     }
-    Reading { read: None, failures }
+    Reading {
+        read: None,
+        failures,
+    }
 }
 
 /// The milestone of a submission: the document's own title, else the subject, else the
@@ -97,18 +109,21 @@ pub fn decide_milestone(
     received_at: DateTime<Utc>,
     rb: &Rulebook,
 ) -> u8 {
-    if let Some(a) = analysis {
-        if a.milestone_source == MilestoneSource::Title {
-            return a.milestone;
-        }
+    if let Some(a) = analysis
+        && a.milestone_source == MilestoneSource::Title
+    {
+        return a.milestone;
     }
     if let Some(m) = milestone_from_words(subject, rb) {
         return m;
     }
-    if let Some(a) = analysis {
-        if matches!(a.milestone_source, MilestoneSource::Sections | MilestoneSource::Furniture) {
-            return a.milestone;
-        }
+    if let Some(a) = analysis
+        && matches!(
+            a.milestone_source,
+            MilestoneSource::Sections | MilestoneSource::Furniture
+        )
+    {
+        return a.milestone;
     }
     let tz = rb.tz();
     let mut ms: Vec<_> = rb.milestones.iter().collect();
@@ -142,7 +157,11 @@ impl Pipeline {
         // 3. Classify (bounded: an oversize message is judged on its headers only).
         let oversize = f.bytes.len() as u64 > self.max_message_bytes;
         let inbound = {
-            let raw = if oversize { header_block(&f.bytes).to_vec() } else { f.bytes.clone() };
+            let raw = if oversize {
+                header_block(&f.bytes).to_vec()
+            } else {
+                f.bytes.clone()
+            };
             let registry = self.registry.clone();
             let own = self.own_addresses.clone();
             tokio::task::spawn_blocking(move || understand(&raw, &registry, &own))
@@ -161,13 +180,18 @@ impl Pipeline {
             clinic_id: inbound.clinic_id.clone(),
             reason: inbound.reason.clone(),
         };
-        let clinic = inbound.clinic_id.as_deref().and_then(|id| self.registry.get(id)).cloned();
+        let clinic = inbound
+            .clinic_id
+            .as_deref()
+            .and_then(|id| self.registry.get(id))
+            .cloned();
         let plan = match (inbound.class, clinic) {
             (MailClass::Submission | MailClass::NoDocument, Some(clinic)) if oversize => {
                 self.plan_oversize(message, &inbound, &clinic, f, now)
             }
             (MailClass::Submission, Some(clinic)) => {
-                self.plan_submission(message, &inbound, &clinic, f, now).await?
+                self.plan_submission(message, &inbound, &clinic, f, now)
+                    .await?
             }
             (MailClass::NoDocument, Some(clinic)) => {
                 self.plan_no_document(message, &inbound, &clinic, f, now)
@@ -177,25 +201,41 @@ impl Pipeline {
         self.commit(plan, &inbound, now).await
     }
 
-    async fn commit(&self, plan: Plan<'_>, inbound: &Inbound, now: DateTime<Utc>) -> Result<Outcome, IngestError> {
-        let Plan { mut message, submission, mut triage, reply } = plan;
+    async fn commit(
+        &self,
+        plan: Plan<'_>,
+        inbound: &Inbound,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, IngestError> {
+        let Plan {
+            mut message,
+            submission,
+            mut triage,
+            reply,
+        } = plan;
         // Rate limit and "reply only to known clinic addresses".
         let mut reply = reply;
-        if let Some(r) = &reply {
-            if let Some(why) = self.rate_limited(&r.recipient, now).await? {
-                warn!(recipient = %r.recipient, "reply suppressed: {why}");
-                triage = Some(match triage {
-                    Some(t) => format!("{t}; {why}"),
-                    None => why,
-                });
-                reply = None;
-            }
+        if let Some(r) = &reply
+            && let Some(why) = self.rate_limited(&r.recipient, now).await?
+        {
+            warn!(recipient = %r.recipient, "reply suppressed: {why}");
+            triage = Some(match triage {
+                Some(t) => format!("{t}; {why}"),
+                None => why,
+            });
+            reply = None;
         }
         if reply.is_none() && message.class == MessageClass::Submission && triage.is_none() {
             message.reason = format!("{} (no reply)", message.reason);
         }
         let class = message.class;
-        let intake = Intake { message, submission, triage_reason: triage, outbox: Vec::new(), now };
+        let intake = Intake {
+            message,
+            submission,
+            triage_reason: triage,
+            outbox: Vec::new(),
+            now,
+        };
         let has_reply = reply.is_some();
         let res = self
             .store
@@ -219,14 +259,28 @@ impl Pipeline {
         }
     }
 
-    async fn rate_limited(&self, recipient: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError> {
-        let hour = self.store.replies_to_since(recipient, now - Duration::hours(1)).await?;
+    async fn rate_limited(
+        &self,
+        recipient: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        let hour = self
+            .store
+            .replies_to_since(recipient, now - Duration::hours(1))
+            .await?;
         if hour >= i64::from(self.max_replies_per_hour) {
-            return Ok(Some(format!("rate limit: {hour} replies to {recipient} in the last hour")));
+            return Ok(Some(format!(
+                "rate limit: {hour} replies to {recipient} in the last hour"
+            )));
         }
-        let day = self.store.replies_to_since(recipient, now - Duration::days(1)).await?;
+        let day = self
+            .store
+            .replies_to_since(recipient, now - Duration::days(1))
+            .await?;
         if day >= i64::from(self.max_replies_per_day) {
-            return Ok(Some(format!("rate limit: {day} replies to {recipient} in the last day")));
+            return Ok(Some(format!(
+                "rate limit: {day} replies to {recipient} in the last day"
+            )));
         }
         Ok(None)
     }
@@ -249,12 +303,15 @@ impl Pipeline {
         now: DateTime<Utc>,
     ) -> Result<Plan<'a>, IngestError> {
         // An exact duplicate by Message-ID: recorded, never answered twice.
-        if let Some(mid) = &inbound.message_id {
-            if let Some(prev) = self.store.find_by_message_id(mid).await? {
-                message.class = MessageClass::Duplicate;
-                message.reason = format!("same Message-ID as message {} ({})", prev.id, prev.source_key);
-                return Ok(Plan::record(message, None));
-            }
+        if let Some(mid) = &inbound.message_id
+            && let Some(prev) = self.store.find_by_message_id(mid).await?
+        {
+            message.class = MessageClass::Duplicate;
+            message.reason = format!(
+                "same Message-ID as message {} ({})",
+                prev.id, prev.source_key
+            );
+            return Ok(Plan::record(message, None));
         }
         let docs = inbound.documents.clone();
         let rb = self.rulebook.clone();
@@ -264,7 +321,15 @@ impl Pipeline {
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         let to = inbound.from.clone().unwrap_or_default();
         let Some(read) = reading.read else {
-            return Ok(self.plan_unreadable(message, inbound, clinic, f, now, &reading.failures, &to));
+            return Ok(self.plan_unreadable(
+                message,
+                inbound,
+                clinic,
+                f,
+                now,
+                &reading.failures,
+                &to,
+            ));
         };
         // The same document again (new Message-ID, same bytes): recorded, not answered.
         if let Some(prev) = self
@@ -280,15 +345,20 @@ impl Pipeline {
             return Ok(Plan::record(message, None));
         }
         let rb = &self.rulebook;
-        let milestone_id = decide_milestone(Some(&read.analysis), &inbound.subject, f.received_at, rb);
+        let milestone_id =
+            decide_milestone(Some(&read.analysis), &inbound.subject, f.received_at, rb);
         let analysis = if milestone_id == read.analysis.milestone {
             read.analysis.clone()
         } else {
             // Grade against the milestone the mail is really for.
             let doc = extract::extract(&read.attachment.bytes, &self.limits).ok();
-            doc.map(|d| analyse(&d, rb, Some(milestone_id))).unwrap_or(read.analysis.clone())
+            doc.map(|d| analyse(&d, rb, Some(milestone_id)))
+                .unwrap_or(read.analysis.clone())
         };
-        let milestone = rb.milestone(milestone_id).expect("decided from the rulebook").clone();
+        let milestone = rb
+            .milestone(milestone_id)
+            .expect("decided from the rulebook")
+            .clone();
         let subject_note = milestone_from_words(&inbound.subject, rb)
             .filter(|m| *m != milestone_id)
             .and_then(|m| rb.milestone(m))
@@ -299,10 +369,21 @@ impl Pipeline {
                 )
             });
         let on_time = cycle::on_time(f.received_at, milestone.due, rb.tz());
-        let earlier = self.store.latest_submission(&clinic.id, i64::from(milestone_id)).await?;
+        let earlier = self
+            .store
+            .latest_submission(&clinic.id, i64::from(milestone_id))
+            .await?;
         let supplement = earlier.is_some() || is_supplement_subject(&inbound.subject);
-        let kind = if supplement { SubmissionKind::Supplement } else { SubmissionKind::Submission };
-        message.class = if supplement { MessageClass::Supplement } else { MessageClass::Submission };
+        let kind = if supplement {
+            SubmissionKind::Supplement
+        } else {
+            SubmissionKind::Submission
+        };
+        message.class = if supplement {
+            MessageClass::Supplement
+        } else {
+            MessageClass::Submission
+        };
         let mut json = report::json_report(&read.attachment.name, read.format, &analysis);
         json["notes"] = serde_json::json!(analysis.notes);
         let submission = NewSubmission {
@@ -356,7 +437,10 @@ impl Pipeline {
             message,
             submission: Some(submission),
             triage: None,
-            reply: Some(PlannedReply { recipient: to.clone(), render: Box::new(render) }),
+            reply: Some(PlannedReply {
+                recipient: to.clone(),
+                render: Box::new(render),
+            }),
         })
     }
 
@@ -379,9 +463,14 @@ impl Pipeline {
             .map(|(a, e)| (a.name.clone(), report::swedish_error(e)))
             .collect();
         let reference = reference_for(&f.source_key, &message.sha256);
-        let reply = self
-            .composer
-            .unreadable(&self.original(inbound, to), &clinic.name, f.received_at, &docs, &reference, now);
+        let reply = self.composer.unreadable(
+            &self.original(inbound, to),
+            &clinic.name,
+            f.received_at,
+            &docs,
+            &reference,
+            now,
+        );
         let triage = Some(format!("document could not be read ({})", kinds.join(", ")));
         Plan::with_reply(message, triage, to, reply)
     }
@@ -397,9 +486,14 @@ impl Pipeline {
         let to = inbound.from.clone().unwrap_or_default();
         let names: Vec<String> = inbound.other_parts.iter().map(|a| a.name.clone()).collect();
         let reference = reference_for(&f.source_key, &message.sha256);
-        let reply = self
-            .composer
-            .no_document(&self.original(inbound, &to), &clinic.name, f.received_at, &names, &reference, now);
+        let reply = self.composer.no_document(
+            &self.original(inbound, &to),
+            &clinic.name,
+            f.received_at,
+            &names,
+            &reference,
+            now,
+        );
         let triage = Some("clinic mail without a document: a reviewer should read it".to_string());
         Plan::with_reply(message, triage, &to, reply)
     }
@@ -422,9 +516,14 @@ impl Pipeline {
         let e = ExtractError::TooLarge(message.reason.clone());
         let docs = vec![("bifogade filer".to_string(), report::swedish_error(&e))];
         let reference = reference_for(&f.source_key, &message.sha256);
-        let reply = self
-            .composer
-            .unreadable(&self.original(inbound, &to), &clinic.name, f.received_at, &docs, &reference, now);
+        let reply = self.composer.unreadable(
+            &self.original(inbound, &to),
+            &clinic.name,
+            f.received_at,
+            &docs,
+            &reference,
+            now,
+        );
         let triage = Some(message.reason.clone());
         Plan::with_reply(message, triage, &to, reply)
     }
@@ -445,7 +544,12 @@ struct Plan<'a> {
 
 impl<'a> Plan<'a> {
     fn record(message: NewMessage, triage: Option<String>) -> Plan<'a> {
-        Plan { message, submission: None, triage, reply: None }
+        Plan {
+            message,
+            submission: None,
+            triage,
+            reply: None,
+        }
     }
 
     fn with_reply(
@@ -469,7 +573,10 @@ impl<'a> Plan<'a> {
             }
             Err(e) => {
                 warn!("cannot build reply: {e}");
-                let t = format!("{}; reply could not be built: {e}", triage.unwrap_or_default());
+                let t = format!(
+                    "{}; reply could not be built: {e}",
+                    triage.unwrap_or_default()
+                );
                 Plan::record(message, Some(t))
             }
         }
@@ -510,7 +617,9 @@ fn triage_reason(class: MailClass, inbound: &Inbound) -> Option<String> {
             inbound.from.as_deref().unwrap_or("(none)")
         )),
         MailClass::NeedsReview => Some(format!("sender authentication failed: {}", inbound.reason)),
-        MailClass::Unparseable => Some("message could not be parsed; kept whole in the archive".into()),
+        MailClass::Unparseable => {
+            Some("message could not be parsed; kept whole in the archive".into())
+        }
         MailClass::Bounce => Some(format!("delivery failure report: {}", inbound.reason)),
         // A known clinic address we could not match to a registry entry cannot happen here;
         // submissions without a clinic are unknown senders.

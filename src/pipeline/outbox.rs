@@ -34,7 +34,9 @@ pub async fn send_due<T: Transport>(
             return Ok(report);
         }
         for row in rows {
-            let res = transport.send(from, std::slice::from_ref(&row.recipient), &row.raw).await;
+            let res = transport
+                .send(from, std::slice::from_ref(&row.recipient), &row.raw)
+                .await;
             let now = clock.now();
             match res {
                 Ok(()) => {
@@ -75,7 +77,10 @@ pub async fn recover(store: &Store) -> Result<usize, StoreError> {
         store.reset_sending_to_pending(r.id).await?;
     }
     if !stuck.is_empty() {
-        warn!(count = stuck.len(), "outbox rows left in 'sending' by a crash were re-queued");
+        warn!(
+            count = stuck.len(),
+            "outbox rows left in 'sending' by a crash were re-queued"
+        );
     }
     Ok(stuck.len())
 }
@@ -87,7 +92,10 @@ pub async fn next_due(store: &Store) -> Result<Option<DateTime<Utc>>, StoreError
     )
     .fetch_optional(store.pool())
     .await
-    .map_err(|e| StoreError::Query { op: "find the next due outbox row", source: e })?;
+    .map_err(|e| StoreError::Query {
+        op: "find the next due outbox row",
+        source: e,
+    })?;
     Ok(row
         .and_then(|r| r.0)
         .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())

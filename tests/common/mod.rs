@@ -90,7 +90,9 @@ where
                         eprintln!("SKIPPED PostgreSQL variant: cannot connect to {admin}: {e}");
                         return;
                     }
-                    panic!("cannot connect to PostgreSQL at {admin}: {e} (or set VARDVAL_SKIP_PG=1)");
+                    panic!(
+                        "cannot connect to PostgreSQL at {admin}: {e} (or set VARDVAL_SKIP_PG=1)"
+                    );
                 }
             };
             let name = unique_name("vardval_it");
@@ -143,7 +145,12 @@ impl Recorder {
         self.sent.lock().unwrap().len()
     }
     pub fn recipients(&self) -> Vec<String> {
-        self.sent.lock().unwrap().iter().flat_map(|(_, to, _)| to.clone()).collect()
+        self.sent
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|(_, to, _)| to.clone())
+            .collect()
     }
 }
 
@@ -155,7 +162,10 @@ impl Transport for Recorder {
                 SendError::Permanent(m) => SendError::Permanent(m.clone()),
             });
         }
-        self.sent.lock().unwrap().push((from.to_string(), to.to_vec(), raw.to_vec()));
+        self.sent
+            .lock()
+            .unwrap()
+            .push((from.to_string(), to.to_vec(), raw.to_vec()));
         Ok(())
     }
     fn describe(&self) -> String {
