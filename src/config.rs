@@ -124,6 +124,14 @@ pub struct SmtpSettings {
     pub password_env: Option<String>,
     pub password_command: Option<String>,
     pub oauth2_token_command: Option<String>,
+    /// Send every reply with an extra envelope recipient: the mailbox's own address (the
+    /// `from` address). The copy comes back through the watched mailbox and proves the send,
+    /// which makes receipts exactly-once across crashes. Default: on for `kind = "smtp"`.
+    pub copy_to_self: Option<bool>,
+    /// A reply left half-sent by a crash is re-sent only after this many seconds without
+    /// proof of delivery.
+    #[serde(default = "default_sending_grace")]
+    pub sending_grace_secs: u64,
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
     /// First retry delay; doubles per attempt up to `max_backoff_secs`.
@@ -214,6 +222,9 @@ fn default_imap_tls() -> TlsMode {
 }
 fn default_smtp_tls() -> TlsMode {
     TlsMode::Starttls
+}
+fn default_sending_grace() -> u64 {
+    120
 }
 fn default_max_attempts() -> u32 {
     12

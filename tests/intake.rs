@@ -13,7 +13,8 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 use vardval::adapters::maildir::MaildirSource;
 use vardval::pipeline::daemon::{self, RunOptions};
-use vardval::ports::{Clock, ManualClock};
+use vardval::pipeline::outbox::SendOptions;
+use vardval::ports::{Clock, MailSource, ManualClock};
 use vardval::store::{MessageClass, RetryPolicy};
 
 use common::{MailFixture, Recorder};
@@ -23,8 +24,12 @@ fn opts() -> RunOptions {
         once: true,
         batch: 50,
         max_wait: Duration::from_secs(1),
-        from: "vardval@rjl.test".into(),
-        retry: RetryPolicy::default(),
+        send: SendOptions {
+            from: "vardval@rjl.test".into(),
+            copy_to: None,
+            sending_grace: Duration::from_secs(120),
+            retry: RetryPolicy::default(),
+        },
     }
 }
 
@@ -148,7 +153,7 @@ async fn fixtures_flow_through_the_intake(url: String) {
         if should {
             expected_replies += 1;
         }
-        if (want != "duplicate") {
+        if want != "duplicate" {
             assert_eq!(
                 got,
                 usize::from(should),
@@ -273,7 +278,69 @@ async fn storms_and_auto_replies_get_no_storm_back(url: String) {
     assert_eq!(MessageClass::NoDocument.as_str(), "no_document");
 }
 
+/// A crash after the SMTP server took a receipt but before the ledger recorded it leaves the
+/// row in `sending`. The envelope copy to our own address comes back and confirms it: no
+/// second receipt. Without proof, the row is re-sent once after the grace period.
+async fn half_sent_receipts_are_confirmed_or_resent_once(url: String) {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(t("2026-02-09T15:00:00Z")));
+    let p = Arc::new(common::pipeline(&url, clock.clone(), &dir.path().join("archive")).await);
+    let mut md = MaildirSource::new(
+        dir.path().join("Maildir"),
+        ".Behandlat",
+        Duration::from_secs(1),
+    );
+    let fx = common::mail_fixtures();
+    let plan = fx.iter().find(|f| f.name.starts_with("01-")).unwrap();
+    let other = fx.iter().find(|f| f.name.starts_with("02-")).unwrap();
+    md.deliver("a", &plan.bytes, plan.received).unwrap();
+    md.deliver("b", &other.bytes, other.received).unwrap();
+    // Record both without sending.
+    for f in md.fetch_all().await {
+        p.ingest_one(&f).await.unwrap();
+        md.mark_processed(&f).await.unwrap();
+    }
+    // The "crash": both rows claimed and handed to the server, never marked sent.
+    let claimed = p.store.claim_due(clock.now(), 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    // Only the first one's copy comes back (the server had taken it).
+    md.deliver("copy", &claimed[0].raw, Some(clock.now()))
+        .unwrap();
+    let mut o = opts();
+    o.send.copy_to = Some("vardval@rjl.test".into());
+    o.send.sending_grace = Duration::from_secs(60);
+    let rec = Arc::new(Recorder::default());
+    let run = |o: RunOptions| {
+        daemon::run(
+            p.clone(),
+            md.clone(),
+            rec.clone(),
+            o,
+            CancellationToken::new(),
+        )
+    };
+    run(o.clone()).await.unwrap();
+    let first = p.store.outbox_row(claimed[0].id).await.unwrap().unwrap();
+    assert_eq!(first.status.as_str(), "sent", "confirmed by the copy");
+    assert_eq!(rec.count(), 0, "within the grace period nothing is re-sent");
+    // After the grace period the unconfirmed one goes out again, once, with the same bytes.
+    clock.advance(Duration::from_secs(61));
+    run(o.clone()).await.unwrap();
+    assert_eq!(rec.count(), 1);
+    let sent = rec.sent.lock().unwrap()[0].clone();
+    assert_eq!(sent.2, claimed[1].raw);
+    assert_eq!(
+        sent.1,
+        vec![claimed[1].recipient.clone(), "vardval@rjl.test".to_string()]
+    );
+    run(o).await.unwrap();
+    assert_eq!(rec.count(), 1);
+    let (backlog, _) = p.store.outbox_backlog().await.unwrap();
+    assert_eq!(backlog, 0);
+}
+
 both!(
     fixtures_flow_through_the_intake,
-    storms_and_auto_replies_get_no_storm_back
+    storms_and_auto_replies_get_no_storm_back,
+    half_sent_receipts_are_confirmed_or_resent_once
 );

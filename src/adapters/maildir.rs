@@ -58,6 +58,11 @@ impl MaildirSource {
         Ok(dst)
     }
 
+    /// Every pending message (tests and tools).
+    pub async fn fetch_all(&mut self) -> Vec<Fetched> {
+        self.fetch(usize::MAX).await.unwrap_or_default()
+    }
+
     pub fn processed_dir(&self) -> PathBuf {
         self.processed.join("cur")
     }

@@ -17,6 +17,7 @@ use crate::domain::rulebook::Rulebook;
 use crate::mail::registry::Registry;
 use crate::pipeline::daemon::RunOptions;
 use crate::pipeline::ingest::Pipeline;
+use crate::pipeline::outbox::SendOptions;
 use crate::ports::{Clock, Fetched, MailSource, SendError, SourceError, Transport, Wait};
 use crate::reply::{Composer, Templates};
 use crate::store::{RetryPolicy, Store};
@@ -77,6 +78,8 @@ pub async fn build_pipeline(s: &Settings, clock: Arc<dyn Clock>) -> anyhow::Resu
 
 pub fn run_options(s: &Settings, once: bool) -> RunOptions {
     let from: lettre::message::Mailbox = s.smtp.from.parse().expect("validated");
+    let own = from.email.to_string();
+    let copy = s.smtp.copy_to_self.unwrap_or(s.smtp.kind == SmtpKind::Smtp);
     RunOptions {
         once,
         batch: 50,
@@ -84,11 +87,15 @@ pub fn run_options(s: &Settings, once: bool) -> RunOptions {
             MailboxKind::Imap => Duration::from_secs(s.mailbox.idle_refresh_secs),
             MailboxKind::Maildir => s.poll_interval(),
         },
-        from: from.email.to_string(),
-        retry: RetryPolicy {
-            base: chrono::Duration::seconds(s.smtp.backoff_secs as i64),
-            max: chrono::Duration::seconds(s.smtp.max_backoff_secs as i64),
-            max_attempts: i64::from(s.smtp.max_attempts),
+        send: SendOptions {
+            from: own.clone(),
+            copy_to: copy.then_some(own),
+            sending_grace: Duration::from_secs(s.smtp.sending_grace_secs),
+            retry: RetryPolicy {
+                base: chrono::Duration::seconds(s.smtp.backoff_secs as i64),
+                max: chrono::Duration::seconds(s.smtp.max_backoff_secs as i64),
+                max_attempts: i64::from(s.smtp.max_attempts),
+            },
         },
     }
 }

@@ -12,9 +12,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::ingest::{Outcome, Pipeline};
-use super::outbox::{self, SendReport};
+use super::outbox::{self, SendOptions, SendReport};
 use crate::ports::{MailSource, SourceError, Transport, Wait};
-use crate::store::RetryPolicy;
 
 /// How the daemon runs.
 #[derive(Debug, Clone)]
@@ -25,9 +24,8 @@ pub struct RunOptions {
     pub batch: usize,
     /// Longest wait for new mail before looking again (IDLE refresh or poll interval).
     pub max_wait: Duration,
-    /// The sender's From address (envelope).
-    pub from: String,
-    pub retry: RetryPolicy,
+    /// How replies are sent (envelope, copy to self, grace, retries).
+    pub send: SendOptions,
 }
 
 /// What a run did.
@@ -53,7 +51,6 @@ where
     T: Transport + 'static,
 {
     let store = pipeline.store.clone();
-    outbox::recover(&store).await?;
     let wake = Arc::new(Notify::new());
     let sender = if opts.once {
         None
@@ -151,8 +148,7 @@ where
         summary.sent = outbox::send_due(
             &store,
             transport.as_ref(),
-            &opts.from,
-            &opts.retry,
+            &opts.send,
             pipeline.clock.as_ref(),
         )
         .await?;
@@ -183,15 +179,7 @@ async fn sender_loop<T: Transport>(
     let mut total = SendReport::default();
     loop {
         let clock = pipeline.clock.as_ref();
-        match outbox::send_due(
-            &pipeline.store,
-            transport.as_ref(),
-            &opts.from,
-            &opts.retry,
-            clock,
-        )
-        .await
-        {
+        match outbox::send_due(&pipeline.store, transport.as_ref(), &opts.send, clock).await {
             Ok(r) => {
                 total.sent += r.sent;
                 total.retried += r.retried;

@@ -168,7 +168,7 @@ impl Pipeline {
                 .await
                 .map_err(|e| std::io::Error::other(e.to_string()))?
         };
-        let message = NewMessage {
+        let mut message = NewMessage {
             source_key: f.source_key.clone(),
             sha256: sha.clone(),
             archive_path: path.display().to_string(),
@@ -180,6 +180,18 @@ impl Pipeline {
             clinic_id: inbound.clinic_id.clone(),
             reason: inbound.reason.clone(),
         };
+        // Our own envelope copy of a reply came back: it proves the send.
+        if let (Some(from), Some(mid)) = (&inbound.from, &inbound.message_id) {
+            if self
+                .own_addresses
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(from))
+            {
+                if super::outbox::confirm_copy(&self.store, mid, now).await? {
+                    message.reason = format!("our own copy of reply {mid}: confirms its delivery");
+                }
+            }
+        }
         let clinic = inbound
             .clinic_id
             .as_deref()

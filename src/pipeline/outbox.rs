@@ -1,8 +1,9 @@
 //! The outbox sender: claims due rows, hands their stored bytes to the transport, and marks
 //! them sent, or schedules a retry with exponential backoff, or gives up after the configured
 //! number of attempts. A row is claimed (`sending`) before the send, so two workers never
-//! send the same row; after a crash, rows left in `sending` are handed back to `pending` at
-//! start-up (see [`recover`]).
+//! send the same row. A crash between the server's acceptance and our record leaves the row
+//! in `sending`: the envelope copy to our own address then comes back through the mailbox and
+//! confirms it ([`confirm_copy`]); only rows without proof after a grace period are re-sent.
 
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
@@ -18,14 +19,27 @@ pub struct SendReport {
     pub dead: usize,
 }
 
+/// How the sender sends.
+#[derive(Debug, Clone)]
+pub struct SendOptions {
+    /// Envelope sender.
+    pub from: String,
+    /// An extra envelope recipient for every mail: our own address. The copy comes back
+    /// through the watched mailbox and its Message-ID proves the send (see [`confirm_copy`]).
+    pub copy_to: Option<String>,
+    /// A row left in `sending` longer than this without proof of delivery is sent again.
+    pub sending_grace: std::time::Duration,
+    pub retry: RetryPolicy,
+}
+
 /// Send every due row (in batches) until none is due now.
 pub async fn send_due<T: Transport>(
     store: &Store,
     transport: &T,
-    from: &str,
-    policy: &RetryPolicy,
+    opts: &SendOptions,
     clock: &dyn Clock,
 ) -> Result<SendReport, StoreError> {
+    requeue_stale(store, opts.sending_grace, clock.now()).await?;
     let mut report = SendReport::default();
     loop {
         let now = clock.now();
@@ -34,9 +48,9 @@ pub async fn send_due<T: Transport>(
             return Ok(report);
         }
         for row in rows {
-            let res = transport
-                .send(from, std::slice::from_ref(&row.recipient), &row.raw)
-                .await;
+            let mut to = vec![row.recipient.clone()];
+            to.extend(opts.copy_to.iter().cloned());
+            let res = transport.send(&opts.from, &to, &row.raw).await;
             let now = clock.now();
             match res {
                 Ok(()) => {
@@ -49,7 +63,7 @@ pub async fn send_due<T: Transport>(
                     store.mark_dead(row.id, now, &e).await?;
                     report.dead += 1;
                 }
-                Err(SendError::Transient(e)) => match policy.next_attempt(row.attempts, now) {
+                Err(SendError::Transient(e)) => match opts.retry.next_attempt(row.attempts, now) {
                     Some(next) => {
                         warn!(id = row.id, attempts = row.attempts, %next, "send failed, will retry: {e}");
                         store.mark_retry(row.id, now, &e, next).await?;
@@ -70,34 +84,51 @@ pub async fn send_due<T: Transport>(
     }
 }
 
-/// At start-up: rows a crash left in `sending` go back to `pending`.
-pub async fn recover(store: &Store) -> Result<usize, StoreError> {
-    let stuck = store.recover_sending().await?;
-    for r in &stuck {
-        store.reset_sending_to_pending(r.id).await?;
+/// Rows a crash left in `sending`: if the send may have happened (the server took the mail but
+/// we died before recording it), the envelope copy to ourselves will come back and confirm it;
+/// only when no proof came within the grace period is the row sent again (with the same bytes
+/// and Message-ID). Without a copy address this is at-least-once for that narrow window.
+async fn requeue_stale(
+    store: &Store,
+    grace: std::time::Duration,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+    let mut n = 0;
+    for r in store.recover_sending().await? {
+        if r.claimed_at.is_none_or(|c| c + grace <= now) {
+            store.reset_sending_to_pending(r.id).await?;
+            n += 1;
+        }
     }
-    if !stuck.is_empty() {
+    if n > 0 {
         warn!(
-            count = stuck.len(),
-            "outbox rows left in 'sending' by a crash were re-queued"
+            count = n,
+            "outbox rows left in 'sending' without proof of delivery were re-queued"
         );
     }
-    Ok(stuck.len())
+    Ok(n)
+}
+
+/// Our own copy of a reply came back through the mailbox: its Message-ID proves the send.
+pub async fn confirm_copy(
+    store: &Store,
+    message_id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    match store.outbox_by_mail_message_id(message_id).await? {
+        Some(row) => {
+            let changed = store.confirm_sent(row.id, now).await?;
+            if changed {
+                info!(id = row.id, "delivery confirmed by our own copy");
+            }
+            Ok(true)
+        }
+        None => Ok(false),
+    }
 }
 
 /// When the next row becomes due, if any (for the daemon's sleep).
 pub async fn next_due(store: &Store) -> Result<Option<DateTime<Utc>>, StoreError> {
-    let row: Option<(Option<String>,)> = sqlx::query_as(
-        "SELECT MIN(next_attempt_at) FROM outbox WHERE status IN ('pending', 'failed')",
-    )
-    .fetch_optional(store.pool())
-    .await
-    .map_err(|e| StoreError::Query {
-        op: "find the next due outbox row",
-        source: e,
-    })?;
-    Ok(row
-        .and_then(|r| r.0)
-        .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
-        .map(|t| t.with_timezone(&Utc)))
+    store.next_due_at().await
 }

@@ -218,6 +218,49 @@ impl Store {
         .await
     }
 
+    /// The outbox row whose outgoing mail carries this Message-ID (without angle brackets).
+    pub async fn outbox_by_mail_message_id(
+        &self,
+        mid: &str,
+    ) -> Result<Option<OutboxRow>, StoreError> {
+        let sql = format!(
+            "SELECT {OUTBOX_COLS} FROM outbox WHERE mail_message_id = $1 ORDER BY id LIMIT 1"
+        );
+        sqlx::query(&sql)
+            .bind(mid)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("find an outbox row by Message-ID"))?
+            .map(|r| OutboxRow::from_row(&r))
+            .transpose()
+    }
+
+    /// Proof of delivery arrived (our own envelope copy came back through the mailbox): the
+    /// row is sent, whatever state a crash or a lost server reply left it in. Returns whether
+    /// anything changed.
+    pub async fn confirm_sent(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET status = 'sent', sent_at = $2, last_error = NULL              WHERE id = $1 AND status <> 'sent'",
+        )
+        .bind(id)
+        .bind(ts(now))
+        .execute(&self.pool)
+        .await
+        .map_err(q("confirm an outbox row sent"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// When the next `pending`/`failed` row falls due, if any.
+    pub async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let row = sqlx::query(
+            "SELECT MIN(next_attempt_at) AS t FROM outbox WHERE status IN ('pending', 'failed')",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(q("find the next due outbox row"))?;
+        col_opt_ts(&row, "t")
+    }
+
     /// One outbox row by id.
     pub async fn outbox_row(&self, id: i64) -> Result<Option<OutboxRow>, StoreError> {
         let sql = format!("SELECT {OUTBOX_COLS} FROM outbox WHERE id = $1");
