@@ -181,16 +181,12 @@ impl Pipeline {
             reason: inbound.reason.clone(),
         };
         // Our own envelope copy of a reply came back: it proves the send.
-        if let (Some(from), Some(mid)) = (&inbound.from, &inbound.message_id) {
-            if self
-                .own_addresses
-                .iter()
-                .any(|a| a.eq_ignore_ascii_case(from))
-            {
-                if super::outbox::confirm_copy(&self.store, mid, now).await? {
-                    message.reason = format!("our own copy of reply {mid}: confirms its delivery");
-                }
-            }
+        let own = |a: &String| self.own_addresses.iter().any(|o| o.eq_ignore_ascii_case(a));
+        if let (Some(from), Some(mid)) = (&inbound.from, &inbound.message_id)
+            && own(from)
+            && super::outbox::confirm_copy(&self.store, mid, now).await?
+        {
+            message.reason = format!("our own copy of reply {mid}: confirms its delivery");
         }
         let clinic = inbound
             .clinic_id
