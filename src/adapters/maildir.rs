@@ -21,7 +21,9 @@ pub struct MaildirSource {
 impl MaildirSource {
     pub fn new(root: impl Into<PathBuf>, processed_folder: &str, poll: Duration) -> MaildirSource {
         let root = root.into();
-        let processed = root.join(processed_folder);
+        // Maildir++: a subfolder is a directory whose name starts with a dot.
+        let name = processed_folder.trim_start_matches('.').replace('/', ".");
+        let processed = root.join(format!(".{name}"));
         MaildirSource {
             root,
             processed,
