@@ -32,7 +32,11 @@ fn main() -> ExitCode {
         };
         return commands::check::run(file, *milestone, *format, &rb, &Limits::default());
     }
-    vardval::telemetry::init();
+    if matches!(cli.command, Command::Demo { .. }) {
+        vardval::telemetry::init_with("warn");
+    } else {
+        vardval::telemetry::init();
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

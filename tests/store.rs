@@ -5,10 +5,8 @@
 
 use std::collections::BTreeSet;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
-use sqlx::Connection;
 use vardval::store::{
     Grade, Intake, MessageClass, NewMessage, NewOutbox, NewSubmission, OutboxStatus, RetryPolicy,
     Store, StoreError, SubmissionKind,
@@ -16,11 +14,9 @@ use vardval::store::{
 
 // ---------------------------------------------------------------- harness
 
-#[derive(Clone, Copy, Debug)]
-enum Kind {
-    Sqlite,
-    Postgres,
-}
+mod common;
+
+use common::Backend as Kind;
 
 /// What a test body gets: the store and the URL it was opened with (to reopen it).
 struct Ctx {
@@ -28,108 +24,18 @@ struct Ctx {
     url: String,
 }
 
-fn admin_url() -> String {
-    std::env::var("VARDVAL_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
-}
-
-fn unique_name() -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "vardval_test_{}_{}_{}",
-        std::process::id(),
-        nanos % 1_000_000_000_000,
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// Replace the database name (the last path segment) of a PG URL.
-fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let base = match base.rsplit_once('/') {
-        Some((head, _)) if head.contains("://") && head.split("://").nth(1) != Some("") => head,
-        _ => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{db}?{q}"),
-        None => format!("{base}/{db}"),
-    }
-}
-
+/// Run `body` on a fresh database of `kind` (see `common::with_db`), with the store open.
 async fn run<F, Fut>(kind: Kind, body: F)
 where
-    F: FnOnce(Ctx) -> Fut,
+    F: FnOnce(Ctx) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    sqlx::any::install_default_drivers();
-    match kind {
-        Kind::Sqlite => {
-            let dir = tempfile::tempdir().unwrap();
-            // A subdirectory file that does not exist yet: connect must create it.
-            let url = format!("sqlite:{}", dir.path().join("ledger.db").display());
-            let store = Store::connect(&url).await.expect("open SQLite ledger");
-            let result = tokio::spawn(body(Ctx {
-                store: store.clone(),
-                url,
-            }))
-            .await;
-            store.close().await;
-            drop(dir);
-            if let Err(e) = result {
-                std::panic::resume_unwind(e.into_panic());
-            }
-        }
-        Kind::Postgres => {
-            let admin = admin_url();
-            let mut conn = match sqlx::AnyConnection::connect(&admin).await {
-                Ok(c) => c,
-                Err(e) => {
-                    if std::env::var("VARDVAL_SKIP_PG").as_deref() == Ok("1") {
-                        eprintln!("SKIPPED PostgreSQL variant: cannot connect to {admin}: {e}");
-                        return;
-                    }
-                    panic!(
-                        "cannot connect to PostgreSQL at {admin}: {e}\n\
-                         start it (pg_ctlcluster <version> main start) or set VARDVAL_SKIP_PG=1"
-                    );
-                }
-            };
-            let name = unique_name();
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut conn)
-                .await
-                .expect("create test database");
-            let url = with_database(&admin, &name);
-            let opened = Store::connect(&url).await;
-            let result = match opened {
-                Ok(store) => {
-                    let r = tokio::spawn(body(Ctx {
-                        store: store.clone(),
-                        url,
-                    }))
-                    .await;
-                    store.close().await;
-                    r.map_err(|e| e.into_panic())
-                }
-                Err(e) => Err(Box::new(format!("cannot open PG ledger: {e}")) as _),
-            };
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut conn)
-                .await
-                .expect("drop test database");
-            conn.close().await.ok();
-            if let Err(p) = result {
-                std::panic::resume_unwind(p);
-            }
-        }
-    }
+    common::with_db(kind, move |url| async move {
+        let store = Store::connect(&url).await.expect("open ledger");
+        body(Ctx { store: store.clone(), url }).await;
+        store.close().await;
+    })
+    .await
 }
 
 /// Define a test that runs on both backends: `both!(name);` runs `async fn name(Ctx)`.
@@ -987,11 +893,11 @@ async fn unsupported_url_is_refused() {
 #[test]
 fn pg_url_database_is_replaced() {
     assert_eq!(
-        with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+        common::with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
         "postgres://postgres@127.0.0.1:5432/x"
     );
     assert_eq!(
-        with_database("postgres://u@h/db?sslmode=disable", "x"),
+        common::with_database("postgres://u@h/db?sslmode=disable", "x"),
         "postgres://u@h/x?sslmode=disable"
     );
 }
