@@ -9,14 +9,9 @@
 //! characters are dropped. The header story (`ccpHdd`, after the footnotes) becomes furniture.
 //! The output is paragraphs only: no styles, headings or tables for `.doc`.
 
-use super::{Deadline, ExtractError, Limits, guard, push_furniture};
+use super::{Deadline, ExtractError, Limits, push_furniture};
 use crate::domain::document::{Block, Document, Format};
 use std::io::{Cursor, Read};
-
-/// Extract a legacy `.doc` document.
-pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> {
-    guard(|| extract_inner(bytes, limits))
-}
 
 fn corrupt(msg: &str) -> ExtractError {
     ExtractError::Corrupt(format!("DOC: {msg}"))
@@ -156,10 +151,21 @@ fn parse_pieces(clx: &[u8]) -> Result<Vec<Piece>, ExtractError> {
     Err(corrupt("Clx without piece table"))
 }
 
-/// The characters in `[from, to)` of the document's character positions.
-fn text_range(wd: &[u8], pieces: &[Piece], from: u32, to: u32) -> String {
+/// The characters in `[from, to)` of the document's character positions. Fails with
+/// [`ExtractError::TooLarge`] past `budget` bytes (a hostile piece table can reference the same
+/// bytes many times).
+fn text_range(
+    wd: &[u8],
+    pieces: &[Piece],
+    from: u32,
+    to: u32,
+    budget: usize,
+) -> Result<String, ExtractError> {
     let mut out = String::new();
     for p in pieces {
+        if out.len() > budget {
+            return Err(ExtractError::TooLarge(format!("DOC text over {budget} bytes")));
+        }
         let s = p.cp_start.max(from);
         let e = p.cp_end.min(to);
         if s >= e {
@@ -183,7 +189,7 @@ fn text_range(wd: &[u8], pieces: &[Piece], from: u32, to: u32) -> String {
             out.extend(char::decode_utf16(units).map(|c| c.unwrap_or('\u{FFFD}')));
         }
     }
-    out
+    Ok(out)
 }
 
 /// Split raw Word text into paragraphs: strip field codes, map special characters.
@@ -236,7 +242,8 @@ fn paragraphs(raw: &str) -> Vec<String> {
     paras
 }
 
-fn extract_inner(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> {
+/// Extract a legacy `.doc` document (unguarded: call [`crate::extract::extract`] in production).
+pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> {
     let deadline = Deadline::new(limits);
     let mut cf = cfb::CompoundFile::open(Cursor::new(bytes))
         .map_err(|e| corrupt(&format!("OLE compound file: {e}")))?;
@@ -252,7 +259,9 @@ fn extract_inner(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError
         .get(fib.fc_clx as usize..(fib.fc_clx as usize).saturating_add(fib.lcb_clx as usize))
         .ok_or_else(|| corrupt("Clx out of range"))?;
     let pieces = parse_pieces(clx)?;
-    let body = text_range(&wd, &pieces, 0, fib.ccp_text);
+    let budget = usize::try_from(limit).unwrap_or(usize::MAX);
+    let body = text_range(&wd, &pieces, 0, fib.ccp_text, budget)?;
+    deadline.check()?;
     let blocks = paragraphs(&body)
         .into_iter()
         .map(|text| Block::Paragraph { text, bold: false })
@@ -260,7 +269,7 @@ fn extract_inner(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError
     let mut furniture = Vec::new();
     if fib.ccp_hdd > 0 {
         let start = fib.ccp_text.saturating_add(fib.ccp_ftn);
-        let hdr = text_range(&wd, &pieces, start, start.saturating_add(fib.ccp_hdd));
+        let hdr = text_range(&wd, &pieces, start, start.saturating_add(fib.ccp_hdd), budget)?;
         for p in paragraphs(&hdr) {
             for line in p.lines() {
                 push_furniture(&mut furniture, line);
@@ -308,8 +317,10 @@ mod tests {
         clx.extend_from_slice(&(plc.len() as u32).to_le_bytes());
         clx.extend_from_slice(&plc);
         let pieces = parse_pieces(&clx).unwrap();
-        assert_eq!(text_range(&wd, &pieces, 0, 5), "Heåaö");
-        assert_eq!(text_range(&wd, &pieces, 0, 4), "Heåa");
+        assert_eq!(text_range(&wd, &pieces, 0, 5, 100).unwrap(), "Heåaö");
+        assert_eq!(text_range(&wd, &pieces, 0, 4, 100).unwrap(), "Heåa");
+        let many = vec![pieces[0]; 100];
+        assert_eq!(text_range(&wd, &many, 0, 5, 10).unwrap_err().kind(), "too_large");
     }
 
     #[test]

@@ -11,22 +11,18 @@
 //! - page-number-only lines ("3", "- 3 -", "Sida 3 av 20", "Page 3 of 20") are dropped;
 //! - the Info dictionary `/Title` is the title.
 //!
-//! lopdf can panic on hostile input; [`extract`] catches panics and reports
-//! [`ExtractError::Corrupt`].
+//! lopdf may panic on hostile input; [`crate::extract::extract`] catches panics and reports
+//! [`ExtractError::Corrupt`]. This entry point is unguarded so that fuzzing sees panics.
 
-use super::{Deadline, ExtractError, Limits, collapse_spaces, guard, push_furniture};
+use super::{Deadline, ExtractError, Limits, collapse_spaces, push_furniture};
 use crate::domain::document::{Block, Document, Format};
 use std::collections::HashMap;
 
 /// Lines at each end of a page that may be running headers or footers.
 const EDGE_LINES: usize = 2;
 
-/// Extract a PDF document.
+/// Extract a PDF document (unguarded: call [`crate::extract::extract`] in production).
 pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> {
-    guard(|| extract_inner(bytes, limits))
-}
-
-fn extract_inner(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> {
     let deadline = Deadline::new(limits);
     let max_stream = usize::try_from(limits.max_decompressed_bytes).unwrap_or(usize::MAX);
     let options = lopdf::LoadOptions {
