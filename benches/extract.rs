@@ -47,7 +47,9 @@ fn bench(c: &mut Criterion) {
         "m2-green-legacy.doc",
     ] {
         if let Some(bytes) = fixture(name) {
-            g.bench_function(name, |b| b.iter(|| extract(black_box(&bytes), &limits).unwrap()));
+            g.bench_function(name, |b| {
+                b.iter(|| extract(black_box(&bytes), &limits).unwrap())
+            });
         }
     }
     if let Some(bomb) = fixture("hostile-zip-bomb.docx") {

@@ -59,7 +59,11 @@ fn tables(d: &Document) -> Vec<&Vec<Vec<String>>> {
 }
 
 fn body_text(d: &Document) -> String {
-    d.blocks.iter().map(Block::text).collect::<Vec<_>>().join("\n")
+    d.blocks
+        .iter()
+        .map(Block::text)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]
@@ -92,7 +96,10 @@ fn every_labelled_file_gives_its_label() {
         }
     }
     assert!(failures.is_empty(), "mismatches:\n{}", failures.join("\n"));
-    assert!(hostile >= 10 && ok >= 30, "hostile {hostile}, analysable {ok}");
+    assert!(
+        hostile >= 10 && ok >= 30,
+        "hostile {hostile}, analysable {ok}"
+    );
 }
 
 #[test]
@@ -109,7 +116,10 @@ fn heading_styles_docx_yields_headings() {
     let d = doc("m1-green-heading-styles.docx");
     let h = headings(&d);
     assert!(h.contains(&"A. Val av förbättringsområde"), "{h:?}");
-    assert!(h.contains(&"F. Prioritering av förändringar som ska testas"), "{h:?}");
+    assert!(
+        h.contains(&"F. Prioritering av förändringar som ska testas"),
+        "{h:?}"
+    );
     assert_eq!(
         d.title.as_deref(),
         Some("Projektplan – systematiskt förbättringsarbete 2026")
@@ -165,8 +175,16 @@ fn bold_paragraph_headings_are_flagged_bold() {
 #[test]
 fn footer_only_data_source_lands_in_furniture() {
     for (file, footer, source) in [
-        ("m1-green-footer-source-header.docx", "Datakälla: Länsbarometern", "Länsbarometern"),
-        ("m1-green-footer-source-header.pdf", "Datakälla: Länsbarometern", "Länsbarometern"),
+        (
+            "m1-green-footer-source-header.docx",
+            "Datakälla: Länsbarometern",
+            "Länsbarometern",
+        ),
+        (
+            "m1-green-footer-source-header.pdf",
+            "Datakälla: Länsbarometern",
+            "Länsbarometern",
+        ),
         (
             "m1-green-odt-footer-source.odt",
             "Underlag hämtat från Vårdcentralens dashboard",
@@ -174,8 +192,15 @@ fn footer_only_data_source_lands_in_furniture() {
         ),
     ] {
         let d = doc(file);
-        assert!(d.furniture.iter().any(|f| f == footer), "{file}: {:?}", d.furniture);
-        assert!(!body_text(&d).contains(source), "{file}: footer text leaked into the body");
+        assert!(
+            d.furniture.iter().any(|f| f == footer),
+            "{file}: {:?}",
+            d.furniture
+        );
+        assert!(
+            !body_text(&d).contains(source),
+            "{file}: footer text leaked into the body"
+        );
     }
 }
 
@@ -183,7 +208,10 @@ fn footer_only_data_source_lands_in_furniture() {
 fn page_header_repeated_on_pdf_pages_is_furniture_once() {
     let d = doc("bench-20-pages.pdf");
     assert_eq!(d.pages, Some(20));
-    assert_eq!(d.furniture, vec!["Slutrapport – Vårdcentralen Hällebo".to_string()]);
+    assert_eq!(
+        d.furniture,
+        vec!["Slutrapport – Vårdcentralen Hällebo".to_string()]
+    );
     assert!(!body_text(&d).contains("Slutrapport – Vårdcentralen Hällebo"));
 }
 
@@ -202,7 +230,10 @@ fn two_column_table_template_yields_a_table() {
 fn measurement_tables_in_docx_rtf_odt() {
     let d = doc("m2-green-h-table.docx");
     let t = tables(&d);
-    assert_eq!(t[0][0], vec!["Mättillfälle".to_string(), "Andel (%)".into()]);
+    assert_eq!(
+        t[0][0],
+        vec!["Mättillfälle".to_string(), "Andel (%)".into()]
+    );
     assert_eq!(t[0].len(), 5);
 
     let d = doc("m2-yellow-h-table-one-row.rtf");
@@ -234,8 +265,20 @@ fn legacy_doc_keeps_table_text_as_paragraphs() {
 
 #[test]
 fn hostile_errors_are_specific() {
-    assert_eq!(load("hostile-zip-bomb.docx").unwrap_err().kind(), "too_large");
-    assert_eq!(load("hostile-encrypted.docx").unwrap_err(), ExtractError::Encrypted);
-    assert_eq!(load("hostile-encrypted.pdf").unwrap_err(), ExtractError::Encrypted);
-    assert_eq!(load("hostile-scanned-image-only.pdf").unwrap_err(), ExtractError::NoText);
+    assert_eq!(
+        load("hostile-zip-bomb.docx").unwrap_err().kind(),
+        "too_large"
+    );
+    assert_eq!(
+        load("hostile-encrypted.docx").unwrap_err(),
+        ExtractError::Encrypted
+    );
+    assert_eq!(
+        load("hostile-encrypted.pdf").unwrap_err(),
+        ExtractError::Encrypted
+    );
+    assert_eq!(
+        load("hostile-scanned-image-only.pdf").unwrap_err(),
+        ExtractError::NoText
+    );
 }

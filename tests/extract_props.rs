@@ -50,9 +50,15 @@ fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
     }
     if let Ok(d) = &r {
         prop_assert!(d.words() >= l.min_words);
-        prop_assert!(d.words() <= bytes.len() * 4 + 100, "more words than input could hold");
+        prop_assert!(
+            d.words() <= bytes.len() * 4 + 100,
+            "more words than input could hold"
+        );
     }
-    prop_assert!(took < Duration::from_millis(l.max_millis + 3_000), "took {took:?}");
+    prop_assert!(
+        took < Duration::from_millis(l.max_millis + 3_000),
+        "took {took:?}"
+    );
     let s = sniff(bytes);
     if let Err(ExtractError::Corrupt(m)) = &s {
         prop_assert_ne!(m.as_str(), "reader panicked");
@@ -64,15 +70,16 @@ fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
 fn rezip(original: &[u8], entry: &str, content: &[u8]) -> Vec<u8> {
     let mut src = zip::ZipArchive::new(Cursor::new(original)).unwrap();
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let opts = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored);
+    let opts =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     for i in 0..src.len() {
         let mut f = src.by_index(i).unwrap();
         let name = f.name().to_string();
         let mut data = Vec::new();
         f.read_to_end(&mut data).unwrap();
         w.start_file(name.as_str(), opts).unwrap();
-        w.write_all(if name == entry { content } else { &data }).unwrap();
+        w.write_all(if name == entry { content } else { &data })
+            .unwrap();
     }
     w.finish().unwrap().into_inner()
 }

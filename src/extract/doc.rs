@@ -38,7 +38,9 @@ fn read_stream(
         .read_to_end(&mut buf)
         .map_err(|e| corrupt(&format!("stream {name}: {e}")))?;
     if buf.len() as u64 > limit {
-        return Err(ExtractError::TooLarge(format!("DOC stream {name} over {limit} bytes")));
+        return Err(ExtractError::TooLarge(format!(
+            "DOC stream {name} over {limit} bytes"
+        )));
     }
     Ok(buf)
 }
@@ -69,7 +71,11 @@ fn parse_fib(wd: &[u8]) -> Result<Fib, ExtractError> {
     if flags & 0x0100 != 0 {
         return Err(ExtractError::Encrypted);
     }
-    let table_stream = if flags & 0x0200 != 0 { "1Table" } else { "0Table" };
+    let table_stream = if flags & 0x0200 != 0 {
+        "1Table"
+    } else {
+        "0Table"
+    };
     // FibBase is 32 bytes, then csw + fibRgW, cslw + fibRgLw, cbRgFcLcb + fibRgFcLcb.
     let csw = usize::from(u16_at(wd, 32).ok_or_else(|| corrupt("short FIB"))?);
     let lw_count_at = 34 + csw * 2;
@@ -164,7 +170,9 @@ fn text_range(
     let mut out = String::new();
     for p in pieces {
         if out.len() > budget {
-            return Err(ExtractError::TooLarge(format!("DOC text over {budget} bytes")));
+            return Err(ExtractError::TooLarge(format!(
+                "DOC text over {budget} bytes"
+            )));
         }
         let s = p.cp_start.max(from);
         let e = p.cp_end.min(to);
@@ -269,7 +277,13 @@ pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> 
     let mut furniture = Vec::new();
     if fib.ccp_hdd > 0 {
         let start = fib.ccp_text.saturating_add(fib.ccp_ftn);
-        let hdr = text_range(&wd, &pieces, start, start.saturating_add(fib.ccp_hdd), budget)?;
+        let hdr = text_range(
+            &wd,
+            &pieces,
+            start,
+            start.saturating_add(fib.ccp_hdd),
+            budget,
+        )?;
         for p in paragraphs(&hdr) {
             for line in p.lines() {
                 push_furniture(&mut furniture, line);
@@ -297,7 +311,10 @@ mod tests {
             vec!["Rubrik", "Innehåll 3", "Cell1", "Cell2", "rad\ntvå"]
         );
         // Nested field: the inner field's result is inside the outer instruction.
-        assert_eq!(paragraphs("a\u{13}X\u{13}Y\u{14}y\u{15}\u{14}res\u{15}b"), vec!["aresb"]);
+        assert_eq!(
+            paragraphs("a\u{13}X\u{13}Y\u{14}y\u{15}\u{14}res\u{15}b"),
+            vec!["aresb"]
+        );
     }
 
     #[test]
@@ -320,12 +337,18 @@ mod tests {
         assert_eq!(text_range(&wd, &pieces, 0, 5, 100).unwrap(), "Heåaö");
         assert_eq!(text_range(&wd, &pieces, 0, 4, 100).unwrap(), "Heåa");
         let many = vec![pieces[0]; 100];
-        assert_eq!(text_range(&wd, &many, 0, 5, 10).unwrap_err().kind(), "too_large");
+        assert_eq!(
+            text_range(&wd, &many, 0, 5, 10).unwrap_err().kind(),
+            "too_large"
+        );
     }
 
     #[test]
     fn bad_inputs_error() {
-        assert_eq!(extract(b"not ole", &Limits::default()).unwrap_err().kind(), "corrupt");
+        assert_eq!(
+            extract(b"not ole", &Limits::default()).unwrap_err().kind(),
+            "corrupt"
+        );
         let mut cf = cfb::CompoundFile::create(Cursor::new(Vec::new())).unwrap();
         {
             let mut s = cf.create_stream("/WordDocument").unwrap();
@@ -336,6 +359,9 @@ mod tests {
             std::io::Write::write_all(&mut s, &fib).unwrap();
         }
         let bytes = cf.into_inner().into_inner();
-        assert_eq!(extract(&bytes, &Limits::default()).unwrap_err().kind(), "encrypted");
+        assert_eq!(
+            extract(&bytes, &Limits::default()).unwrap_err().kind(),
+            "encrypted"
+        );
     }
 }

@@ -211,7 +211,7 @@ pub(crate) fn push_furniture(furniture: &mut Vec<String>, text: &str) {
         return;
     }
     let t = collapse_spaces(text);
-    if !t.is_empty() && !furniture.iter().any(|f| *f == t) {
+    if !t.is_empty() && !furniture.contains(&t) {
         furniture.push(t);
     }
 }

@@ -122,7 +122,9 @@ pub(crate) fn is_page_number(line: &str) -> bool {
         .find_map(|p| l.strip_prefix(p))
         .unwrap_or(l)
         .trim();
-    let mut parts = l.split(|c: char| c == '/' || c.is_whitespace()).filter(|p| !p.is_empty());
+    let mut parts = l
+        .split(|c: char| c == '/' || c.is_whitespace())
+        .filter(|p| !p.is_empty());
     let Some(first) = parts.next() else {
         return false;
     };
@@ -197,10 +199,23 @@ mod tests {
 
     #[test]
     fn page_numbers() {
-        for yes in ["3", "- 3 -", "Sida 3 av 20", "Page 3 of 20", "3/20", "sida 12"] {
+        for yes in [
+            "3",
+            "- 3 -",
+            "Sida 3 av 20",
+            "Page 3 of 20",
+            "3/20",
+            "sida 12",
+        ] {
             assert!(is_page_number(yes), "{yes}");
         }
-        for no in ["3 patienter", "2026", "A. Val", "Sida", "Mål 3 av 5 uppnådda i år"] {
+        for no in [
+            "3 patienter",
+            "2026",
+            "A. Val",
+            "Sida",
+            "Mål 3 av 5 uppnådda i år",
+        ] {
             assert!(!is_page_number(no), "{no}");
         }
     }
@@ -208,19 +223,48 @@ mod tests {
     #[test]
     fn running_header_and_footer_go_to_furniture_once() {
         let pages = vec![
-            page(&["Vårdcentralen X – plan", "Avsnitt 1", "Text ett.", "Källa: registret", "Plan, sida 1 av 3"]),
-            page(&["Vårdcentralen X – plan", "Avsnitt 2", "Text två.", "Källa: registret", "Plan, sida 2 av 3"]),
-            page(&["Vårdcentralen X – plan", "Avsnitt 3", "Text tre.", "Källa: registret", "Plan, sida 3 av 3"]),
+            page(&[
+                "Vårdcentralen X – plan",
+                "Avsnitt 1",
+                "Text ett.",
+                "Källa: registret",
+                "Plan, sida 1 av 3",
+            ]),
+            page(&[
+                "Vårdcentralen X – plan",
+                "Avsnitt 2",
+                "Text två.",
+                "Källa: registret",
+                "Plan, sida 2 av 3",
+            ]),
+            page(&[
+                "Vårdcentralen X – plan",
+                "Avsnitt 3",
+                "Text tre.",
+                "Källa: registret",
+                "Plan, sida 3 av 3",
+            ]),
         ];
         let (blocks, furniture) = lines_to_blocks(&pages);
         assert_eq!(
             furniture,
-            vec!["Vårdcentralen X – plan".to_string(), "Källa: registret".into(), "Plan, sida 1 av 3".into()]
+            vec![
+                "Vårdcentralen X – plan".to_string(),
+                "Källa: registret".into(),
+                "Plan, sida 1 av 3".into()
+            ]
         );
         let texts: Vec<String> = blocks.iter().map(Block::text).collect();
         assert_eq!(
             texts,
-            vec!["Avsnitt 1", "Text ett.", "Avsnitt 2", "Text två.", "Avsnitt 3", "Text tre."]
+            vec![
+                "Avsnitt 1",
+                "Text ett.",
+                "Avsnitt 2",
+                "Text två.",
+                "Avsnitt 3",
+                "Text tre."
+            ]
         );
     }
 
@@ -233,7 +277,10 @@ mod tests {
 
     #[test]
     fn garbage_is_corrupt_not_panic() {
-        let e = extract(b"%PDF-1.4\n1 0 obj << /Type /Catalog >>\ntrailer", &Limits::default());
+        let e = extract(
+            b"%PDF-1.4\n1 0 obj << /Type /Catalog >>\ntrailer",
+            &Limits::default(),
+        );
         assert!(e.is_err());
     }
 }
