@@ -9,14 +9,9 @@
 //! characters are dropped. The header story (`ccpHdd`, after the footnotes) becomes furniture.
 //! The output is paragraphs only: no styles, headings or tables for `.doc`.
 
-use super::{Deadline, ExtractError, Limits, guard, push_furniture};
+use super::{Deadline, ExtractError, Limits, push_furniture};
 use crate::domain::document::{Block, Document, Format};
 use std::io::{Cursor, Read};
-
-/// Extract a legacy `.doc` document.
-pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> {
-    guard(|| extract_inner(bytes, limits))
-}
 
 fn corrupt(msg: &str) -> ExtractError {
     ExtractError::Corrupt(format!("DOC: {msg}"))
@@ -43,7 +38,9 @@ fn read_stream(
         .read_to_end(&mut buf)
         .map_err(|e| corrupt(&format!("stream {name}: {e}")))?;
     if buf.len() as u64 > limit {
-        return Err(ExtractError::TooLarge(format!("DOC stream {name} over {limit} bytes")));
+        return Err(ExtractError::TooLarge(format!(
+            "DOC stream {name} over {limit} bytes"
+        )));
     }
     Ok(buf)
 }
@@ -74,7 +71,11 @@ fn parse_fib(wd: &[u8]) -> Result<Fib, ExtractError> {
     if flags & 0x0100 != 0 {
         return Err(ExtractError::Encrypted);
     }
-    let table_stream = if flags & 0x0200 != 0 { "1Table" } else { "0Table" };
+    let table_stream = if flags & 0x0200 != 0 {
+        "1Table"
+    } else {
+        "0Table"
+    };
     // FibBase is 32 bytes, then csw + fibRgW, cslw + fibRgLw, cbRgFcLcb + fibRgFcLcb.
     let csw = usize::from(u16_at(wd, 32).ok_or_else(|| corrupt("short FIB"))?);
     let lw_count_at = 34 + csw * 2;
@@ -156,10 +157,23 @@ fn parse_pieces(clx: &[u8]) -> Result<Vec<Piece>, ExtractError> {
     Err(corrupt("Clx without piece table"))
 }
 
-/// The characters in `[from, to)` of the document's character positions.
-fn text_range(wd: &[u8], pieces: &[Piece], from: u32, to: u32) -> String {
+/// The characters in `[from, to)` of the document's character positions. Fails with
+/// [`ExtractError::TooLarge`] past `budget` bytes (a hostile piece table can reference the same
+/// bytes many times).
+fn text_range(
+    wd: &[u8],
+    pieces: &[Piece],
+    from: u32,
+    to: u32,
+    budget: usize,
+) -> Result<String, ExtractError> {
     let mut out = String::new();
     for p in pieces {
+        if out.len() > budget {
+            return Err(ExtractError::TooLarge(format!(
+                "DOC text over {budget} bytes"
+            )));
+        }
         let s = p.cp_start.max(from);
         let e = p.cp_end.min(to);
         if s >= e {
@@ -183,7 +197,7 @@ fn text_range(wd: &[u8], pieces: &[Piece], from: u32, to: u32) -> String {
             out.extend(char::decode_utf16(units).map(|c| c.unwrap_or('\u{FFFD}')));
         }
     }
-    out
+    Ok(out)
 }
 
 /// Split raw Word text into paragraphs: strip field codes, map special characters.
@@ -236,7 +250,8 @@ fn paragraphs(raw: &str) -> Vec<String> {
     paras
 }
 
-fn extract_inner(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> {
+/// Extract a legacy `.doc` document (unguarded: call [`crate::extract::extract`] in production).
+pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> {
     let deadline = Deadline::new(limits);
     let mut cf = cfb::CompoundFile::open(Cursor::new(bytes))
         .map_err(|e| corrupt(&format!("OLE compound file: {e}")))?;
@@ -252,7 +267,9 @@ fn extract_inner(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError
         .get(fib.fc_clx as usize..(fib.fc_clx as usize).saturating_add(fib.lcb_clx as usize))
         .ok_or_else(|| corrupt("Clx out of range"))?;
     let pieces = parse_pieces(clx)?;
-    let body = text_range(&wd, &pieces, 0, fib.ccp_text);
+    let budget = usize::try_from(limit).unwrap_or(usize::MAX);
+    let body = text_range(&wd, &pieces, 0, fib.ccp_text, budget)?;
+    deadline.check()?;
     let blocks = paragraphs(&body)
         .into_iter()
         .map(|text| Block::Paragraph { text, bold: false })
@@ -260,7 +277,13 @@ fn extract_inner(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError
     let mut furniture = Vec::new();
     if fib.ccp_hdd > 0 {
         let start = fib.ccp_text.saturating_add(fib.ccp_ftn);
-        let hdr = text_range(&wd, &pieces, start, start.saturating_add(fib.ccp_hdd));
+        let hdr = text_range(
+            &wd,
+            &pieces,
+            start,
+            start.saturating_add(fib.ccp_hdd),
+            budget,
+        )?;
         for p in paragraphs(&hdr) {
             for line in p.lines() {
                 push_furniture(&mut furniture, line);
@@ -288,7 +311,10 @@ mod tests {
             vec!["Rubrik", "Innehåll 3", "Cell1", "Cell2", "rad\ntvå"]
         );
         // Nested field: the inner field's result is inside the outer instruction.
-        assert_eq!(paragraphs("a\u{13}X\u{13}Y\u{14}y\u{15}\u{14}res\u{15}b"), vec!["aresb"]);
+        assert_eq!(
+            paragraphs("a\u{13}X\u{13}Y\u{14}y\u{15}\u{14}res\u{15}b"),
+            vec!["aresb"]
+        );
     }
 
     #[test]
@@ -308,13 +334,21 @@ mod tests {
         clx.extend_from_slice(&(plc.len() as u32).to_le_bytes());
         clx.extend_from_slice(&plc);
         let pieces = parse_pieces(&clx).unwrap();
-        assert_eq!(text_range(&wd, &pieces, 0, 5), "Heåaö");
-        assert_eq!(text_range(&wd, &pieces, 0, 4), "Heåa");
+        assert_eq!(text_range(&wd, &pieces, 0, 5, 100).unwrap(), "Heåaö");
+        assert_eq!(text_range(&wd, &pieces, 0, 4, 100).unwrap(), "Heåa");
+        let many = vec![pieces[0]; 100];
+        assert_eq!(
+            text_range(&wd, &many, 0, 5, 10).unwrap_err().kind(),
+            "too_large"
+        );
     }
 
     #[test]
     fn bad_inputs_error() {
-        assert_eq!(extract(b"not ole", &Limits::default()).unwrap_err().kind(), "corrupt");
+        assert_eq!(
+            extract(b"not ole", &Limits::default()).unwrap_err().kind(),
+            "corrupt"
+        );
         let mut cf = cfb::CompoundFile::create(Cursor::new(Vec::new())).unwrap();
         {
             let mut s = cf.create_stream("/WordDocument").unwrap();
@@ -325,6 +359,9 @@ mod tests {
             std::io::Write::write_all(&mut s, &fib).unwrap();
         }
         let bytes = cf.into_inner().into_inner();
-        assert_eq!(extract(&bytes, &Limits::default()).unwrap_err().kind(), "encrypted");
+        assert_eq!(
+            extract(&bytes, &Limits::default()).unwrap_err().kind(),
+            "encrypted"
+        );
     }
 }

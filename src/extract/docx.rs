@@ -125,7 +125,8 @@ impl Styles {
     }
 
     fn bold(&self, id: &str) -> bool {
-        self.find(id, |_, def| def.and_then(|d| d.bold)).unwrap_or(false)
+        self.find(id, |_, def| def.and_then(|d| d.bold))
+            .unwrap_or(false)
     }
 
     /// List level of a list style (numbering in the definition, or a List Bullet/Number name).
@@ -286,7 +287,11 @@ struct BodyParser<'s> {
     run_style: Option<String>,
 }
 
-fn parse_body(xml: &[u8], styles: &Styles, deadline: &Deadline) -> Result<Vec<Block>, ExtractError> {
+fn parse_body(
+    xml: &[u8],
+    styles: &Styles,
+    deadline: &Deadline,
+) -> Result<Vec<Block>, ExtractError> {
     let mut p = BodyParser {
         styles,
         blocks: Vec::new(),
@@ -303,7 +308,7 @@ fn parse_body(xml: &[u8], styles: &Styles, deadline: &Deadline) -> Result<Vec<Bl
     let mut n = 0u32;
     loop {
         n = n.wrapping_add(1);
-        if n % 8192 == 0 {
+        if n.is_multiple_of(8192) {
             deadline.check()?;
         }
         match r.read_event() {
@@ -365,14 +370,13 @@ impl BodyParser<'_> {
             return;
         }
         match local {
-            b"p" => {
-                if !empty {
-                    self.paras.push(Para {
-                        all_bold: true,
-                        ..Para::default()
-                    });
-                }
+            b"p" if !empty => {
+                self.paras.push(Para {
+                    all_bold: true,
+                    ..Para::default()
+                });
             }
+            b"p" => {}
             b"pPr" => self.in_ppr += 1,
             b"rPr" => self.in_rpr += 1,
             b"r" => {
@@ -404,7 +408,13 @@ impl BodyParser<'_> {
             b"sym" => {
                 if let Some(c) = xml_attr(e, b"char")
                     .and_then(|h| u32::from_str_radix(&h, 16).ok())
-                    .map(|c| if (0xF020..=0xF0FF).contains(&c) { c - 0xF000 } else { c })
+                    .map(|c| {
+                        if (0xF020..=0xF0FF).contains(&c) {
+                            c - 0xF000
+                        } else {
+                            c
+                        }
+                    })
                     .and_then(char::from_u32)
                 {
                     self.push_text(&c.to_string());
@@ -603,7 +613,8 @@ mod tests {
     const W: &str = r#"xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main""#;
 
     fn doc(body: &str, styles: &str) -> Vec<u8> {
-        let d = format!(r#"<?xml version="1.0"?><w:document {W}><w:body>{body}</w:body></w:document>"#);
+        let d =
+            format!(r#"<?xml version="1.0"?><w:document {W}><w:body>{body}</w:body></w:document>"#);
         let s = format!(r#"<?xml version="1.0"?><w:styles {W}>{styles}</w:styles>"#);
         make_zip(&[
             ("word/document.xml", d.as_bytes()),
@@ -657,15 +668,42 @@ mod tests {
         assert_eq!(
             d.blocks,
             vec![
-                Block::Heading { level: 2, text: "A. Val av förbättringsområde".into() },
-                Block::Heading { level: 1, text: "Egen rubrik".into() },
-                Block::Paragraph { text: "Helt fet".into(), bold: true },
-                Block::Paragraph { text: "Delvis fet".into(), bold: false },
-                Block::Paragraph { text: "Fet via stil".into(), bold: true },
-                Block::Paragraph { text: "AT&T <3 å".into(), bold: false },
-                Block::ListItem { level: 0, text: "Punkt ett".into() },
-                Block::ListItem { level: 1, text: "Underpunkt".into() },
-                Block::Heading { level: 3, text: "Nivå tre".into() },
+                Block::Heading {
+                    level: 2,
+                    text: "A. Val av förbättringsområde".into()
+                },
+                Block::Heading {
+                    level: 1,
+                    text: "Egen rubrik".into()
+                },
+                Block::Paragraph {
+                    text: "Helt fet".into(),
+                    bold: true
+                },
+                Block::Paragraph {
+                    text: "Delvis fet".into(),
+                    bold: false
+                },
+                Block::Paragraph {
+                    text: "Fet via stil".into(),
+                    bold: true
+                },
+                Block::Paragraph {
+                    text: "AT&T <3 å".into(),
+                    bold: false
+                },
+                Block::ListItem {
+                    level: 0,
+                    text: "Punkt ett".into()
+                },
+                Block::ListItem {
+                    level: 1,
+                    text: "Underpunkt".into()
+                },
+                Block::Heading {
+                    level: 3,
+                    text: "Nivå tre".into()
+                },
             ]
         );
         assert_eq!(d.furniture, vec!["Källa: registret".to_string()]);
@@ -703,16 +741,25 @@ mod tests {
         );
         assert_eq!(
             d.blocks[1],
-            Block::Paragraph { text: "Före\tny\nrad3".into(), bold: false }
+            Block::Paragraph {
+                text: "Före\tny\nrad3".into(),
+                bold: false
+            }
         );
     }
 
     #[test]
     fn broken_xml_is_corrupt_and_missing_part_is_corrupt() {
         let z = make_zip(&[("word/document.xml", b"<w:document><w:body><w:p></w:x>")]);
-        assert_eq!(extract(&z, &Limits::default()).unwrap_err().kind(), "corrupt");
+        assert_eq!(
+            extract(&z, &Limits::default()).unwrap_err().kind(),
+            "corrupt"
+        );
         let z = make_zip(&[("word/other.xml", b"<x/>")]);
-        assert_eq!(extract(&z, &Limits::default()).unwrap_err().kind(), "corrupt");
+        assert_eq!(
+            extract(&z, &Limits::default()).unwrap_err().kind(),
+            "corrupt"
+        );
     }
 
     #[test]

@@ -106,13 +106,13 @@ pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> 
         )));
     }
     let format = guard(|| sniff::sniff_with(bytes, limits))?;
-    let doc = match format {
+    let doc = guard(|| match format {
         Format::Docx => docx::extract(bytes, limits),
         Format::Odt => odt::extract(bytes, limits),
         Format::Pdf => pdf::extract(bytes, limits),
         Format::Doc => doc::extract(bytes, limits),
         Format::Rtf => rtf::extract(bytes, limits),
-    }?;
+    })?;
     if doc.words() < limits.min_words {
         return Err(ExtractError::NoText);
     }
@@ -120,7 +120,8 @@ pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> 
 }
 
 /// Run a reader and turn a panic into [`ExtractError::Corrupt`]: the daemon must never crash on
-/// a hostile file. This is the last resort; readers are written not to panic.
+/// a hostile file. This is the last resort; readers are written not to panic, and the per-format
+/// entry points are deliberately *not* guarded so that fuzzing them reports any panic.
 pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T, ExtractError>) -> Result<T, ExtractError> {
     catch_unwind(AssertUnwindSafe(f))
         .unwrap_or_else(|_| Err(ExtractError::Corrupt("reader panicked".into())))
@@ -201,10 +202,16 @@ pub(crate) fn xml_ref(r: &quick_xml::events::BytesRef<'_>) -> Option<String> {
     quick_xml::escape::resolve_predefined_entity(&name).map(String::from)
 }
 
+/// Most distinct furniture lines kept (bounds the duplicate check on hostile headers).
+const MAX_FURNITURE: usize = 200;
+
 /// Push a furniture line once (header/footer text repeats per section or page).
 pub(crate) fn push_furniture(furniture: &mut Vec<String>, text: &str) {
+    if furniture.len() >= MAX_FURNITURE {
+        return;
+    }
     let t = collapse_spaces(text);
-    if !t.is_empty() && !furniture.iter().any(|f| *f == t) {
+    if !t.is_empty() && !furniture.contains(&t) {
         furniture.push(t);
     }
 }

@@ -18,6 +18,9 @@ use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 use std::collections::HashMap;
 
+/// Longest paragraph kept, in bytes; the rest of a longer paragraph is dropped.
+const MAX_PARA_BYTES: usize = 1 << 20;
+
 /// Extract an ODT document.
 pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> {
     let deadline = Deadline::new(limits);
@@ -182,7 +185,7 @@ fn parse(
     let mut n = 0u32;
     loop {
         n = n.wrapping_add(1);
-        if n % 8192 == 0 {
+        if n.is_multiple_of(8192) {
             deadline.check()?;
         }
         match r.read_event() {
@@ -222,7 +225,12 @@ impl Parser<'_> {
             Mode::Content => local == b"text",
             Mode::Styles => matches!(
                 local,
-                b"header" | b"footer" | b"header-left" | b"footer-left" | b"header-first" | b"footer-first"
+                b"header"
+                    | b"footer"
+                    | b"header-left"
+                    | b"footer-left"
+                    | b"header-first"
+                    | b"footer-first"
             ),
         }
     }
@@ -291,9 +299,7 @@ impl Parser<'_> {
                         .filter(|s| self.styles.is_title(s))
                         .map(|_| 1)
                 };
-                let style_bold = style
-                    .and_then(|s| self.styles.bold(&s))
-                    .unwrap_or(false);
+                let style_bold = style.and_then(|s| self.styles.bold(&s)).unwrap_or(false);
                 let list_level = (self.lists > 0).then(|| (self.lists - 1).min(8) as u8);
                 if !empty {
                     self.spans.clear();
@@ -420,6 +426,10 @@ impl Parser<'_> {
         let Some(p) = self.paras.last_mut() else {
             return;
         };
+        // `text:s text:c="1000"` amplifies 20 input bytes into 1000: cap one paragraph.
+        if p.text.len() > MAX_PARA_BYTES {
+            return;
+        }
         p.text.push_str(s);
         if s.chars().any(|c| !c.is_whitespace()) {
             p.visible = true;
@@ -492,7 +502,8 @@ mod tests {
     use super::*;
     use crate::extract::zipsafe::tests::make_zip;
 
-    const NS: &str = r#"xmlns:office="o" xmlns:text="t" xmlns:table="tb" xmlns:style="s" xmlns:fo="f""#;
+    const NS: &str =
+        r#"xmlns:office="o" xmlns:text="t" xmlns:table="tb" xmlns:style="s" xmlns:fo="f""#;
 
     fn odt(body: &str, auto: &str, styles_extra: &str, manifest: &str) -> Vec<u8> {
         let content = format!(
@@ -524,25 +535,57 @@ mod tests {
         assert_eq!(
             d.blocks,
             vec![
-                Block::Heading { level: 2, text: "A. Val av förbättringsområde".into() },
-                Block::Paragraph { text: "Fet rubrik".into(), bold: true },
-                Block::Paragraph { text: "Delvis fet".into(), bold: false },
-                Block::Paragraph { text: "Helt fet".into(), bold: true },
-                Block::Paragraph { text: "a   b\tc\nd & e".into(), bold: false },
-                Block::ListItem { level: 0, text: "Punkt".into() },
-                Block::ListItem { level: 1, text: "Under".into() },
-                Block::Table { rows: vec![vec!["Mått\ntvå".into(), "n1\tn2".into()]] },
+                Block::Heading {
+                    level: 2,
+                    text: "A. Val av förbättringsområde".into()
+                },
+                Block::Paragraph {
+                    text: "Fet rubrik".into(),
+                    bold: true
+                },
+                Block::Paragraph {
+                    text: "Delvis fet".into(),
+                    bold: false
+                },
+                Block::Paragraph {
+                    text: "Helt fet".into(),
+                    bold: true
+                },
+                Block::Paragraph {
+                    text: "a   b\tc\nd & e".into(),
+                    bold: false
+                },
+                Block::ListItem {
+                    level: 0,
+                    text: "Punkt".into()
+                },
+                Block::ListItem {
+                    level: 1,
+                    text: "Under".into()
+                },
+                Block::Table {
+                    rows: vec![vec!["Mått\ntvå".into(), "n1\tn2".into()]]
+                },
             ]
         );
-        assert_eq!(d.furniture, vec!["Sidhuvud".to_string(), "Datakälla: registret".into()]);
+        assert_eq!(
+            d.furniture,
+            vec!["Sidhuvud".to_string(), "Datakälla: registret".into()]
+        );
         assert_eq!(d.title.as_deref(), Some("Plan"));
     }
 
     #[test]
     fn encrypted_manifest_and_broken_xml() {
         let z = odt("<text:p>x</text:p>", "", "", "<manifest:encryption-data/>");
-        assert_eq!(extract(&z, &Limits::default()).unwrap_err().kind(), "encrypted");
+        assert_eq!(
+            extract(&z, &Limits::default()).unwrap_err().kind(),
+            "encrypted"
+        );
         let z = make_zip(&[("content.xml", b"<office:document-content><a></b>")]);
-        assert_eq!(extract(&z, &Limits::default()).unwrap_err().kind(), "corrupt");
+        assert_eq!(
+            extract(&z, &Limits::default()).unwrap_err().kind(),
+            "corrupt"
+        );
     }
 }

@@ -11,22 +11,18 @@
 //! - page-number-only lines ("3", "- 3 -", "Sida 3 av 20", "Page 3 of 20") are dropped;
 //! - the Info dictionary `/Title` is the title.
 //!
-//! lopdf can panic on hostile input; [`extract`] catches panics and reports
-//! [`ExtractError::Corrupt`].
+//! lopdf may panic on hostile input; [`crate::extract::extract`] catches panics and reports
+//! [`ExtractError::Corrupt`]. This entry point is unguarded so that fuzzing sees panics.
 
-use super::{Deadline, ExtractError, Limits, collapse_spaces, guard, push_furniture};
+use super::{Deadline, ExtractError, Limits, collapse_spaces, push_furniture};
 use crate::domain::document::{Block, Document, Format};
 use std::collections::HashMap;
 
 /// Lines at each end of a page that may be running headers or footers.
 const EDGE_LINES: usize = 2;
 
-/// Extract a PDF document.
+/// Extract a PDF document (unguarded: call [`crate::extract::extract`] in production).
 pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> {
-    guard(|| extract_inner(bytes, limits))
-}
-
-fn extract_inner(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> {
     let deadline = Deadline::new(limits);
     let max_stream = usize::try_from(limits.max_decompressed_bytes).unwrap_or(usize::MAX);
     let options = lopdf::LoadOptions {
@@ -126,7 +122,9 @@ pub(crate) fn is_page_number(line: &str) -> bool {
         .find_map(|p| l.strip_prefix(p))
         .unwrap_or(l)
         .trim();
-    let mut parts = l.split(|c: char| c == '/' || c.is_whitespace()).filter(|p| !p.is_empty());
+    let mut parts = l
+        .split(|c: char| c == '/' || c.is_whitespace())
+        .filter(|p| !p.is_empty());
     let Some(first) = parts.next() else {
         return false;
     };
@@ -201,10 +199,23 @@ mod tests {
 
     #[test]
     fn page_numbers() {
-        for yes in ["3", "- 3 -", "Sida 3 av 20", "Page 3 of 20", "3/20", "sida 12"] {
+        for yes in [
+            "3",
+            "- 3 -",
+            "Sida 3 av 20",
+            "Page 3 of 20",
+            "3/20",
+            "sida 12",
+        ] {
             assert!(is_page_number(yes), "{yes}");
         }
-        for no in ["3 patienter", "2026", "A. Val", "Sida", "Mål 3 av 5 uppnådda i år"] {
+        for no in [
+            "3 patienter",
+            "2026",
+            "A. Val",
+            "Sida",
+            "Mål 3 av 5 uppnådda i år",
+        ] {
             assert!(!is_page_number(no), "{no}");
         }
     }
@@ -212,19 +223,48 @@ mod tests {
     #[test]
     fn running_header_and_footer_go_to_furniture_once() {
         let pages = vec![
-            page(&["Vårdcentralen X – plan", "Avsnitt 1", "Text ett.", "Källa: registret", "Plan, sida 1 av 3"]),
-            page(&["Vårdcentralen X – plan", "Avsnitt 2", "Text två.", "Källa: registret", "Plan, sida 2 av 3"]),
-            page(&["Vårdcentralen X – plan", "Avsnitt 3", "Text tre.", "Källa: registret", "Plan, sida 3 av 3"]),
+            page(&[
+                "Vårdcentralen X – plan",
+                "Avsnitt 1",
+                "Text ett.",
+                "Källa: registret",
+                "Plan, sida 1 av 3",
+            ]),
+            page(&[
+                "Vårdcentralen X – plan",
+                "Avsnitt 2",
+                "Text två.",
+                "Källa: registret",
+                "Plan, sida 2 av 3",
+            ]),
+            page(&[
+                "Vårdcentralen X – plan",
+                "Avsnitt 3",
+                "Text tre.",
+                "Källa: registret",
+                "Plan, sida 3 av 3",
+            ]),
         ];
         let (blocks, furniture) = lines_to_blocks(&pages);
         assert_eq!(
             furniture,
-            vec!["Vårdcentralen X – plan".to_string(), "Källa: registret".into(), "Plan, sida 1 av 3".into()]
+            vec![
+                "Vårdcentralen X – plan".to_string(),
+                "Källa: registret".into(),
+                "Plan, sida 1 av 3".into()
+            ]
         );
         let texts: Vec<String> = blocks.iter().map(Block::text).collect();
         assert_eq!(
             texts,
-            vec!["Avsnitt 1", "Text ett.", "Avsnitt 2", "Text två.", "Avsnitt 3", "Text tre."]
+            vec![
+                "Avsnitt 1",
+                "Text ett.",
+                "Avsnitt 2",
+                "Text två.",
+                "Avsnitt 3",
+                "Text tre."
+            ]
         );
     }
 
@@ -237,7 +277,10 @@ mod tests {
 
     #[test]
     fn garbage_is_corrupt_not_panic() {
-        let e = extract(b"%PDF-1.4\n1 0 obj << /Type /Catalog >>\ntrailer", &Limits::default());
+        let e = extract(
+            b"%PDF-1.4\n1 0 obj << /Type /Catalog >>\ntrailer",
+            &Limits::default(),
+        );
         assert!(e.is_err());
     }
 }

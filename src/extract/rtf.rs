@@ -158,7 +158,7 @@ impl<'a> Parser<'a> {
         let mut n = 0u32;
         while self.i < self.b.len() {
             n = n.wrapping_add(1);
-            if n % 65_536 == 0 {
+            if n.is_multiple_of(65_536) {
                 deadline.check()?;
             }
             let c = self.b[self.i];
@@ -187,12 +187,13 @@ impl<'a> Parser<'a> {
                         Some(prev) => self.st = prev,
                         None => break,
                     }
-                    if closing == Dest::StyleEntry && self.st.dest == Dest::Stylesheet {
-                        if let Some(id) = self.cur_style_id.take() {
-                            let mut e = std::mem::take(&mut self.cur_style);
-                            e.name = e.name.trim().trim_end_matches(';').trim().to_string();
-                            self.styles.insert(id, e);
-                        }
+                    if closing == Dest::StyleEntry
+                        && self.st.dest == Dest::Stylesheet
+                        && let Some(id) = self.cur_style_id.take()
+                    {
+                        let mut e = std::mem::take(&mut self.cur_style);
+                        e.name = e.name.trim().trim_end_matches(';').trim().to_string();
+                        self.styles.insert(id, e);
                     }
                     if closing == Dest::Furniture && self.st.dest != Dest::Furniture {
                         self.end_furniture_para();
@@ -310,17 +311,18 @@ impl<'a> Parser<'a> {
             self.flush_pending();
             let v = param.unwrap_or(0);
             let v = if v < 0 { v + 65_536 } else { v };
-            let ch = u32::try_from(v).ok().and_then(char::from_u32).unwrap_or('\u{FFFD}');
+            let ch = u32::try_from(v)
+                .ok()
+                .and_then(char::from_u32)
+                .unwrap_or('\u{FFFD}');
             self.emit(&ch.to_string());
             self.skip_fallback = self.st.uc;
             return;
         }
         self.flush_pending();
         self.skip_fallback = 0;
-        if at_start {
-            if self.destination(&word) {
-                return;
-            }
+        if at_start && self.destination(&word) {
+            return;
         }
         self.word(&word, param);
     }
@@ -332,18 +334,20 @@ impl<'a> Parser<'a> {
             return true;
         }
         if self.st.dest == Dest::Info {
-            self.st.dest = if word == "title" { Dest::Title } else { Dest::Skip };
+            self.st.dest = if word == "title" {
+                Dest::Title
+            } else {
+                Dest::Skip
+            };
             return true;
         }
         let dest = match word {
             "fonttbl" | "colortbl" | "pict" | "objdata" | "themedata" | "colorschememapping"
             | "latentstyles" | "datastore" | "xmlnstbl" | "listtable" | "listoverridetable"
             | "revtbl" | "rsidtbl" | "generator" | "pgdsctbl" | "fldinst" | "footnote"
-            | "annotation" | "atnid" | "atnauthor" | "pn" | "nonshppict" | "shp" | "tc"
-            | "txe" | "xe" | "rxe" | "template" | "docvar" | "userprops" | "filetbl"
-            | "mmathPr" | "ftnsep" | "ftnsepc" | "aftnsep" | "aftnsepc" | "ftncn" => {
-                Some(Dest::Skip)
-            }
+            | "annotation" | "atnid" | "atnauthor" | "pn" | "nonshppict" | "shp" | "tc" | "txe"
+            | "xe" | "rxe" | "template" | "docvar" | "userprops" | "filetbl" | "mmathPr"
+            | "ftnsep" | "ftnsepc" | "aftnsep" | "aftnsepc" | "ftncn" => Some(Dest::Skip),
             "listtext" | "pntext" => {
                 self.para.listtext = true;
                 Some(Dest::Skip)
@@ -576,17 +580,41 @@ mod tests {
         assert_eq!(
             d.blocks,
             vec![
-                Block::Heading { level: 1, text: "A. Val av förbättringsområde".into() },
-                Block::Heading { level: 1, text: "Egen".into() },
-                Block::Heading { level: 3, text: "Nivå tre".into() },
-                Block::Paragraph { text: "Helt fet".into(), bold: true },
-                Block::Paragraph { text: "Delvis fet".into(), bold: false },
-                Block::ListItem { level: 1, text: "Punkt".into() },
-                Block::Paragraph { text: "Rad\ntvå x y 3".into(), bold: false },
+                Block::Heading {
+                    level: 1,
+                    text: "A. Val av förbättringsområde".into()
+                },
+                Block::Heading {
+                    level: 1,
+                    text: "Egen".into()
+                },
+                Block::Heading {
+                    level: 3,
+                    text: "Nivå tre".into()
+                },
+                Block::Paragraph {
+                    text: "Helt fet".into(),
+                    bold: true
+                },
+                Block::Paragraph {
+                    text: "Delvis fet".into(),
+                    bold: false
+                },
+                Block::ListItem {
+                    level: 1,
+                    text: "Punkt".into()
+                },
+                Block::Paragraph {
+                    text: "Rad\ntvå x y 3".into(),
+                    bold: false
+                },
             ]
         );
         assert_eq!(d.title.as_deref(), Some("Plan för 2026"));
-        assert_eq!(d.furniture, vec!["Sidhuvud".to_string(), "Datakälla: registret".into()]);
+        assert_eq!(
+            d.furniture,
+            vec!["Sidhuvud".to_string(), "Datakälla: registret".into()]
+        );
     }
 
     #[test]
@@ -606,16 +634,31 @@ mod tests {
                         vec!["a\nb".into(), String::new()],
                     ]
                 },
-                Block::Paragraph { text: "Efter tabellen".into(), bold: false },
+                Block::Paragraph {
+                    text: "Efter tabellen".into(),
+                    bold: false
+                },
             ]
         );
     }
 
     #[test]
     fn unicode_skip_bin_and_deep_nesting() {
-        let d = rtf(r"{\rtf1\uc2 \u8364\'80\'80 euro{\*\unknown hidden}{\pict\bin4 {{{{} text\par}");
-        assert_eq!(d.blocks, vec![Block::Paragraph { text: "€ euro text".into(), bold: false }]);
+        let d =
+            rtf(r"{\rtf1\uc2 \u8364\'80\'80 euro{\*\unknown hidden}{\pict\bin4 {{{{} text\par}");
+        assert_eq!(
+            d.blocks,
+            vec![Block::Paragraph {
+                text: "€ euro text".into(),
+                bold: false
+            }]
+        );
         let deep = format!("{{\\rtf1 {}", "{".repeat(5000));
-        assert_eq!(extract(deep.as_bytes(), &Limits::default()).unwrap_err().kind(), "corrupt");
+        assert_eq!(
+            extract(deep.as_bytes(), &Limits::default())
+                .unwrap_err()
+                .kind(),
+            "corrupt"
+        );
     }
 }

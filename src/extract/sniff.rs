@@ -164,7 +164,9 @@ mod tests {
         assert_eq!(sniff(b"").unwrap_err().kind(), "corrupt");
         assert_eq!(sniff(b"PK").unwrap_err().kind(), "corrupt");
         assert_eq!(
-            sniff(b"\x89PNG\r\n\x1a\n0000000000000000").unwrap_err().kind(),
+            sniff(b"\x89PNG\r\n\x1a\n0000000000000000")
+                .unwrap_err()
+                .kind(),
             "unsupported"
         );
         assert_eq!(
