@@ -32,7 +32,11 @@ where
 {
     common::with_db(kind, move |url| async move {
         let store = Store::connect(&url).await.expect("open ledger");
-        body(Ctx { store: store.clone(), url }).await;
+        body(Ctx {
+            store: store.clone(),
+            url,
+        })
+        .await;
         store.close().await;
     })
     .await
