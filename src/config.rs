@@ -177,14 +177,36 @@ pub struct ClinicsSettings {
     pub path: PathBuf,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(default)]
+/// `[limits]`: `max_message_bytes` plus the document limits of [`Limits`], in one table.
+/// Unknown keys are refused, as in every other section.
+#[derive(Debug, Clone, Default)]
 pub struct LimitSettings {
     /// Largest raw message processed; larger ones are archived and sent to triage.
     pub max_message_bytes: Option<u64>,
     /// Document limits (size, zip ratio, pages, time).
-    #[serde(flatten)]
     pub document: Limits,
+}
+
+impl<'de> Deserialize<'de> for LimitSettings {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut table = toml::Table::deserialize(d)?;
+        let max_message_bytes = match table.remove("max_message_bytes") {
+            None => None,
+            Some(v) => Some(
+                v.as_integer()
+                    .and_then(|n| u64::try_from(n).ok())
+                    .ok_or_else(|| {
+                        D::Error::custom("max_message_bytes must be a positive integer")
+                    })?,
+            ),
+        };
+        let document = Limits::deserialize(toml::Value::Table(table)).map_err(D::Error::custom)?;
+        Ok(LimitSettings {
+            max_message_bytes,
+            document,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -525,6 +547,21 @@ path = "clinics.csv"
         assert!(matches!(&t, Secret::OAuth2Token(p) if p == "tok"));
         assert!(resolve_secret(&Some("VARDVAL_SURELY_UNSET_VAR".into()), &None, &None).is_err());
         assert!(resolve_secret(&None, &Some("false".into()), &None).is_err());
+    }
+
+    #[test]
+    fn unknown_limit_keys_are_rejected_and_known_ones_read() {
+        let d = tempfile::tempdir().unwrap();
+        let ok = format!("{MIN}\n[limits]\nmax_message_bytes = 1000\nmax_pdf_pages = 7\n");
+        let s = Settings::load(&write(d.path(), &ok)).unwrap();
+        assert_eq!(s.limits.max_message_bytes(), 1000);
+        assert_eq!(s.limits.document.max_pdf_pages, 7);
+        assert_eq!(
+            s.limits.document.max_zip_ratio,
+            Limits::default().max_zip_ratio
+        );
+        let typo = format!("{MIN}\n[limits]\nmax_pdf_page = 7\n");
+        assert!(Settings::load(&write(d.path(), &typo)).is_err());
     }
 
     #[test]

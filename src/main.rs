@@ -9,6 +9,7 @@ use vardval::domain::rulebook::Rulebook;
 use vardval::extract::Limits;
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = Cli::parse();
     if let Command::Check {
         file,
@@ -85,6 +86,23 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("vardval: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Rust ignores SIGPIPE, so `vardval status | head` would panic on a closed pipe; restore the
+/// default so the process just ends, like other command-line tools.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    {
+        unsafe extern "C" {
+            fn signal(sig: i32, handler: usize) -> usize;
+        }
+        const SIGPIPE: i32 = 13;
+        const SIG_DFL: usize = 0;
+        // SAFETY: setting a signal disposition to the default at start-up, before any thread.
+        unsafe {
+            signal(SIGPIPE, SIG_DFL);
         }
     }
 }

@@ -190,6 +190,7 @@ fn run_once_then_status_and_submissions() {
     assert!(out.status.success());
     let st: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(st["outbox_backlog"], 0);
+    assert_eq!(st["outbox_dead"], 0);
     assert_eq!(st["oldest_unsent"], Value::Null);
     assert_eq!(st["connection_state"], "connected");
     let total: i64 = st["counts"]

@@ -616,6 +616,36 @@ async fn xoauth2_login_and_auth_errors() {
         "no token in errors: {e}"
     );
 
+    // A token command runs at every connect: the first connect gets the good token, the
+    // reconnect gets whatever the command prints then (a rotated, here a revoked, token).
+    let state = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(state.path(), "vardval-token\n").unwrap();
+    cfg.auth = ImapAuth::Command {
+        command: format!("cat {}", state.path().display()),
+        oauth2: true,
+    };
+    let mut cmd = ImapSource::new(cfg.clone()).expect("source");
+    cmd.fetch(1)
+        .await
+        .expect("XOAUTH2 login with a token from a command");
+    cmd.disconnect().await;
+    std::fs::write(state.path(), "revoked-token\n").unwrap();
+    let e = cmd
+        .fetch(1)
+        .await
+        .expect_err("the command is run again on reconnect");
+    assert!(matches!(e, SourceError::Auth(_)), "{e:?}");
+    cfg.auth = ImapAuth::Command {
+        command: "false".into(),
+        oauth2: false,
+    };
+    let e = ImapSource::new(cfg.clone())
+        .expect("source")
+        .fetch(1)
+        .await
+        .expect_err("failing command");
+    assert!(matches!(e, SourceError::Auth(_)), "{e:?}");
+
     cfg.auth = ImapAuth::Password("wrong-pass".into());
     let mut bad = ImapSource::new(cfg).expect("source");
     let e = bad.fetch(1).await.expect_err("wrong password");

@@ -38,6 +38,10 @@ pub enum ImapAuth {
     Password(String),
     /// `AUTHENTICATE XOAUTH2` with a bearer token.
     OAuth2Token(String),
+    /// Run this shell command at every connect and use the first line of its output: a
+    /// password (`oauth2 = false`) or an OAuth2 bearer token (`oauth2 = true`). Tokens expire
+    /// (Microsoft 365: about an hour), so a reconnect must fetch a fresh one.
+    Command { command: String, oauth2: bool },
 }
 
 impl fmt::Debug for ImapAuth {
@@ -45,8 +49,36 @@ impl fmt::Debug for ImapAuth {
         match self {
             ImapAuth::Password(_) => f.write_str("Password(<redacted>)"),
             ImapAuth::OAuth2Token(_) => f.write_str("OAuth2Token(<redacted>)"),
+            ImapAuth::Command { command, oauth2 } => {
+                write!(f, "Command({command:?}, oauth2: {oauth2})")
+            }
         }
     }
+}
+
+/// Run a secret command (`sh -c`) and take the first line of its output.
+async fn run_secret_command(command: &str) -> Result<String, SourceError> {
+    let out = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|e| SourceError::Auth(format!("cannot run the secret command: {e}")))?;
+    if !out.status.success() {
+        return Err(SourceError::Auth(format!(
+            "the secret command exited with {}",
+            out.status
+        )));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().next().unwrap_or("").trim().to_string();
+    if line.is_empty() {
+        return Err(SourceError::Auth(
+            "the secret command printed nothing".into(),
+        ));
+    }
+    Ok(line)
 }
 
 /// Where and how to read mail.
@@ -513,7 +545,19 @@ impl ImapSource {
         if cfg.tls != TlsMode::Starttls {
             read_greeting(&mut client).await?;
         }
-        let login = match &cfg.auth {
+        let auth = match &cfg.auth {
+            ImapAuth::Command { command, oauth2 } => {
+                let secret = run_secret_command(command).await?;
+                if *oauth2 {
+                    ImapAuth::OAuth2Token(secret)
+                } else {
+                    ImapAuth::Password(secret)
+                }
+            }
+            other => other.clone(),
+        };
+        let login = match &auth {
+            ImapAuth::Command { .. } => unreachable!("resolved above"),
             ImapAuth::Password(p) => client.login(&cfg.username, p).await,
             ImapAuth::OAuth2Token(t) => {
                 let auth = XOAuth2 {

@@ -102,9 +102,21 @@ pub fn run_options(s: &Settings, once: bool) -> RunOptions {
 
 pub fn imap_config(s: &Settings) -> anyhow::Result<ImapConfig> {
     let m = &s.mailbox;
-    let auth = match s.mailbox_secret()? {
-        Secret::Password(p) => ImapAuth::Password(p),
-        Secret::OAuth2Token(t) => ImapAuth::OAuth2Token(t),
+    // Commands run again at every connect (tokens expire); an environment variable is read
+    // once.
+    let auth = match (&m.password_command, &m.oauth2_token_command) {
+        (Some(c), _) => ImapAuth::Command {
+            command: c.clone(),
+            oauth2: false,
+        },
+        (None, Some(c)) => ImapAuth::Command {
+            command: c.clone(),
+            oauth2: true,
+        },
+        (None, None) => match s.mailbox_secret()? {
+            Secret::Password(p) => ImapAuth::Password(p),
+            Secret::OAuth2Token(t) => ImapAuth::OAuth2Token(t),
+        },
     };
     let host = m.host.clone().context("[mailbox] host")?;
     let port = m.port.unwrap_or(match m.tls {

@@ -15,6 +15,7 @@ pub async fn status(config: &Path, as_json: bool) -> anyhow::Result<()> {
     let counts = store.class_counts().await?;
     let (backlog, oldest) = store.outbox_backlog().await?;
     let triage = store.triage_open().await?.len();
+    let dead = store.outbox_dead().await?;
     let v = json!({
         "mailbox": s.mailbox.kind_name(),
         "connection_state": state.get("connection_state"),
@@ -22,6 +23,7 @@ pub async fn status(config: &Path, as_json: bool) -> anyhow::Result<()> {
         "last_error": state.get("last_error"),
         "counts": counts.iter().map(|(k, n)| (k.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
         "outbox_backlog": backlog,
+        "outbox_dead": dead,
         "oldest_unsent": oldest.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
         "triage_open": triage,
     });
@@ -49,6 +51,7 @@ pub async fn status(config: &Path, as_json: bool) -> anyhow::Result<()> {
             "Osända svar: {backlog}{}",
             oldest.map(|t| format!(" (äldsta {t})")).unwrap_or_default()
         );
+        println!("Svar som inte gick att skicka (kräver åtgärd): {dead}");
         println!("Öppna ärenden för granskare: {triage}");
     }
     Ok(())

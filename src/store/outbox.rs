@@ -286,6 +286,15 @@ impl Store {
         Ok((col(&row, "n")?, col_opt_ts(&row, "oldest")?))
     }
 
+    /// Rows given up (`dead`): replies that need a person.
+    pub async fn outbox_dead(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE status = 'dead'")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(q("count dead outbox rows"))?;
+        col(&row, "n")
+    }
+
     /// Outbox rows to `recipient` (ASCII case-insensitive) created at or after `since`,
     /// whatever their status: the input of the per-recipient reply rate limit.
     pub async fn replies_to_since(
