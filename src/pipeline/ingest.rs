@@ -272,23 +272,17 @@ impl Pipeline {
         recipient: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<String>, StoreError> {
-        let hour = self
-            .store
-            .replies_to_since(recipient, now - Duration::hours(1))
-            .await?;
-        if hour >= i64::from(self.max_replies_per_hour) {
-            return Ok(Some(format!(
-                "rate limit: {hour} replies to {recipient} in the last hour"
-            )));
-        }
-        let day = self
-            .store
-            .replies_to_since(recipient, now - Duration::days(1))
-            .await?;
-        if day >= i64::from(self.max_replies_per_day) {
-            return Ok(Some(format!(
-                "rate limit: {day} replies to {recipient} in the last day"
-            )));
+        let windows = [
+            (Duration::hours(1), self.max_replies_per_hour, "hour"),
+            (Duration::days(1), self.max_replies_per_day, "day"),
+        ];
+        for (window, max, name) in windows {
+            let n = self.store.replies_to_since(recipient, now - window).await?;
+            if n >= i64::from(max) {
+                return Ok(Some(format!(
+                    "rate limit: {n} replies to {recipient} in the last {name}"
+                )));
+            }
         }
         Ok(None)
     }
