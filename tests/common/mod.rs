@@ -2,6 +2,7 @@
 //! transport, the pipeline built over fixtures, and the fixture mail with its expectations.
 #![allow(dead_code)]
 
+pub mod agent;
 pub mod lab;
 
 use std::future::Future;
