@@ -4,8 +4,7 @@
 //! and helpers to build clinic mail, read what arrived, and read the ledger.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
 
 use base64::Engine;
 use sqlx::Row;
@@ -184,6 +183,8 @@ pub fn status_counts(status: &serde_json::Value) -> BTreeMap<String, i64> {
 #[derive(Debug, Clone)]
 pub struct LedgerMessage {
     pub source_key: String,
+    pub sha256: String,
+    pub archive_path: String,
     pub mail_message_id: Option<String>,
     pub from_addr: Option<String>,
     pub class: String,
@@ -193,7 +194,8 @@ pub struct LedgerMessage {
 /// Every row of the `messages` table.
 pub async fn ledger_messages(store: &Store) -> Vec<LedgerMessage> {
     sqlx::query(
-        "SELECT source_key, mail_message_id, from_addr, class, clinic_id FROM messages ORDER BY id",
+        "SELECT source_key, sha256, archive_path, mail_message_id, from_addr, class, clinic_id \
+         FROM messages ORDER BY id",
     )
     .fetch_all(store.pool())
     .await
@@ -201,6 +203,8 @@ pub async fn ledger_messages(store: &Store) -> Vec<LedgerMessage> {
     .iter()
     .map(|r| LedgerMessage {
         source_key: r.get("source_key"),
+        sha256: r.get("sha256"),
+        archive_path: r.get("archive_path"),
         mail_message_id: r.get("mail_message_id"),
         from_addr: r.get("from_addr"),
         class: r.get("class"),
@@ -218,6 +222,9 @@ pub struct LedgerOutbox {
     pub status: String,
     pub attempts: i64,
     pub last_error: Option<String>,
+    /// RFC 3339 UTC text (the ledger's portable timestamp format: text order = time order).
+    pub next_attempt_at: Option<String>,
+    pub last_attempt_at: Option<String>,
     /// The Message-ID of the inbound message it answers (via `related_message_id`).
     pub answers: Option<String>,
 }
@@ -226,6 +233,7 @@ pub struct LedgerOutbox {
 pub async fn ledger_outbox(store: &Store) -> Vec<LedgerOutbox> {
     sqlx::query(
         "SELECT o.kind, o.recipient, o.mail_message_id, o.status, o.attempts, o.last_error, \
+         o.next_attempt_at, o.last_attempt_at, \
          m.mail_message_id AS answers \
          FROM outbox o LEFT JOIN messages m ON m.id = o.related_message_id ORDER BY o.id",
     )
@@ -240,6 +248,8 @@ pub async fn ledger_outbox(store: &Store) -> Vec<LedgerOutbox> {
         status: r.get("status"),
         attempts: r.get("attempts"),
         last_error: r.get("last_error"),
+        next_attempt_at: r.get("next_attempt_at"),
+        last_attempt_at: r.get("last_attempt_at"),
         answers: r.get("answers"),
     })
     .collect()
@@ -451,17 +461,3 @@ pub async fn received(lab: &Lab, user: &str, folder: &str) -> Vec<Received> {
         .map(|f: &Fetched| parse_received(&f.bytes))
         .collect()
 }
-
-/// Writes `text` to `path` (for logs the tests keep).
-pub fn append_log(path: &Path, text: &str) {
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .expect("open log");
-    let _ = f.write_all(text.as_bytes());
-}
-
-/// Waits for a spawned daemon task with a bound.
-pub const STOP_WITHIN: Duration = Duration::from_secs(30);

@@ -136,6 +136,16 @@ impl Lab {
         out
     }
 
+    /// Messages in Postfix's queue (maildrop, incoming, active, deferred, hold): 0 when
+    /// everything handed to Postfix has been delivered or bounced.
+    pub fn postfix_queue_len(&self) -> usize {
+        let spool = self.dir.join("spool/postfix");
+        ["maildrop", "incoming", "active", "deferred", "hold"]
+            .iter()
+            .map(|q| count_files(&spool.join(q)))
+            .sum()
+    }
+
     /// Take the gate for a test that leaves the lab as it found it.
     pub async fn shared(&self) -> Gate {
         self.gate(false).await
@@ -166,6 +176,19 @@ impl Lab {
         .expect("gate task");
         Gate { _file: file }
     }
+}
+
+fn count_files(dir: &std::path::Path) -> usize {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    rd.flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => count_files(&e.path()),
+            Ok(_) => 1,
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 /// Held for the duration of a lab test; dropping it releases the lock.
