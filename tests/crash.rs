@@ -201,10 +201,9 @@ fn log_tail(log: &Path) -> String {
     lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
-/// How many of our mails the ledger has recorded.
-async fn recorded(agent: &Agent, ours: &BTreeSet<String>) -> usize {
-    let store = agent.store().await;
-    let n = ledger_messages(&store)
+/// Progress as the ledger shows it: our mails recorded, outbox rows sent, outbox backlog.
+async fn progress(store: &vardval::store::Store, ours: &BTreeSet<String>) -> (usize, usize, i64) {
+    let recorded = ledger_messages(store)
         .await
         .iter()
         .filter(|m| {
@@ -213,8 +212,13 @@ async fn recorded(agent: &Agent, ours: &BTreeSet<String>) -> usize {
                 .is_some_and(|id| ours.contains(id))
         })
         .count();
-    store.close().await;
-    n
+    let sent = ledger_outbox(store)
+        .await
+        .iter()
+        .filter(|o| o.status == "sent")
+        .count();
+    let (backlog, _) = store.outbox_backlog().await.expect("outbox backlog");
+    (recorded, sent, backlog)
 }
 
 async fn survives_random_kills(url: String) {
@@ -250,9 +254,12 @@ async fn survives_random_kills(url: String) {
         })
     };
 
-    // Kill phase.
+    // Kill phase: through the intake and the sending of the receipts.
+    let store = agent.store().await;
     let mut kills = 0usize;
     let mut delays = Vec::new();
+    let mut kills_recording = 0usize;
+    let mut kills_sending = 0usize;
     loop {
         let mut child = spawn_daemon(&agent, &log);
         let delay = rng.range(20, 400);
@@ -272,19 +279,26 @@ async fn survives_random_kills(url: String) {
             "killed by SIGKILL"
         );
         kills += 1;
-        if kills >= MIN_KILLS {
-            let done = recorded(&agent, &ours).await;
-            if done >= MAILS || kills >= MAX_KILLS || t0.elapsed() > KILL_PHASE {
-                break;
-            }
+        let (done, _, backlog) = progress(&store, &ours).await;
+        if done < MAILS {
+            kills_recording += 1;
+        } else if backlog > 0 {
+            kills_sending += 1;
+        }
+        let finished = done >= MAILS && backlog == 0;
+        if kills >= MIN_KILLS && (finished || kills >= MAX_KILLS || t0.elapsed() > KILL_PHASE) {
+            break;
         }
     }
     let kill_phase = t0.elapsed();
     let delivered_at = delivery.await.expect("delivery task");
-    let recorded_at_kill_end = recorded(&agent, &ours).await;
+    let (recorded_at_kill_end, sent_at_kill_end, _) = progress(&store, &ours).await;
+    store.close().await;
     println!(
-        "crash[{backend}]: {kills} SIGKILLs in {:.1} s (delays {}..{} ms, mean {} ms); \
-         {recorded_at_kill_end}/{MAILS} recorded by then; all mail handed to Postfix after {:.1} s",
+        "crash[{backend}]: {kills} SIGKILLs in {:.1} s (delays {}..{} ms, mean {} ms; \
+         {kills_recording} while mail was unrecorded, {kills_sending} more while receipts were \
+         unsent); {recorded_at_kill_end}/{MAILS} recorded and {sent_at_kill_end} replies sent by \
+         then; all mail handed to Postfix after {:.1} s",
         kill_phase.as_secs_f64(),
         delays.iter().min().unwrap_or(&0),
         delays.iter().max().unwrap_or(&0),

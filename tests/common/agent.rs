@@ -335,7 +335,7 @@ pub fn fixture_from(name: &str, from: &str, to: &str) -> (Vec<u8>, String) {
 }
 
 fn rfc2822_now() -> String {
-    chrono::Utc::now()
+    vardval::ports::Clock::now(&vardval::ports::SystemClock)
         .format("%a, %d %b %Y %H:%M:%S +0000")
         .to_string()
 }

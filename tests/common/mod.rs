@@ -136,10 +136,13 @@ macro_rules! both {
     };
 }
 
+/// One recorded send: envelope from, envelope recipients, raw bytes.
+pub type Sent = (String, Vec<String>, Vec<u8>);
+
 /// A transport that records what it was asked to send; it can be told to fail.
 #[derive(Default)]
 pub struct Recorder {
-    pub sent: Mutex<Vec<(String, Vec<String>, Vec<u8>)>>,
+    pub sent: Mutex<Vec<Sent>>,
     pub fail: Mutex<Option<SendError>>,
 }
 
