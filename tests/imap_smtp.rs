@@ -1,247 +1,27 @@
 //! The IMAP source and the SMTP/file transports against a real Dovecot + Postfix lab
 //! (`tests/maillab/maillab.sh`).
 //!
-//! - With `VARDVAL_MAILLAB_DIR` set, the lab in that directory must already run (the project's
-//!   test script starts it); its ports are read with `maillab.sh env DIR`.
-//! - Otherwise the first test starts a private lab ONCE in a temporary directory, on ports
-//!   12143/12993/12024/12025/12587 (override with `VARDVAL_MAILLAB_PORT_BASE=13000` → 13143...),
-//!   and a watchdog process brings it down and removes the directory when this test binary
-//!   exits.
-//! - The script is found at `VARDVAL_MAILLAB_SCRIPT`, else `tests/maillab/maillab.sh`.
-//! - `VARDVAL_SKIP_MAILLAB=1` skips every lab test (for machines without root/packages).
+//! How the lab is found or started (and skipped): `tests/common/lab.rs` (a private lab of
+//! this binary uses ports 12143/12993/12024/12025/12587 unless `VARDVAL_MAILLAB_PORT_BASE`).
 //!
 //! Each test uses its own clinic mailbox (`<test>-<run>@vc.test`), so tests run in parallel.
-//! The disruptive tests (Dovecot restart, Postfix stop) take the write side of [`GATE`].
+//! The disruptive tests (Dovecot restart, Postfix stop) take the lab's exclusive gate.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+mod common;
+
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use tokio_util::sync::CancellationToken;
-use vardval::adapters::imap::{ImapAuth, ImapConfig, ImapSource};
+use vardval::adapters::imap::{ImapAuth, ImapSource};
 use vardval::adapters::smtp::{FileTransport, SmtpConfig, SmtpTransport};
 use vardval::adapters::tls::TlsMode;
 use vardval::ports::{Fetched, MailSource, SendError, SourceError, Transport, Wait};
 
-/// Normal tests take `read()`, tests that stop or restart a daemon take `write()`.
-static GATE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
-
-struct Lab {
-    script: PathBuf,
-    dir: PathBuf,
-    env: HashMap<String, String>,
-}
-
-impl Lab {
-    fn port(&self, key: &str) -> u16 {
-        self.env
-            .get(key)
-            .unwrap_or_else(|| panic!("maillab env lacks {key}"))
-            .parse()
-            .expect("port")
-    }
-    fn imap_port(&self) -> u16 {
-        self.port("MAILLAB_IMAP_PORT")
-    }
-    fn imaps_port(&self) -> u16 {
-        self.port("MAILLAB_IMAPS_PORT")
-    }
-    fn smtp_port(&self) -> u16 {
-        self.port("MAILLAB_SMTP_PORT")
-    }
-    fn submission_port(&self) -> u16 {
-        self.port("MAILLAB_SUBMISSION_PORT")
-    }
-    fn ca(&self) -> PathBuf {
-        self.env
-            .get("MAILLAB_CA_FILE")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| self.dir.join("certs/ca.crt"))
-    }
-    /// Runs `maillab.sh CMD DIR`; panics with its output on failure.
-    fn run(&self, cmd: &str) -> String {
-        let out = Command::new("bash")
-            .arg(&self.script)
-            .arg(cmd)
-            .arg(&self.dir)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run maillab.sh");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "maillab.sh {cmd} failed: {text}");
-        text
-    }
-}
-
-fn script_path() -> PathBuf {
-    if let Ok(p) = std::env::var("VARDVAL_MAILLAB_SCRIPT") {
-        return PathBuf::from(p);
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/maillab/maillab.sh")
-}
-
-fn parse_env(text: &str) -> HashMap<String, String> {
-    text.lines()
-        .filter_map(|l| l.split_once('='))
-        .filter(|(k, _)| k.starts_with("MAILLAB_"))
-        .map(|(k, v)| {
-            (
-                k.to_string(),
-                v.trim().trim_matches(['"', '\'']).to_string(),
-            )
-        })
-        .collect()
-}
-
-fn start_lab() -> Lab {
-    let original = script_path();
-    assert!(
-        original.is_file(),
-        "maillab script not found at {} (set VARDVAL_MAILLAB_SCRIPT)",
-        original.display()
-    );
-    // bash reads a script while running it: run a private snapshot, so that an edit of the
-    // script during the tests cannot break a command half-way.
-    let snap = tempfile::Builder::new()
-        .prefix("vardval-maillab-script-")
-        .tempdir()
-        .expect("tempdir")
-        .keep();
-    let script = snap.join("maillab.sh");
-    std::fs::copy(&original, &script).expect("snapshot maillab.sh");
-    let shared = std::env::var("VARDVAL_MAILLAB_DIR").ok();
-    let dir = match &shared {
-        Some(d) => PathBuf::from(d),
-        None => {
-            // A private lab: a fresh directory that dovenull/vmail/postfix can traverse.
-            let dir = tempfile::Builder::new()
-                .prefix("vardval-maillab-")
-                .tempdir()
-                .expect("tempdir")
-                .keep();
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-            dir
-        }
-    };
-    // Watchdog: when this test process ends, remove the snapshot and, for a private lab, stop
-    // the lab and remove its directory.
-    let mut watchdog = format!("tail --pid={} -f /dev/null; ", std::process::id());
-    if shared.is_none() {
-        watchdog += &format!(
-            "bash '{s}' down '{d}' >/dev/null 2>&1; rm -rf -- '{d}'; ",
-            s = script.display(),
-            d = dir.display()
-        );
-    }
-    watchdog += &format!("rm -rf -- '{}'", snap.display());
-    // `setsid -f` forks the watchdog into its own session and returns at once.
-    Command::new("setsid")
-        .arg("-f")
-        .arg("bash")
-        .arg("-c")
-        .arg(watchdog)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("spawn the lab watchdog");
-    let lab = Lab {
-        script,
-        dir,
-        env: HashMap::new(),
-    };
-    if shared.is_none() {
-        let base: u16 = std::env::var("VARDVAL_MAILLAB_PORT_BASE")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(12000);
-        let ports = [
-            ("MAILLAB_IMAP_PORT", 143),
-            ("MAILLAB_IMAPS_PORT", 993),
-            ("MAILLAB_LMTP_PORT", 24),
-            ("MAILLAB_SMTP_PORT", 25),
-            ("MAILLAB_SUBMISSION_PORT", 587),
-        ];
-        let mut up = Command::new("bash");
-        up.arg(&lab.script)
-            .arg("up")
-            .arg(&lab.dir)
-            .stdin(Stdio::null());
-        for (k, off) in ports {
-            up.env(k, (base + off).to_string());
-        }
-        // The daemons keep inherited descriptors open (see the lab notes): log to a file.
-        let log_path = snap.join("up.log");
-        let log = std::fs::File::create(&log_path).expect("log");
-        let status = up
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .status()
-            .expect("run maillab.sh up");
-        assert!(
-            status.success(),
-            "maillab.sh up failed: {}",
-            std::fs::read_to_string(&log_path).unwrap_or_default()
-        );
-    }
-    let env = parse_env(&lab.run("env"));
-    Lab { env, ..lab }
-}
-
-/// The lab, started once per test binary; `None` when skipped.
-fn lab() -> Option<&'static Lab> {
-    if std::env::var("VARDVAL_SKIP_MAILLAB").is_ok_and(|v| v == "1") {
-        eprintln!("VARDVAL_SKIP_MAILLAB=1: skipping a mail-lab test");
-        return None;
-    }
-    static LAB: OnceLock<Lab> = OnceLock::new();
-    Some(LAB.get_or_init(start_lab))
-}
-
-/// A mailbox name unique to this test run.
-fn clinic(test: &str) -> String {
-    static RUN: OnceLock<String> = OnceLock::new();
-    let run = RUN.get_or_init(|| {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        format!("{}-{}", std::process::id(), nanos % 1_000_000_000)
-    });
-    format!("{test}-{run}@vc.test")
-}
-
-fn imap_cfg(lab: &Lab, user: &str, auth: ImapAuth) -> ImapConfig {
-    let mut c = ImapConfig::new("127.0.0.1", lab.imap_port(), TlsMode::None, user, auth);
-    c.connect_timeout = Duration::from_secs(10);
-    c.command_timeout = Duration::from_secs(20);
-    c.poll_interval = Duration::from_millis(500);
-    c.processed_folder = "Behandlat".into();
-    c
-}
-
-fn clinic_source(lab: &Lab, user: &str) -> ImapSource {
-    ImapSource::new(imap_cfg(
-        lab,
-        user,
-        ImapAuth::Password("clinic-pass".into()),
-    ))
-    .expect("source")
-}
-
-fn plain_smtp(lab: &Lab) -> SmtpTransport {
-    let mut c = SmtpConfig::new("127.0.0.1", lab.smtp_port(), TlsMode::None);
-    c.timeout = Duration::from_secs(10);
-    SmtpTransport::new(c).expect("smtp")
-}
+use common::lab::{
+    Lab, StartSmtpOnDrop, clinic_source, imap_cfg, lab, lab_static, plain_smtp, unique as clinic,
+};
 
 fn message(to: &str, subject: &str) -> Vec<u8> {
     let id = subject.replace(' ', "-");
@@ -291,39 +71,10 @@ async fn fetch_until(src: &mut ImapSource, n: usize, within: Duration) -> Vec<Fe
     }
 }
 
-/// Maildir flag letters of every message file in `folder` ("" = INBOX) of a vc.test user.
-fn maildir_flags(lab: &Lab, user: &str, folder: &str) -> Vec<String> {
-    let (local, domain) = user.split_once('@').expect("address");
-    let mut md = lab
-        .dir
-        .join("mail")
-        .join(domain)
-        .join(local.to_lowercase())
-        .join("Maildir");
-    if !folder.is_empty() {
-        md = md.join(format!(".{folder}"));
-    }
-    let mut out = Vec::new();
-    for sub in ["new", "cur"] {
-        let Ok(rd) = std::fs::read_dir(md.join(sub)) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().to_string();
-            out.push(
-                name.split_once(":2,")
-                    .map(|(_, f)| f.to_string())
-                    .unwrap_or_default(),
-            );
-        }
-    }
-    out
-}
-
 #[tokio::test]
 async fn fetch_reports_internaldate_and_keys_and_mark_processed_moves() {
     let Some(lab) = lab() else { return };
-    let _g = GATE.read().await;
+    let _g = lab.shared().await;
     let user = clinic("fetch");
     for i in 1..=3 {
         deliver(lab, &user, &format!("plan {i}")).await;
@@ -352,7 +103,7 @@ async fn fetch_reports_internaldate_and_keys_and_mark_processed_moves() {
         ["plan 1", "plan 2", "plan 3"]
     );
     // BODY.PEEK: nothing got \Seen.
-    let flags = maildir_flags(lab, &user, "");
+    let flags = lab.maildir_flags(&user, "");
     assert_eq!(flags.len(), 3);
     assert!(
         flags.iter().all(|f| !f.contains('S')),
@@ -400,18 +151,18 @@ async fn fetch_reports_internaldate_and_keys_and_mark_processed_moves() {
     let mut subjects: Vec<_> = moved.iter().map(subject_of).collect();
     subjects.sort();
     assert_eq!(subjects, ["appended plan", "plan 1", "plan 2", "plan 3"]);
-    let pflags = maildir_flags(lab, &user, "Behandlat");
+    let pflags = lab.maildir_flags(&user, "Behandlat");
     assert_eq!(pflags.len(), 4);
     assert!(
         pflags.iter().all(|f| !f.contains('T')),
         "nothing flagged deleted: {pflags:?}"
     );
     assert!(
-        maildir_flags(lab, &user, "").is_empty(),
+        lab.maildir_flags(&user, "").is_empty(),
         "nothing left in INBOX"
     );
     assert!(
-        maildir_flags(lab, &user, "Trash").is_empty(),
+        lab.maildir_flags(&user, "Trash").is_empty(),
         "nothing went to Trash"
     );
     let st = src.state();
@@ -426,7 +177,7 @@ async fn fetch_reports_internaldate_and_keys_and_mark_processed_moves() {
 #[tokio::test]
 async fn idle_wakes_on_delivery_times_out_and_stops_on_shutdown() {
     let Some(lab) = lab() else { return };
-    let _g = GATE.read().await;
+    let _g = lab.shared().await;
     let user = clinic("idle");
     let mut src = clinic_source(lab, &user);
     assert!(src.fetch(10).await.expect("connect").is_empty());
@@ -506,7 +257,7 @@ async fn idle_wakes_on_delivery_times_out_and_stops_on_shutdown() {
 #[tokio::test]
 async fn without_move_and_idle_copies_expunges_and_polls() {
     let Some(lab) = lab() else { return };
-    let _g = GATE.read().await;
+    let _g = lab.shared().await;
     let user = clinic("nomove");
     deliver(lab, &user, "kopia 1").await;
     deliver(lab, &user, "kopia 2").await;
@@ -524,11 +275,11 @@ async fn without_move_and_idle_copies_expunges_and_polls() {
     src.mark_processed(&got[1]).await.expect("again: Ok");
     assert!(src.fetch(10).await.expect("fetch").is_empty());
     assert!(
-        maildir_flags(lab, &user, "").is_empty(),
+        lab.maildir_flags(&user, "").is_empty(),
         "UID EXPUNGE removed the originals"
     );
     assert_eq!(
-        maildir_flags(lab, &user, "Behandlat").len(),
+        lab.maildir_flags(&user, "Behandlat").len(),
         2,
         "exactly one copy each"
     );
@@ -554,14 +305,10 @@ async fn without_move_and_idle_copies_expunges_and_polls() {
     src.disconnect().await;
 }
 
-fn lab_static() -> &'static Lab {
-    lab().expect("lab")
-}
-
 #[tokio::test]
 async fn tls_needs_the_lab_ca() {
     let Some(lab) = lab() else { return };
-    let _g = GATE.read().await;
+    let _g = lab.shared().await;
     let user = clinic("tls");
     for (tls, port) in [
         (TlsMode::Starttls, lab.imap_port()),
@@ -598,7 +345,7 @@ async fn tls_needs_the_lab_ca() {
 #[tokio::test]
 async fn xoauth2_login_and_auth_errors() {
     let Some(lab) = lab() else { return };
-    let _g = GATE.read().await;
+    let _g = lab.shared().await;
     let user = "vardval@rjl.test";
     let mut cfg = imap_cfg(lab, user, ImapAuth::OAuth2Token("vardval-token".into()));
     cfg.tls = TlsMode::Starttls;
@@ -659,7 +406,7 @@ async fn xoauth2_login_and_auth_errors() {
 #[tokio::test]
 async fn dovecot_restart_gives_connection_error_then_reconnects() {
     let Some(lab) = lab() else { return };
-    let _g = GATE.write().await;
+    let _g = lab.exclusive().await;
     let user = clinic("restart");
     deliver(lab, &user, "before restart").await;
     let mut src = clinic_source(lab, &user);
@@ -705,7 +452,7 @@ async fn dovecot_restart_gives_connection_error_then_reconnects() {
 #[tokio::test]
 async fn submission_with_auth_and_starttls_delivers_to_a_clinic() {
     let Some(lab) = lab() else { return };
-    let _g = GATE.read().await;
+    let _g = lab.shared().await;
     let user = clinic("submission");
     let mut cfg = SmtpConfig::new("127.0.0.1", lab.submission_port(), TlsMode::Starttls);
     cfg.ca_file = Some(lab.ca());
@@ -750,23 +497,10 @@ async fn submission_with_auth_and_starttls_delivers_to_a_clinic() {
     assert!(matches!(e, SendError::Permanent(_)), "{e:?}");
 }
 
-/// Restarts Postfix even when the test fails half-way.
-struct StartSmtpOnDrop(&'static Lab);
-impl Drop for StartSmtpOnDrop {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(&self.0.script)
-            .arg("start-smtp")
-            .arg(&self.0.dir)
-            .stdin(Stdio::null())
-            .output();
-    }
-}
-
 #[tokio::test]
 async fn smtp_outage_is_transient_and_recovers() {
     let Some(lab) = lab() else { return };
-    let _g = GATE.write().await;
+    let _g = lab.exclusive().await;
     let user = clinic("outage");
     let t = plain_smtp(lab);
     let raw = message(&user, "efter avbrott");

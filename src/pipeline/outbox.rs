@@ -43,7 +43,11 @@ pub async fn send_due<T: Transport>(
     let mut report = SendReport::default();
     loop {
         let now = clock.now();
-        let rows = store.claim_due(now, 20).await?;
+        // One row per claim: a row is `sending` only while it is really being sent. A batch
+        // claim left the rest of the batch in `sending` when the pass stopped at the first
+        // transient failure below (or a mark failed), and nothing but a restart ever picked
+        // those rows up again: receipts hung through an SMTP outage.
+        let rows = store.claim_due(now, 1).await?;
         if rows.is_empty() {
             return Ok(report);
         }

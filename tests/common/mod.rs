@@ -2,6 +2,9 @@
 //! transport, the pipeline built over fixtures, and the fixture mail with its expectations.
 #![allow(dead_code)]
 
+pub mod agent;
+pub mod lab;
+
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
