@@ -417,13 +417,19 @@ async fn verify(lab: &Lab, agent: &Agent, mails: &[Mail], log: &Path) -> String 
 
     // --- the daemon's own account of the crashes
     let text = strip_ansi(&std::fs::read_to_string(log).unwrap_or_default());
+    // Half-sent replies: confirmed by our own copy coming back, or re-sent after the grace
+    // period without one.
+    let confirmed = text
+        .lines()
+        .filter(|l| l.contains("delivery confirmed by our own copy"))
+        .count();
     let requeue_warnings = text
         .lines()
-        .filter(|l| l.contains("left in 'sending' by a crash were re-queued"))
+        .filter(|l| l.contains("without proof of delivery were re-queued"))
         .count();
     let requeued_rows: usize = text
         .lines()
-        .filter(|l| l.contains("left in 'sending' by a crash were re-queued"))
+        .filter(|l| l.contains("without proof of delivery were re-queued"))
         .filter_map(|l| l.split("count=").nth(1))
         .filter_map(|s| s.split_whitespace().next())
         .filter_map(|s| s.parse::<usize>().ok())
@@ -600,19 +606,19 @@ async fn verify(lab: &Lab, agent: &Agent, mails: &[Mail], log: &Path) -> String 
     let extra_copies: usize = dup_mid.iter().map(|(_, n)| **n - 1).sum();
     if !dup_mid.is_empty() || !dup_irt.is_empty() {
         // A duplicate with the Message-ID of the one outbox row of its mail is that row sent
-        // again: only the start-up re-queue of rows left in 'sending' does that (the window
-        // between the SMTP server's 250 and mark_sent).
+        // again: a half-sent row re-sent although the server had taken it (its own copy did
+        // not come back within the grace period).
         let same_row = dup_irt.len() == dup_mid.len()
             && dup_mid
                 .iter()
                 .all(|(mid, _)| receipt_ids.contains_key(mid.as_str()));
         problems.push(format!(
             "{}duplicate receipts: {extra_copies} extra copies of {} receipts \
-             (the daemon re-queued {requeued_rows} 'sending' rows in {requeue_warnings} restarts); \
-             by Message-ID {dup_mid:?}; by In-Reply-To {dup_irt:?}",
+             ({confirmed} half-sent rows confirmed by their copy; {requeued_rows} re-sent after \
+             the grace period in {requeue_warnings} passes); by Message-ID {dup_mid:?}; \
+             by In-Reply-To {dup_irt:?}",
             if same_row {
-                "KNOWN GAP (each duplicate is its outbox row sent again after a kill between \
-                 the SMTP 250 and mark_sent): "
+                "the same outbox row sent twice: "
             } else {
                 ""
             },
@@ -656,8 +662,8 @@ async fn verify(lab: &Lab, agent: &Agent, mails: &[Mail], log: &Path) -> String 
         "ledger {}/{MAILS} once ({} duplicates); replies delivered {delivered} of {} \
          ({extra_copies} extra copies; duplicated by Message-ID {}, by In-Reply-To {}; \
          missing {}); outbox rows {}; \
-         processed folder {} (+{own_moved} own copies); 'sending' rows re-queued at restart: \
-         {requeued_rows} in {requeue_warnings} restarts",
+         processed folder {} (+{own_moved} own copies); half-sent replies confirmed by their \
+         copy: {confirmed}; re-sent after the grace period: {requeued_rows} in {requeue_warnings} passes",
         seen.len(),
         ledger_dups.len(),
         mails.iter().filter(|m| m.replied).count(),

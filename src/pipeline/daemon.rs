@@ -15,6 +15,8 @@ use super::ingest::{Outcome, Pipeline};
 use super::outbox::{self, SendOptions, SendReport};
 use crate::ports::{MailSource, SourceError, Transport, Wait};
 
+type Drained = Arc<std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>>;
+
 /// How the daemon runs.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -52,6 +54,8 @@ where
 {
     let store = pipeline.store.clone();
     let wake = Arc::new(Notify::new());
+    // When the latest fetch that found the mailbox empty started (see outbox::send_due).
+    let drained: Drained = Arc::new(std::sync::Mutex::new(None));
     let sender = if opts.once {
         None
     } else {
@@ -60,6 +64,7 @@ where
             transport.clone(),
             opts.clone(),
             wake.clone(),
+            drained.clone(),
             shutdown.clone(),
         )))
     };
@@ -71,12 +76,15 @@ where
             break;
         }
         let now = pipeline.clock.now();
-        let batch = match source.fetch(opts.batch).await {
+        let (batch, drain_mark) = match source.fetch(opts.batch).await {
             Ok(b) => {
                 backoff = Duration::from_secs(1);
+                // A batch smaller than asked for holds everything that was there when the
+                // fetch started; once it is processed, the mailbox has been drained as of then.
+                let mark = (b.len() < opts.batch).then_some(now);
                 state(&pipeline, "connection_state", "connected").await;
                 state(&pipeline, "last_poll_at", &now.to_rfc3339()).await;
-                b
+                (b, mark)
             }
             Err(e) => {
                 warn!(source = %desc, "{e}");
@@ -104,6 +112,7 @@ where
             }
         };
         let full = batch.len() >= opts.batch;
+        let mut batch_failed = false;
         for f in &batch {
             if shutdown.is_cancelled() {
                 break 'outer;
@@ -127,10 +136,15 @@ where
                     }
                 }
                 Err(e) => {
+                    batch_failed = true;
                     summary.failed += 1;
                     error!(key = %f.source_key, "cannot ingest message (left in the mailbox, will retry): {e}");
                 }
             }
+        }
+        if let (Some(mark), false) = (drain_mark, batch_failed) {
+            *drained.lock().expect("drained lock") = Some(mark);
+            wake.notify_one();
         }
         if full && !shutdown.is_cancelled() {
             continue;
@@ -145,10 +159,12 @@ where
         }
     }
     if opts.once {
+        let drained_at = *drained.lock().expect("drained lock");
         summary.sent = outbox::send_due(
             &store,
             transport.as_ref(),
             &opts.send,
+            drained_at,
             pipeline.clock.as_ref(),
         )
         .await?;
@@ -174,12 +190,22 @@ async fn sender_loop<T: Transport>(
     transport: Arc<T>,
     opts: RunOptions,
     wake: Arc<Notify>,
+    drained: Drained,
     shutdown: CancellationToken,
 ) -> SendReport {
     let mut total = SendReport::default();
     loop {
         let clock = pipeline.clock.as_ref();
-        match outbox::send_due(&pipeline.store, transport.as_ref(), &opts.send, clock).await {
+        let drained_at = *drained.lock().expect("drained lock");
+        match outbox::send_due(
+            &pipeline.store,
+            transport.as_ref(),
+            &opts.send,
+            drained_at,
+            clock,
+        )
+        .await
+        {
             Ok(r) => {
                 total.sent += r.sent;
                 total.retried += r.retried;

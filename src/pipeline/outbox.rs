@@ -32,14 +32,28 @@ pub struct SendOptions {
     pub retry: RetryPolicy,
 }
 
-/// Send every due row (in batches) until none is due now.
+/// Send every due row until none is due now.
+///
+/// `drained_at` is the start of the latest fetch that found the watched mailbox empty: every
+/// copy delivered before it has been through the intake. A half-sent row is re-sent only when
+/// such a drain happened at least `sending_grace` after the row was claimed, so a copy that
+/// is still waiting behind a backlog is never mistaken for a lost send.
 pub async fn send_due<T: Transport>(
     store: &Store,
     transport: &T,
     opts: &SendOptions,
+    drained_at: Option<DateTime<Utc>>,
     clock: &dyn Clock,
 ) -> Result<SendReport, StoreError> {
-    requeue_stale(store, opts.sending_grace, clock.now()).await?;
+    let now = clock.now();
+    // Without a copy there is nothing to wait for but the grace period itself.
+    let cutoff = match opts.copy_to {
+        Some(_) => drained_at.map(|d| d.min(now)),
+        None => Some(now),
+    };
+    if let Some(cutoff) = cutoff {
+        requeue_stale(store, opts.sending_grace, cutoff).await?;
+    }
     let mut report = SendReport::default();
     loop {
         let now = clock.now();
@@ -90,13 +104,14 @@ pub async fn send_due<T: Transport>(
 
 /// Rows a crash left in `sending`: if the send may have happened (the server took the mail but
 /// we died before recording it), the envelope copy to ourselves will come back and confirm it;
-/// only when no proof came within the grace period is the row sent again (with the same bytes
-/// and Message-ID). Without a copy address this is at-least-once for that narrow window.
+/// only rows claimed at least `grace` before `cutoff` without proof are sent again (with the
+/// same bytes and Message-ID). Without a copy address this is at-least-once for that window.
 async fn requeue_stale(
     store: &Store,
     grace: std::time::Duration,
-    now: DateTime<Utc>,
+    cutoff: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
+    let now = cutoff;
     let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
     let mut n = 0;
     for r in store.recover_sending().await? {

@@ -86,6 +86,7 @@ username = "{address}"
 password_command = "echo {pass}"
 backoff_secs = 1
 max_backoff_secs = 2
+sending_grace_secs = 5
 max_attempts = 1000
 
 [database]
