@@ -344,12 +344,7 @@ fn parse_body(
         }
     }
     // Flush anything left open by a truncated part.
-    while !p.paras.is_empty() {
-        p.end(b"p", false);
-    }
-    while !p.tables.is_empty() {
-        p.end(b"tbl", false);
-    }
+    p.flush();
     Ok(p.blocks)
 }
 
@@ -545,6 +540,27 @@ impl BodyParser<'_> {
             }
         };
         self.blocks.push(block);
+    }
+
+    /// Close whatever a truncated part left open. Pops directly: going through `end` could loop
+    /// forever when the part ends inside a skipped element (found by fuzzing).
+    fn flush(&mut self) {
+        self.skip = 0;
+        while let Some(para) = self.paras.pop() {
+            self.finish_para(para);
+        }
+        while let Some(mut t) = self.tables.pop() {
+            if t.in_cell {
+                let cell = std::mem::take(&mut t.cell).join("\n");
+                t.row.push(cell);
+                t.in_cell = false;
+            }
+            if !t.row.is_empty() {
+                let row = std::mem::take(&mut t.row);
+                t.rows.push(row);
+            }
+            self.finish_table(t);
+        }
     }
 
     fn finish_table(&mut self, t: Table) {
@@ -759,6 +775,21 @@ mod tests {
         assert_eq!(
             extract(&z, &Limits::default()).unwrap_err().kind(),
             "corrupt"
+        );
+    }
+
+    #[test]
+    fn truncated_part_inside_table_and_deletion_terminates() {
+        let z = make_zip(&[(
+            "word/document.xml",
+            b"<w:document><w:body><w:tbl><w:tr><w:tc><w:p><w:r><w:t>cell</w:t></w:r><w:del><w:r>",
+        )]);
+        let d = extract(&z, &Limits::default()).unwrap();
+        assert_eq!(
+            d.blocks,
+            vec![Block::Table {
+                rows: vec![vec!["cell".into()]]
+            }]
         );
     }
 

@@ -210,12 +210,7 @@ fn parse(
             Ok(_) => {}
         }
     }
-    while !p.paras.is_empty() {
-        p.end(b"p", false);
-    }
-    while !p.tables.is_empty() {
-        p.end(b"table", false);
-    }
+    p.flush();
     Ok(p.blocks)
 }
 
@@ -254,7 +249,6 @@ impl Parser<'_> {
                 };
                 self.styles.map.insert(sname.clone(), def);
                 self.cur_style = (!empty).then_some(sname);
-                return;
             }
             b"text-properties" => {
                 if let Some(s) = &self.cur_style
@@ -263,7 +257,6 @@ impl Parser<'_> {
                 {
                     def.bold = Some(weight_is_bold(&w));
                 }
-                return;
             }
             _ => {}
         }
@@ -469,6 +462,27 @@ impl Parser<'_> {
         self.blocks.push(block);
     }
 
+    /// Close whatever a truncated part left open. Pops directly: going through `end` could loop
+    /// forever when the part ends inside a skipped element (found by fuzzing).
+    fn flush(&mut self) {
+        self.skip = 0;
+        while let Some(para) = self.paras.pop() {
+            self.finish_para(para);
+        }
+        while let Some(mut t) = self.tables.pop() {
+            if t.in_cell {
+                let cell = std::mem::take(&mut t.cell).join("\n");
+                t.row.push(cell);
+                t.in_cell = false;
+            }
+            if !t.row.is_empty() {
+                let row = std::mem::take(&mut t.row);
+                t.rows.push(row);
+            }
+            self.finish_table(t);
+        }
+    }
+
     fn finish_table(&mut self, t: Table) {
         if let Some(parent) = self.tables.last_mut()
             && parent.in_cell
@@ -573,6 +587,19 @@ mod tests {
             vec!["Sidhuvud".to_string(), "Datakälla: registret".into()]
         );
         assert_eq!(d.title.as_deref(), Some("Plan"));
+    }
+
+    #[test]
+    fn truncated_inside_skipped_element_terminates() {
+        // Fuzz finding (odt_xml, timeout): style elements inside the body were counted on their
+        // end tag only, so the nesting counter reached 0 with a paragraph open, and the final
+        // flush (which went through `end`) looped forever at EOF.
+        let z = make_zip(&[(
+            "content.xml",
+            b"<office:document-content><office:body><office:text><text:p>Text av fem ord h\xc3\xa4r<style:text-properties></style:text-properties><style:style></style:style><text:note><text:p>x",
+        )]);
+        let d = extract(&z, &Limits::default()).unwrap();
+        assert_eq!(d.blocks.len(), 1);
     }
 
     #[test]

@@ -38,7 +38,7 @@ enum Dest {
 }
 
 /// Group-scoped state (RTF properties are pushed on `{` and restored on `}`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct GState {
     dest: Dest,
     uc: u32,
@@ -169,7 +169,7 @@ impl<'a> Parser<'a> {
                     if self.stack.len() >= MAX_DEPTH {
                         return Err(ExtractError::Corrupt("RTF groups nested too deeply".into()));
                     }
-                    self.stack.push(self.st.clone());
+                    self.stack.push(self.st);
                     if self.st.dest == Dest::Stylesheet {
                         self.st.dest = Dest::StyleEntry;
                         self.cur_style = StyleEntry::default();
@@ -217,7 +217,7 @@ impl<'a> Parser<'a> {
                         self.pending.push(c);
                     } else {
                         self.flush_pending();
-                        self.emit(&(c as char).to_string());
+                        self.emit((c as char).encode_utf8(&mut [0; 4]));
                     }
                 }
             }
@@ -270,7 +270,7 @@ impl<'a> Parser<'a> {
             }
             self.flush_pending();
             match c {
-                b'\\' | b'{' | b'}' => self.emit(&(c as char).to_string()),
+                b'\\' | b'{' | b'}' => self.emit((c as char).encode_utf8(&mut [0; 4])),
                 b'~' => self.emit(" "),
                 b'_' => self.emit("-"),
                 b'\r' | b'\n' => self.word("par", None),
@@ -282,7 +282,9 @@ impl<'a> Parser<'a> {
         while self.i < self.b.len() && self.b[self.i].is_ascii_alphabetic() && self.i - start < 32 {
             self.i += 1;
         }
-        let word = String::from_utf8_lossy(&self.b[start..self.i]).into_owned();
+        let b = self.b;
+        // Only ASCII letters were consumed, so this is valid UTF-8.
+        let word = std::str::from_utf8(&b[start..self.i]).unwrap_or("");
         let mut param: Option<i32> = None;
         let neg = self.b.get(self.i) == Some(&b'-');
         let num_start = if neg { self.i + 1 } else { self.i };
@@ -315,7 +317,7 @@ impl<'a> Parser<'a> {
                 .ok()
                 .and_then(char::from_u32)
                 .unwrap_or('\u{FFFD}');
-            self.emit(&ch.to_string());
+            self.emit(ch.encode_utf8(&mut [0; 4]));
             self.skip_fallback = self.st.uc;
             return;
         }
@@ -324,7 +326,7 @@ impl<'a> Parser<'a> {
         if at_start && self.destination(&word) {
             return;
         }
-        self.word(&word, param);
+        self.word(word, param);
     }
 
     /// Handle a control word that opens a group; returns true when it was a destination.
