@@ -7,9 +7,14 @@ use std::time::Duration;
 
 use lettre::address::{Address, Envelope};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use lettre::transport::smtp::authentication::Mechanism;
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
+};
+use lettre::transport::smtp::extension::ClientId;
 use sha2::{Digest, Sha256};
+use std::time::Instant;
+use tokio::net::TcpStream;
 
 use super::tls::{self, TlsMode};
 use crate::ports::{SendError, Transport};
@@ -60,11 +65,23 @@ impl SmtpConfig {
     }
 }
 
-/// Sends through an SMTP server (submission with AUTH, or a local relay).
-#[derive(Clone)]
+/// Sends through an SMTP server (submission with AUTH, or a local relay), over one kept-open
+/// connection that is re-opened when it broke or idled.
+///
+/// The protocol is lettre's (`AsyncSmtpConnection`); the TCP connection is ours, opened with
+/// `TCP_NODELAY`. lettre 0.11.23 connects without it and writes the message body and the
+/// final `.` in two writes, so Nagle's algorithm held the terminator back until the server's
+/// delayed ACK: about 42 ms per receipt, most of a 1,000-mail backlog's time
+/// (measured: `bench/smtp_nagle_check.py`, `docs/performance.md`).
 pub struct SmtpTransport {
     cfg: SmtpConfig,
-    inner: AsyncSmtpTransport<Tokio1Executor>,
+    /// TLS for STARTTLS (lettre upgrades the stream).
+    starttls: Option<TlsParameters>,
+    /// TLS for implicit TLS (we wrap the stream before the greeting).
+    implicit: Option<std::sync::Arc<tokio_rustls::rustls::ClientConfig>>,
+    credentials: Option<Credentials>,
+    hello: ClientId,
+    conn: tokio::sync::Mutex<Option<(AsyncSmtpConnection, Instant)>>,
 }
 
 impl fmt::Debug for SmtpTransport {
@@ -81,8 +98,8 @@ impl fmt::Debug for SmtpTransport {
 pub struct SmtpConfigError(pub String);
 
 impl SmtpTransport {
-    /// Validates the config and builds the (pooled) lettre transport. Must run inside a Tokio
-    /// runtime: lettre's connection pool spawns its cleanup task here.
+    /// Validates the config and prepares TLS and credentials; connects lazily. Must run inside
+    /// a Tokio runtime (kept from the pooled design; cheap to keep as a guard).
     pub fn new(cfg: SmtpConfig) -> Result<SmtpTransport, SmtpConfigError> {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(SmtpConfigError(
@@ -108,22 +125,148 @@ impl SmtpTransport {
             }
             b.build_rustls().map_err(|e| bad(&e))
         };
-        let tls = match cfg.tls {
-            TlsMode::Tls => Tls::Wrapper(tls_params()?),
-            TlsMode::Starttls => Tls::Required(tls_params()?),
-            TlsMode::None => Tls::None,
+        let (starttls, implicit) = match cfg.tls {
+            TlsMode::Tls => (
+                None,
+                Some(tls::client_config(cfg.ca_file.as_deref()).map_err(|e| bad(&e))?),
+            ),
+            TlsMode::Starttls => (Some(tls_params()?), None),
+            TlsMode::None => (None, None),
         };
-        let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(cfg.host.clone())
-            .port(cfg.port)
-            .tls(tls)
-            .timeout(Some(cfg.timeout));
-        if let (Some(u), Some(p)) = (&cfg.username, &cfg.password) {
-            b = b.credentials(Credentials::new(u.clone(), p.clone()));
-        }
+        let credentials = match (&cfg.username, &cfg.password) {
+            (Some(u), Some(p)) => Some(Credentials::new(u.clone(), p.clone())),
+            _ => None,
+        };
         Ok(SmtpTransport {
-            inner: b.build(),
+            starttls,
+            implicit,
+            credentials,
+            hello: ClientId::default(),
+            conn: tokio::sync::Mutex::new(None),
             cfg,
         })
+    }
+
+    /// Open a connection: TCP with `TCP_NODELAY`, TLS as configured, EHLO, AUTH.
+    async fn open(&self) -> Result<AsyncSmtpConnection, SendError> {
+        let cfg = &self.cfg;
+        let within = |what: &'static str| {
+            move |_| SendError::Transient(format!("{what}: timed out after {:?}", cfg.timeout))
+        };
+        let tcp = tokio::time::timeout(
+            cfg.timeout,
+            TcpStream::connect((cfg.host.as_str(), cfg.port)),
+        )
+        .await
+        .map_err(within("connect"))?
+        .map_err(|e| {
+            SendError::Transient(format!(
+                "Connection error: connect to {}:{}: {e}",
+                cfg.host, cfg.port
+            ))
+        })?;
+        let _ = tcp.set_nodelay(true);
+        let stream: Box<dyn AsyncTokioStream> = match &self.implicit {
+            Some(config) => {
+                let name =
+                    tls::server_name(&cfg.host).map_err(|e| SendError::Transient(e.to_string()))?;
+                let connector = tokio_rustls::TlsConnector::from(config.clone());
+                let t = tokio::time::timeout(cfg.timeout, connector.connect(name, tcp))
+                    .await
+                    .map_err(within("TLS handshake"))?
+                    .map_err(|e| SendError::Transient(format!("TLS handshake: {e}")))?;
+                Box::new(TlsIo(t))
+            }
+            None => Box::new(tcp),
+        };
+        let mut conn = tokio::time::timeout(
+            cfg.timeout,
+            AsyncSmtpConnection::connect_with_transport(stream, &self.hello),
+        )
+        .await
+        .map_err(within("greeting"))?
+        .map_err(map_err)?;
+        if let Some(params) = &self.starttls {
+            tokio::time::timeout(cfg.timeout, conn.starttls(params.clone(), &self.hello))
+                .await
+                .map_err(within("STARTTLS"))?
+                .map_err(map_err)?;
+        }
+        if let Some(c) = &self.credentials {
+            tokio::time::timeout(
+                cfg.timeout,
+                conn.auth(&[Mechanism::Plain, Mechanism::Login], c),
+            )
+            .await
+            .map_err(within("AUTH"))?
+            .map_err(map_err)?;
+        }
+        Ok(conn)
+    }
+
+    /// The kept connection if it still works, else a new one. A connection idle for a while
+    /// is checked with NOOP first: servers drop idle clients, and a send must not fail (and
+    /// be retried later) just because of that.
+    async fn connection(
+        &self,
+        kept: Option<(AsyncSmtpConnection, Instant)>,
+    ) -> Result<AsyncSmtpConnection, SendError> {
+        if let Some((mut c, last)) = kept
+            && !c.has_broken()
+        {
+            if last.elapsed() < Duration::from_secs(5) {
+                return Ok(c);
+            }
+            let alive = tokio::time::timeout(self.cfg.timeout, c.test_connected())
+                .await
+                .unwrap_or(false);
+            if alive {
+                return Ok(c);
+            }
+        }
+        self.open().await
+    }
+}
+
+/// An implicit-TLS stream in the shape lettre wants.
+#[derive(Debug)]
+struct TlsIo(tokio_rustls::client::TlsStream<TcpStream>);
+
+impl AsyncTokioStream for TlsIo {
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.0.get_ref().0.peer_addr()
+    }
+}
+
+impl tokio::io::AsyncRead for TlsIo {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for TlsIo {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }
 
@@ -167,14 +310,25 @@ fn map_err(e: lettre::transport::smtp::Error) -> SendError {
 impl Transport for SmtpTransport {
     async fn send(&self, from: &str, to: &[String], raw: &[u8]) -> Result<(), SendError> {
         let env = envelope(from, to)?;
-        match self.inner.send_raw(&env, raw).await {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let e = map_err(e);
-                tracing::warn!(transport = %self.describe(), error = %e, "SMTP send failed");
-                Err(e)
-            }
+        let mut slot = self.conn.lock().await;
+        let result = async {
+            let mut conn = self.connection(slot.take()).await?;
+            let sent = tokio::time::timeout(self.cfg.timeout, conn.send(&env, raw))
+                .await
+                .map_err(|_| {
+                    SendError::Transient(format!("send: timed out after {:?}", self.cfg.timeout))
+                })?
+                .map_err(map_err)?;
+            let _ = sent;
+            // Keep the connection for the next reply (dropped on any error above).
+            *slot = Some((conn, Instant::now()));
+            Ok(())
         }
+        .await;
+        if let Err(e) = &result {
+            tracing::warn!(transport = %self.describe(), error = %e, "SMTP send failed");
+        }
+        result
     }
 
     fn describe(&self) -> String {
@@ -287,13 +441,9 @@ impl Transport for FileTransport {
 impl SmtpTransport {
     /// Connect, STARTTLS/TLS and log in without sending anything (for `vardval doctor`).
     pub async fn test_connection(&self) -> Result<(), SendError> {
-        match self.inner.test_connection().await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(SendError::Transient(
-                "the server did not answer NOOP".into(),
-            )),
-            Err(e) => Err(map_err(e)),
-        }
+        let mut conn = self.open().await?;
+        let _ = conn.quit().await;
+        Ok(())
     }
 }
 

@@ -210,7 +210,7 @@ impl MailSource for AnySource {
 /// The configured transport.
 pub enum AnyTransport {
     File(FileTransport),
-    Smtp(SmtpTransport),
+    Smtp(Box<SmtpTransport>),
 }
 
 pub fn build_transport(s: &Settings) -> anyhow::Result<AnyTransport> {
@@ -221,9 +221,9 @@ pub fn build_transport(s: &Settings) -> anyhow::Result<AnyTransport> {
                 .with_context(|| format!("cannot create {}", dir.display()))?;
             AnyTransport::File(FileTransport::new(dir))
         }
-        SmtpKind::Smtp => AnyTransport::Smtp(
+        SmtpKind::Smtp => AnyTransport::Smtp(Box::new(
             SmtpTransport::new(smtp_config(s)?).map_err(|e| anyhow::anyhow!("{}", e.0))?,
-        ),
+        )),
     })
 }
 

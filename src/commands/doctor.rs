@@ -95,7 +95,7 @@ pub async fn doctor(config: &Path) -> usize {
             Ok(app::AnyTransport::Smtp(t)) => match t.test_connection().await {
                 Ok(()) => Ok(format!(
                     "connected and logged in: {}",
-                    crate::ports::Transport::describe(&t)
+                    crate::ports::Transport::describe(t.as_ref())
                 )),
                 Err(e) => Err(e.to_string()),
             },
