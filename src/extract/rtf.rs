@@ -323,7 +323,7 @@ impl<'a> Parser<'a> {
         }
         self.flush_pending();
         self.skip_fallback = 0;
-        if at_start && self.destination(&word) {
+        if at_start && self.destination(word) {
             return;
         }
         self.word(word, param);
