@@ -16,7 +16,7 @@ BOMB="$DIR/hostile-zip-bomb.docx"
 
 cargo build --release --quiet --example extract
 cargo build --release --quiet --bin vardval 2>/dev/null || true
-if target/release/vardval check --help >/dev/null 2>&1; then
+if target/release/vardval check --help 2>/dev/null | grep -q -- "--format"; then
     VARDVAL=(target/release/vardval check)
     VARDVAL_ARGS=(--format json)
     NAME="vardval check"
