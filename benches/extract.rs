@@ -3,13 +3,16 @@
 //!   same bytes (the measured reason for not using docx-rs, see docs/extraction.md);
 //! - the 20-page PDF (lopdf text plus line/furniture post-processing);
 //! - the ODT/RTF/DOC readers on one corpus file each;
-//! - rejection of the zip-bomb fixture.
+//! - rejection of the zip-bomb fixture;
+//! - `check` as a whole (extract + analyse) on the 20-page DOCX and PDF.
 //!
 //! Run: `cargo bench --bench extract`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::path::PathBuf;
+use vardval::domain::analysis::analyse;
+use vardval::domain::rulebook::Rulebook;
 use vardval::extract::{Limits, extract};
 
 fn fixture(name: &str) -> Option<Vec<u8>> {
@@ -56,6 +59,22 @@ fn bench(c: &mut Criterion) {
         g.bench_function("zip_bomb_rejected", |b| {
             b.iter(|| assert!(extract(black_box(&bomb), &limits).is_err()))
         });
+    }
+    g.finish();
+
+    // What `vardval check` does per file: extract and analyse (sections, baseline, goal,
+    // sources, grade). These are the numbers the targets are about.
+    let rb = Rulebook::embedded();
+    let mut g = c.benchmark_group("check");
+    for name in ["bench-20-pages.docx", "bench-20-pages.pdf"] {
+        if let Some(bytes) = fixture(name) {
+            g.bench_function(name, |b| {
+                b.iter(|| {
+                    let doc = extract(black_box(&bytes), &limits).unwrap();
+                    analyse(&doc, &rb, None)
+                })
+            });
+        }
     }
     g.finish();
 }

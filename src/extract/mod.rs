@@ -206,6 +206,22 @@ pub(crate) fn xml_ref(r: &quick_xml::events::BytesRef<'_>) -> Option<String> {
 const MAX_FURNITURE: usize = 200;
 
 /// Push a furniture line once (header/footer text repeats per section or page).
+/// A nested table as the text of the cell that holds it: cells joined by tabs, rows by
+/// newlines, empty cells and rows left out.
+pub(crate) fn flatten_table(rows: &[Vec<String>]) -> String {
+    rows.iter()
+        .map(|r| {
+            r.iter()
+                .filter(|c| !c.is_empty())
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\t")
+        })
+        .filter(|r| !r.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 pub(crate) fn push_furniture(furniture: &mut Vec<String>, text: &str) {
     if furniture.len() >= MAX_FURNITURE {
         return;

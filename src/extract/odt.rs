@@ -487,19 +487,7 @@ impl Parser<'_> {
         if let Some(parent) = self.tables.last_mut()
             && parent.in_cell
         {
-            let flat = t
-                .rows
-                .iter()
-                .map(|r| {
-                    r.iter()
-                        .filter(|c| !c.is_empty())
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join("\t")
-                })
-                .filter(|r| !r.is_empty())
-                .collect::<Vec<_>>()
-                .join("\n");
+            let flat = super::flatten_table(&t.rows);
             if !flat.is_empty() {
                 parent.cell.push(flat);
             }
