@@ -13,7 +13,8 @@
 #   b. backlog  - 1,000 plans are APPENDed to the agent's INBOX while no daemon runs (not
 #                 timed); then the daemon starts and the clock runs until all 1,000 are
 #                 recorded (log) and every receipt is sent (log); then `vardval status --json`
-#                 and the mailbox counts are checked (INBOX 0, Behandlat 1,000, backlog 0).
+#                 and the mailbox counts are checked (INBOX 0, Behandlat 2,000: the plans and the
+#                 own copies of the receipts that confirm each send, backlog 0).
 #                 CPU = utime+stime of the daemon from /proc/PID/stat. BENCH_RUNS runs.
 #   c. idle RSS - VmRSS/VmHWM from /proc/PID/status: after the backlog (10 s idle in IDLE), and
 #                 on a fresh start on an empty mailbox (10 s after start), BENCH_RUNS runs each.
@@ -221,10 +222,14 @@ if [[ ,$ONLY, == *,backlog,* ]]; then
     t0=$(date +%s.%N)
     start_daemon "$st" "$log" "warn,vardval=info"
     say "backlog run $r: daemon $DPID started"
+    # Every receipt also goes, as an envelope copy, to the agent's own mailbox (copy_to_self,
+    # the default): the copy comes back through the intake and confirms the send. Done means:
+    # the N plans recorded, N receipts sent, and the N copies recorded too (2 N messages).
     while :; do
       rec=$(grep -ac ' recorded ' "$log" || true)
+      plans=$(grep -a ' recorded ' "$log" | grep -ac 'class=submission' || true)
       snt=$(grep -ac ' sent ' "$log" || true)
-      [ "$rec" -ge "$BL_N" ] && [ "$snt" -ge "$BL_N" ] && break
+      [ "$plans" -ge "$BL_N" ] && [ "$snt" -ge "$BL_N" ] && [ "$rec" -ge $((2 * BL_N)) ] && break
       kill -0 "$DPID" 2>/dev/null || { echo "daemon died" >&2; tail "$log" >&2; exit 1; }
       if awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN{exit !(a - b > 900)}'; then echo "backlog timed out ($rec recorded, $snt sent)" >&2; exit 1; fi
       sleep 0.2
@@ -232,6 +237,7 @@ if [[ ,$ONLY, == *,backlog,* ]]; then
     read -r ut stt < <(cpu_s "$DPID")
     hwm_busy=$(rss_mb "$DPID" VmHWM)
     t_rec=$(last_log_time "$log" ' recorded ')
+    t_plans=$(grep -a ' recorded ' "$log" | grep -a 'class=submission' | tail -n1 | awk '{print $1}' | xargs -I{} date -d {} +%s.%N)
     t_snt=$(last_log_time "$log" ' sent ')
     t_first=$(grep -a -m1 ' recorded ' "$log" | awk '{print $1}' | xargs -I{} date -d {} +%s.%N)
     sleep 1
@@ -239,14 +245,14 @@ if [[ ,$ONLY, == *,backlog,* ]]; then
     done_n=$(count Behandlat)
     status=$("$BIN" status --config "$st/vardval.toml" --json)
     backlog=$(printf '%s' "$status" | sed -n 's/.*"outbox_backlog": \([0-9]*\).*/\1/p')
-    awk -v t0="$t0" -v tr="$t_rec" -v ts="$t_snt" -v tf="$t_first" -v n="$BL_N" -v u="$ut" -v s="$stt" \
+    awk -v t0="$t0" -v tr="$t_rec" -v tp="$t_plans" -v ts="$t_snt" -v tf="$t_first" -v n="$BL_N" -v u="$ut" -v s="$stt" \
       -v inbox="$inbox" -v moved="$done_n" -v bl="$backlog" -v hwm="$hwm_busy" -v r="$r" 'BEGIN{
         e = (tr > ts ? tr : ts) - t0
-        printf "run %d: %.1f s (all recorded after %.1f s, all sent after %.1f s; first recorded %.2f s after start) = %.1f mails/s; CPU user %.2f s + sys %.2f s = %.2f s (%.1f ms/mail); VmHWM %.1f MB; INBOX %d, Behandlat %d, outbox_backlog %s\n",
-          r, e, tr - t0, ts - t0, tf - t0, n / e, u, s, u + s, 1000 * (u + s) / n, hwm, inbox, moved, bl }' | tee -a "$SUMMARY"
+        printf "run %d: %.1f s (all %d plans recorded after %.1f s, all receipts sent after %.1f s, all own copies confirmed after %.1f s; first recorded %.2f s after start) = %.1f mails/s; CPU user %.2f s + sys %.2f s = %.2f s (%.1f ms/mail); VmHWM %.1f MB; INBOX %d, Behandlat %d (plans + own copies), outbox_backlog %s\n",
+          r, e, n, tp - t0, ts - t0, tr - t0, tf - t0, n / e, u, s, u + s, 1000 * (u + s) / n, hwm, inbox, moved, bl }' | tee -a "$SUMMARY"
     note "  $(load) at the end of run $r"
     printf '%s\n' "$status" >"$st/status.json"
-    [ "$inbox" = 0 ] && [ "$done_n" = "$BL_N" ] && [ "$backlog" = 0 ] || { echo "backlog run $r did not finish cleanly" >&2; exit 1; }
+    [ "$inbox" = 0 ] && [ "$done_n" = $((2 * BL_N)) ] && [ "$backlog" = 0 ] || { echo "backlog run $r did not finish cleanly" >&2; exit 1; }
     sleep 10
     note "  idle 10 s after the backlog: $(mem "$DPID")"
     stop_daemon
