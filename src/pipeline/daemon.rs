@@ -152,9 +152,6 @@ where
         if opts.once {
             break;
         }
-        if !batch.is_empty() {
-            release_free_memory();
-        }
         match source.wait(opts.max_wait, &shutdown).await {
             Ok(Wait::Shutdown) => break,
             Ok(_) => {}
@@ -229,17 +226,3 @@ async fn sender_loop<T: Transport>(
     }
 }
 
-/// Going idle after work: hand memory the allocator keeps for reuse back to the system, so an
-/// idle daemon holds what it needs, not its peak (glibc keeps freed heap per thread arena).
-fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        unsafe extern "C" {
-            fn malloc_trim(pad: usize) -> i32;
-        }
-        // SAFETY: malloc_trim only returns unused heap pages to the kernel.
-        unsafe {
-            malloc_trim(0);
-        }
-    }
-}
