@@ -34,7 +34,7 @@ fn main() -> ExitCode {
         return commands::check::run(file, *milestone, *format, &rb, &Limits::default());
     }
     if matches!(cli.command, Command::Demo { .. }) {
-        vardval::telemetry::init_with("warn");
+        vardval::telemetry::init_with("warn,lopdf=error");
     } else {
         vardval::telemetry::init();
     }

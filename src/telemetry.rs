@@ -2,7 +2,7 @@
 //! `warn` for the rest; the demo passes a quieter default so its summary stands out).
 
 pub fn init() {
-    init_with("warn,vardval=info");
+    init_with("warn,lopdf=error,vardval=info");
 }
 
 /// Set up logging with `default` as the filter when `RUST_LOG` is not set.

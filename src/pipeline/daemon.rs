@@ -225,4 +225,3 @@ async fn sender_loop<T: Transport>(
         }
     }
 }
-
