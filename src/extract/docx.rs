@@ -249,14 +249,6 @@ struct Para {
 }
 
 /// A table being read.
-#[derive(Debug, Default)]
-struct Table {
-    rows: Vec<Vec<String>>,
-    row: Vec<String>,
-    cell: Vec<String>,
-    in_cell: bool,
-}
-
 /// Elements whose whole subtree is ignored.
 fn is_skipped(local: &[u8]) -> bool {
     matches!(
@@ -278,7 +270,7 @@ struct BodyParser<'s> {
     styles: &'s Styles,
     blocks: Vec<Block>,
     paras: Vec<Para>,
-    tables: Vec<Table>,
+    tables: super::tables::Tables,
     skip: usize,
     in_ppr: usize,
     in_rpr: usize,
@@ -296,7 +288,7 @@ fn parse_body(
         styles,
         blocks: Vec::new(),
         paras: Vec::new(),
-        tables: Vec::new(),
+        tables: Default::default(),
         skip: 0,
         in_ppr: 0,
         in_rpr: 0,
@@ -379,18 +371,9 @@ impl BodyParser<'_> {
                 self.run_style = None;
             }
             b"t" if self.in_ppr == 0 => self.in_t = !empty,
-            b"tbl" => self.tables.push(Table::default()),
-            b"tr" => {
-                if let Some(t) = self.tables.last_mut() {
-                    t.row.clear();
-                }
-            }
-            b"tc" => {
-                if let Some(t) = self.tables.last_mut() {
-                    t.cell.clear();
-                    t.in_cell = true;
-                }
-            }
+            b"tbl" => self.tables.open_table(),
+            b"tr" => self.tables.open_row(),
+            b"tc" => self.tables.open_cell(),
             _ if self.in_ppr > 0 && self.in_rpr == 0 => self.para_prop(local, e),
             _ if self.in_rpr > 0 && self.in_ppr == 0 => match local {
                 b"b" => self.run_bold = Some(on_off(e)),
@@ -452,27 +435,11 @@ impl BodyParser<'_> {
             b"pPr" => self.in_ppr = self.in_ppr.saturating_sub(1),
             b"rPr" => self.in_rpr = self.in_rpr.saturating_sub(1),
             b"t" => self.in_t = false,
-            b"tc" => {
-                if let Some(t) = self.tables.last_mut()
-                    && t.in_cell
-                {
-                    let cell = std::mem::take(&mut t.cell).join("\n");
-                    t.row.push(cell);
-                    t.in_cell = false;
-                }
-            }
-            b"tr" => {
-                if let Some(t) = self.tables.last_mut() {
-                    let row = std::mem::take(&mut t.row);
-                    if !row.is_empty() {
-                        t.rows.push(row);
-                    }
-                }
-            }
+            b"tc" => self.tables.close_cell(),
+            b"tr" => self.tables.close_row(),
             b"tbl" => {
-                if let Some(t) = self.tables.pop() {
-                    self.finish_table(t);
-                }
+                let block = self.tables.close_table();
+                self.blocks.extend(block);
             }
             _ => {}
         }
@@ -507,12 +474,9 @@ impl BodyParser<'_> {
         if text.is_empty() {
             return;
         }
-        if let Some(t) = self.tables.last_mut()
-            && t.in_cell
-        {
-            t.cell.push(text);
+        let Some(text) = self.tables.take_text(text) else {
             return;
-        }
+        };
         let style = p.style.as_deref();
         let level = p
             .outline
@@ -549,33 +513,8 @@ impl BodyParser<'_> {
         while let Some(para) = self.paras.pop() {
             self.finish_para(para);
         }
-        while let Some(mut t) = self.tables.pop() {
-            if t.in_cell {
-                let cell = std::mem::take(&mut t.cell).join("\n");
-                t.row.push(cell);
-                t.in_cell = false;
-            }
-            if !t.row.is_empty() {
-                let row = std::mem::take(&mut t.row);
-                t.rows.push(row);
-            }
-            self.finish_table(t);
-        }
-    }
-
-    fn finish_table(&mut self, t: Table) {
-        if let Some(parent) = self.tables.last_mut()
-            && parent.in_cell
-        {
-            let flat = super::flatten_table(&t.rows);
-            if !flat.is_empty() {
-                parent.cell.push(flat);
-            }
-            return;
-        }
-        if t.rows.iter().flatten().any(|c| !c.is_empty()) {
-            self.blocks.push(Block::Table { rows: t.rows });
-        }
+        let blocks = self.tables.flush();
+        self.blocks.extend(blocks);
     }
 }
 

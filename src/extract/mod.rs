@@ -16,6 +16,7 @@ pub mod odt;
 pub mod pdf;
 pub mod rtf;
 pub mod sniff;
+mod tables;
 pub mod zipsafe;
 
 use crate::domain::document::{Document, Format};

@@ -120,14 +120,6 @@ struct Para {
     all_bold: bool,
 }
 
-#[derive(Debug, Default)]
-struct Table {
-    rows: Vec<Vec<String>>,
-    row: Vec<String>,
-    cell: Vec<String>,
-    in_cell: bool,
-}
-
 /// Elements whose subtree never contributes body text.
 fn is_skipped(local: &[u8]) -> bool {
     matches!(
@@ -155,7 +147,7 @@ struct Parser<'a> {
     styles: &'a mut StyleMap,
     blocks: Vec<Block>,
     paras: Vec<Para>,
-    tables: Vec<Table>,
+    tables: super::tables::Tables,
     spans: Vec<Option<bool>>,
     lists: usize,
     active: usize,
@@ -174,7 +166,7 @@ fn parse(
         styles,
         blocks: Vec::new(),
         paras: Vec::new(),
-        tables: Vec::new(),
+        tables: Default::default(),
         spans: Vec::new(),
         lists: 0,
         active: 0,
@@ -319,18 +311,9 @@ impl Parser<'_> {
             }
             b"tab" => self.push_text("\t"),
             b"line-break" => self.push_text("\n"),
-            b"table" if !empty => self.tables.push(Table::default()),
-            b"table-row" => {
-                if let Some(t) = self.tables.last_mut() {
-                    t.row.clear();
-                }
-            }
-            b"table-cell" | b"covered-table-cell" => {
-                if let Some(t) = self.tables.last_mut() {
-                    t.cell.clear();
-                    t.in_cell = true;
-                }
-            }
+            b"table" if !empty => self.tables.open_table(),
+            b"table-row" => self.tables.open_row(),
+            b"table-cell" | b"covered-table-cell" => self.tables.open_cell(),
             _ => {}
         }
     }
@@ -361,27 +344,11 @@ impl Parser<'_> {
                 self.spans.pop();
             }
             b"list" if !empty => self.lists = self.lists.saturating_sub(1),
-            b"table-cell" | b"covered-table-cell" => {
-                if let Some(t) = self.tables.last_mut()
-                    && t.in_cell
-                {
-                    let cell = std::mem::take(&mut t.cell).join("\n");
-                    t.row.push(cell);
-                    t.in_cell = false;
-                }
-            }
-            b"table-row" => {
-                if let Some(t) = self.tables.last_mut() {
-                    let row = std::mem::take(&mut t.row);
-                    if !row.is_empty() {
-                        t.rows.push(row);
-                    }
-                }
-            }
+            b"table-cell" | b"covered-table-cell" => self.tables.close_cell(),
+            b"table-row" => self.tables.close_row(),
             b"table" if !empty => {
-                if let Some(t) = self.tables.pop() {
-                    self.finish_table(t);
-                }
+                let block = self.tables.close_table();
+                self.blocks.extend(block);
             }
             _ => {}
         }
@@ -443,12 +410,9 @@ impl Parser<'_> {
         if text.is_empty() {
             return;
         }
-        if let Some(t) = self.tables.last_mut()
-            && t.in_cell
-        {
-            t.cell.push(text);
+        let Some(text) = self.tables.take_text(text) else {
             return;
-        }
+        };
         let block = if let Some(level) = p.heading {
             Block::Heading { level, text }
         } else if let Some(level) = p.list_level {
@@ -469,33 +433,8 @@ impl Parser<'_> {
         while let Some(para) = self.paras.pop() {
             self.finish_para(para);
         }
-        while let Some(mut t) = self.tables.pop() {
-            if t.in_cell {
-                let cell = std::mem::take(&mut t.cell).join("\n");
-                t.row.push(cell);
-                t.in_cell = false;
-            }
-            if !t.row.is_empty() {
-                let row = std::mem::take(&mut t.row);
-                t.rows.push(row);
-            }
-            self.finish_table(t);
-        }
-    }
-
-    fn finish_table(&mut self, t: Table) {
-        if let Some(parent) = self.tables.last_mut()
-            && parent.in_cell
-        {
-            let flat = super::flatten_table(&t.rows);
-            if !flat.is_empty() {
-                parent.cell.push(flat);
-            }
-            return;
-        }
-        if t.rows.iter().flatten().any(|c| !c.is_empty()) {
-            self.blocks.push(Block::Table { rows: t.rows });
-        }
+        let blocks = self.tables.flush();
+        self.blocks.extend(blocks);
     }
 }
 
