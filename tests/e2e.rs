@@ -560,8 +560,53 @@ async fn receipts_survive_an_smtp_outage(url: String) {
     assert_outcome(lab, &agent, &cases).await;
 }
 
+/// `vardval doctor` against the real servers: logs in to IMAP and SMTP and says so; with a
+/// wrong mailbox password it names the mailbox as the problem and fails.
+async fn doctor_checks_the_real_logins(url: String) {
+    let Some(lab) = lab() else { return };
+    let _g = lab.shared().await;
+    let agent = Agent::new(lab, "e2e-doctor", &url, 1);
+    let doctor = |cfg: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_vardval"))
+            .arg("doctor")
+            .arg("--config")
+            .arg(cfg)
+            .output()
+            .expect("run doctor")
+    };
+    let out = doctor(&agent.config);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("ok    mailbox: logged in to"), "{text}");
+    assert!(
+        text.contains("ok    smtp: connected and logged in"),
+        "{text}"
+    );
+    let broken = std::fs::read_to_string(&agent.config).unwrap().replacen(
+        "echo clinic-pass",
+        "echo wrong-pass",
+        1,
+    );
+    assert_ne!(
+        broken,
+        std::fs::read_to_string(&agent.config).unwrap(),
+        "the password is a command"
+    );
+    let cfg = agent.dir.path().join("broken.toml");
+    std::fs::write(&cfg, broken).unwrap();
+    let out = doctor(&cfg);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("FEL   mailbox"), "{text}");
+    assert!(
+        !text.contains("wrong-pass"),
+        "no secret in the report: {text}"
+    );
+}
+
 both!(
     receipts_reach_the_clinics,
     reconnects_after_an_imap_restart,
     receipts_survive_an_smtp_outage,
+    doctor_checks_the_real_logins,
 );
