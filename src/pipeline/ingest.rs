@@ -12,7 +12,7 @@ use tracing::{info, warn};
 use crate::adapters::archive::Archive;
 use crate::domain::analysis::{Analysis, MilestoneSource, analyse, milestone_from_words};
 use crate::domain::cycle;
-use crate::domain::document::Format;
+use crate::domain::document::{Document, Format};
 use crate::domain::rulebook::Rulebook;
 use crate::extract::{self, ExtractError, Limits};
 use crate::mail::parse::understand;
@@ -66,6 +66,8 @@ pub struct Pipeline {
 struct ReadDocument {
     attachment: Attachment,
     format: Format,
+    /// The extracted document, kept to grade it again if the mail is for another milestone.
+    doc: Document,
     analysis: Analysis,
 }
 
@@ -86,6 +88,7 @@ fn read_documents(docs: &[Attachment], rb: &Rulebook, limits: &Limits) -> Readin
                     read: Some(ReadDocument {
                         attachment: a.clone(),
                         format,
+                        doc,
                         analysis,
                     }),
                     failures,
@@ -353,9 +356,7 @@ impl Pipeline {
             read.analysis.clone()
         } else {
             // Grade against the milestone the mail is really for.
-            let doc = extract::extract(&read.attachment.bytes, &self.limits).ok();
-            doc.map(|d| analyse(&d, rb, Some(milestone_id)))
-                .unwrap_or(read.analysis.clone())
+            analyse(&read.doc, rb, Some(milestone_id))
         };
         let milestone = rb
             .milestone(milestone_id)
