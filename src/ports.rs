@@ -64,6 +64,15 @@ pub trait MailSource: Send {
         &mut self,
         msg: &Fetched,
     ) -> impl Future<Output = Result<(), SourceError>> + Send;
+    /// Move a message the ledger had already recorded (a crash came after the commit, perhaps
+    /// in the middle of the move). A source whose move is not atomic checks whether the copy
+    /// is already in the processed folder, so that it is not filed twice.
+    fn mark_processed_again(
+        &mut self,
+        msg: &Fetched,
+    ) -> impl Future<Output = Result<(), SourceError>> + Send {
+        self.mark_processed(msg)
+    }
     /// Wait until new mail may be there, at most `max` (IDLE when the server offers it,
     /// otherwise a plain sleep), or until `shutdown` is cancelled.
     fn wait(

@@ -20,7 +20,8 @@ use vardval::adapters::tls::TlsMode;
 use vardval::ports::{Fetched, MailSource, SendError, SourceError, Transport, Wait};
 
 use common::lab::{
-    Lab, StartSmtpOnDrop, clinic_source, imap_cfg, lab, lab_static, plain_smtp, unique as clinic,
+    Lab, StartSmtpOnDrop, clinic_source, imap_cfg, lab, lab_static, plain_smtp, read_folder,
+    unique as clinic,
 };
 
 fn message(to: &str, subject: &str) -> Vec<u8> {
@@ -172,6 +173,57 @@ async fn fetch_reports_internaldate_and_keys_and_mark_processed_moves() {
     );
     src.disconnect().await;
     processed.disconnect().await;
+}
+
+/// A crash in the middle of a MOVE (the copy made, the original not yet expunged): moving the
+/// message again must not file it twice. A different message that only shares the Message-ID
+/// is not taken for the copy.
+#[tokio::test]
+async fn an_interrupted_move_is_not_filed_twice() {
+    let Some(lab) = lab() else { return };
+    let _g = lab.shared().await;
+    let user = clinic("again");
+    deliver(lab, &user, "moved halfway").await;
+    deliver(lab, &user, "same id elsewhere").await;
+    let mut src = clinic_source(lab, &user);
+    let got = fetch_until(&mut src, 2, Duration::from_secs(20)).await;
+    let (half, other) = (&got[0], &got[1]);
+    let at = |f: &Fetched| {
+        f.received_at
+            .with_timezone(&chrono::FixedOffset::east_opt(0).unwrap())
+    };
+    // The copy half of a MOVE that was cut off.
+    src.append(Some("Behandlat"), &half.bytes, Some(at(half)))
+        .await
+        .expect("append the copy");
+    // Another message with the other's Message-ID but other bytes already filed.
+    let impostor = String::from_utf8_lossy(&other.bytes).replace("Hej,", "Hej igen,");
+    src.append(Some("Behandlat"), impostor.as_bytes(), Some(at(other)))
+        .await
+        .expect("append the impostor");
+
+    src.mark_processed_again(half).await.expect("move again");
+    src.mark_processed_again(other).await.expect("move again");
+    src.disconnect().await;
+    assert!(
+        read_folder(lab, &user, "INBOX").await.is_empty(),
+        "nothing left behind"
+    );
+    let filed = read_folder(lab, &user, "Behandlat").await;
+    let subjects: Vec<String> = filed.iter().map(subject_of).collect();
+    assert_eq!(
+        subjects.iter().filter(|s| *s == "moved halfway").count(),
+        1,
+        "the interrupted move's copy is not duplicated: {subjects:?}"
+    );
+    assert_eq!(
+        subjects
+            .iter()
+            .filter(|s| *s == "same id elsewhere")
+            .count(),
+        2,
+        "a look-alike is no proof: the real message is filed too: {subjects:?}"
+    );
 }
 
 #[tokio::test]

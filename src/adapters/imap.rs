@@ -56,6 +56,17 @@ impl fmt::Debug for ImapAuth {
     }
 }
 
+/// The Message-ID header of a raw message, with its angle brackets.
+fn message_id_of(raw: &[u8]) -> Option<String> {
+    let m = mail_parser::MessageParser::default().parse_headers(raw)?;
+    m.message_id().map(|id| format!("<{id}>"))
+}
+
+/// An IMAP quoted string.
+fn imap_quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
 /// Run a secret command (`sh -c`) and take the first line of its output.
 async fn run_secret_command(command: &str) -> Result<String, SourceError> {
     let out = tokio::process::Command::new("sh")
@@ -724,11 +735,20 @@ impl ImapSource {
         }
         let r = bounded(t, "UID COPY", conn.session.uid_copy(&set, &processed)).await;
         self.after(r)?;
+        self.remove_original(&set).await
+    }
+
+    /// After the copy is safely in the processed folder: flag the original \Deleted and, with
+    /// UIDPLUS, expunge exactly that UID (never a plain EXPUNGE). Without UIDPLUS the flag
+    /// stays; fetches skip \Deleted messages.
+    async fn remove_original(&mut self, set: &str) -> Result<(), SourceError> {
+        let t = self.cfg.command_timeout;
+        let caps = self.conn.as_ref().expect("connected").caps;
         let conn = self.conn.as_mut().expect("connected");
         let r = bounded(t, "UID STORE", async {
             let s = conn
                 .session
-                .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
+                .uid_store(set, "+FLAGS.SILENT (\\Deleted)")
                 .await?;
             let v: Vec<_> = s.collect().await;
             for x in v {
@@ -741,7 +761,7 @@ impl ImapSource {
         if caps.uidplus {
             let conn = self.conn.as_mut().expect("connected");
             let r = bounded(t, "UID EXPUNGE", async {
-                let s = conn.session.uid_expunge(&set).await?;
+                let s = conn.session.uid_expunge(set).await?;
                 let v: Vec<_> = s.collect().await;
                 for x in v {
                     x?;
@@ -752,6 +772,71 @@ impl ImapSource {
             self.after(r)?;
         }
         Ok(())
+    }
+
+    /// For a message the ledger already had: if an identical copy (same Message-ID, size and
+    /// INTERNALDATE) is already in the processed folder, a move was interrupted after the copy
+    /// (Dovecot copies, then expunges): remove only the original. Otherwise move it.
+    async fn mark_again_inner(&mut self, msg: &Fetched) -> Result<(), SourceError> {
+        let Some(mid) = message_id_of(&msg.bytes) else {
+            return self.mark_inner(msg).await;
+        };
+        self.ensure_connected().await?;
+        let t = self.cfg.command_timeout;
+        let processed = self.cfg.processed_folder.clone();
+        let folder = self.cfg.folder.clone();
+        let conn = self.conn.as_mut().expect("connected");
+        let r = bounded(t, "EXAMINE", conn.session.examine(&processed)).await;
+        self.after(r)?;
+        let conn = self.conn.as_mut().expect("connected");
+        let query = format!("HEADER Message-ID {}", imap_quote(&mid));
+        let r = bounded(t, "UID SEARCH", conn.session.uid_search(&query)).await;
+        let found = self.after(r);
+        let copies = match found {
+            Ok(uids) if !uids.is_empty() => {
+                let set = uid_set(&uids.into_iter().collect::<Vec<_>>());
+                let conn = self.conn.as_mut().expect("connected");
+                let r = bounded(t, "UID FETCH", async {
+                    let stream = conn
+                        .session
+                        .uid_fetch(&set, "(UID INTERNALDATE RFC822.SIZE)")
+                        .await?;
+                    let items: Vec<_> = stream.collect().await;
+                    let mut out = Vec::new();
+                    for f in items {
+                        let f = f?;
+                        out.push((f.size, f.internal_date().map(|d| d.with_timezone(&Utc))));
+                    }
+                    Ok(out)
+                })
+                .await;
+                self.after(r)?
+            }
+            Ok(_) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        // Back to the watched folder, where the original is.
+        let conn = self.conn.as_mut().expect("connected");
+        let r = bounded(t, "SELECT", conn.session.select(&folder)).await;
+        let mailbox = self.after(r)?;
+        let conn = self.conn.as_mut().expect("connected");
+        if mailbox.uid_validity != Some(conn.uidvalidity) {
+            return Err(self.fail(
+                SourceError::Connection(
+                    "UIDVALIDITY changed while checking the processed folder".into(),
+                ),
+                true,
+            ));
+        }
+        let size = u32::try_from(msg.bytes.len()).ok();
+        let same = copies
+            .iter()
+            .any(|(s, d)| *s == size && *d == Some(msg.received_at));
+        if !same {
+            return self.mark_inner(msg).await;
+        }
+        tracing::info!(key = %msg.source_key, "already filed by an interrupted move: removing the original only");
+        self.remove_original(&msg.handle).await
     }
 
     async fn wait_inner(
@@ -891,6 +976,13 @@ impl MailSource for ImapSource {
         msg: &Fetched,
     ) -> impl Future<Output = Result<(), SourceError>> + Send {
         self.mark_inner(msg)
+    }
+
+    fn mark_processed_again(
+        &mut self,
+        msg: &Fetched,
+    ) -> impl Future<Output = Result<(), SourceError>> + Send {
+        self.mark_again_inner(msg)
     }
 
     fn wait(

@@ -189,6 +189,12 @@ impl MailSource for AnySource {
             AnySource::Imap(i) => i.mark_processed(msg).await,
         }
     }
+    async fn mark_processed_again(&mut self, msg: &Fetched) -> Result<(), SourceError> {
+        match self {
+            AnySource::Maildir(m) => m.mark_processed_again(msg).await,
+            AnySource::Imap(i) => i.mark_processed_again(msg).await,
+        }
+    }
     async fn wait(
         &mut self,
         max: Duration,

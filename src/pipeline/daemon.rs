@@ -119,6 +119,7 @@ where
             }
             match pipeline.ingest_one(f).await {
                 Ok(outcome) => {
+                    let outcome_was_recorded_before = outcome == Outcome::AlreadyRecorded;
                     match outcome {
                         Outcome::Recorded { class, reply, .. } => {
                             summary.processed += 1;
@@ -131,7 +132,11 @@ where
                         Outcome::AlreadyRecorded => summary.already_recorded += 1,
                     }
                     // Only after the commit: move the message out of the watched folder.
-                    if let Err(e) = source.mark_processed(f).await {
+                    let moved = match outcome_was_recorded_before {
+                        true => source.mark_processed_again(f).await,
+                        false => source.mark_processed(f).await,
+                    };
+                    if let Err(e) = moved {
                         warn!(key = %f.source_key, "cannot move processed message (will retry): {e}");
                     }
                 }
