@@ -501,6 +501,103 @@ async fn dovecot_restart_gives_connection_error_then_reconnects() {
     src.disconnect().await;
 }
 
+/// A TLS terminator in front of the lab's submission port (the lab has no SMTPS port): it
+/// accepts TLS with the lab's server certificate and pipes the plain bytes to `upstream`.
+async fn smtps_front(lab: &Lab) -> u16 {
+    use tokio::io::copy_bidirectional;
+    use tokio_rustls::rustls;
+    let certs: Vec<_> = rustls_pemfile::certs(&mut std::io::BufReader::new(
+        std::fs::File::open(lab.dir.join("certs/server-chain.crt")).unwrap(),
+    ))
+    .collect::<Result<_, _>>()
+    .unwrap();
+    let key = rustls_pemfile::private_key(&mut std::io::BufReader::new(
+        std::fs::File::open(lab.dir.join("certs/server.key")).unwrap(),
+    ))
+    .unwrap()
+    .expect("a private key");
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let upstream = lab.submission_port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let mut tls = match acceptor.accept(tcp).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        eprintln!("smtps front: handshake: {e}");
+                        return;
+                    }
+                };
+                let Ok(mut plain) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                else {
+                    return;
+                };
+                let _ = copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    port
+}
+
+/// Implicit TLS (SMTPS, port 465 style): the transport wraps the connection in TLS before the
+/// greeting, verifies the server against the configured CA, logs in and delivers; and keeps
+/// the connection for the next mail.
+#[tokio::test]
+async fn implicit_tls_submission_delivers_and_verifies() {
+    let Some(lab) = lab() else { return };
+    let _g = lab.shared().await;
+    let user = clinic("smtps");
+    let port = smtps_front(lab).await;
+    let mut cfg = SmtpConfig::new("127.0.0.1", port, TlsMode::Tls);
+    cfg.ca_file = Some(lab.ca());
+    cfg.username = Some("vardval@rjl.test".into());
+    cfg.password = Some("vardval-pass".into());
+    cfg.timeout = Duration::from_secs(10);
+    let t = SmtpTransport::new(cfg.clone()).expect("smtp");
+    for i in 1..=2 {
+        t.send(
+            "vardval@rjl.test",
+            std::slice::from_ref(&user),
+            &message(&user, &format!("smtps {i}")),
+        )
+        .await
+        .expect("implicit TLS submission");
+    }
+    let mut src = clinic_source(lab, &user);
+    let got = fetch_until(&mut src, 2, Duration::from_secs(20)).await;
+    let mut subjects: Vec<String> = got.iter().map(subject_of).collect();
+    subjects.sort();
+    assert_eq!(subjects, ["smtps 1", "smtps 2"]);
+    src.disconnect().await;
+    // Without the lab CA the handshake fails: transient, nothing sent.
+    let mut no_ca = cfg;
+    no_ca.ca_file = None;
+    let e = SmtpTransport::new(no_ca)
+        .expect("smtp")
+        .send(
+            "vardval@rjl.test",
+            std::slice::from_ref(&user),
+            &message(&user, "x"),
+        )
+        .await
+        .expect_err("unknown CA");
+    assert!(
+        matches!(e, SendError::Transient(ref m) if m.contains("TLS")),
+        "{e:?}"
+    );
+}
+
 #[tokio::test]
 async fn submission_with_auth_and_starttls_delivers_to_a_clinic() {
     let Some(lab) = lab() else { return };
