@@ -160,7 +160,19 @@ where
         match source.wait(opts.max_wait, &shutdown).await {
             Ok(Wait::Shutdown) => break,
             Ok(_) => {}
-            Err(e) => warn!(source = %desc, "wait failed: {e}"),
+            Err(e) => {
+                // The connection broke while waiting (server restart): say so in `status`;
+                // the next fetch reconnects.
+                warn!(source = %desc, "wait failed: {e}");
+                let now = pipeline.clock.now();
+                state(&pipeline, "connection_state", "disconnected").await;
+                state(
+                    &pipeline,
+                    "last_error",
+                    &format!("{} {e}", now.to_rfc3339()),
+                )
+                .await;
+            }
         }
     }
     if opts.once {
