@@ -56,6 +56,12 @@ impl fmt::Debug for ImapAuth {
     }
 }
 
+/// Read a response stream to its end, failing on the first error in it.
+async fn read_all<T, E>(stream: impl futures::Stream<Item = Result<T, E>>) -> Result<(), E> {
+    let items: Vec<_> = stream.collect().await;
+    items.into_iter().try_for_each(|x| x.map(drop))
+}
+
 /// The Message-ID header of a raw message, with its angle brackets.
 fn message_id_of(raw: &[u8]) -> Option<String> {
     let m = mail_parser::MessageParser::default().parse_headers(raw)?;
@@ -746,27 +752,19 @@ impl ImapSource {
         let caps = self.conn.as_ref().expect("connected").caps;
         let conn = self.conn.as_mut().expect("connected");
         let r = bounded(t, "UID STORE", async {
-            let s = conn
-                .session
-                .uid_store(set, "+FLAGS.SILENT (\\Deleted)")
-                .await?;
-            let v: Vec<_> = s.collect().await;
-            for x in v {
-                x?;
-            }
-            Ok(())
+            read_all(
+                conn.session
+                    .uid_store(set, "+FLAGS.SILENT (\\Deleted)")
+                    .await?,
+            )
+            .await
         })
         .await;
         self.after(r)?;
         if caps.uidplus {
             let conn = self.conn.as_mut().expect("connected");
             let r = bounded(t, "UID EXPUNGE", async {
-                let s = conn.session.uid_expunge(set).await?;
-                let v: Vec<_> = s.collect().await;
-                for x in v {
-                    x?;
-                }
-                Ok(())
+                read_all(conn.session.uid_expunge(set).await?).await
             })
             .await;
             self.after(r)?;
