@@ -53,6 +53,9 @@ pub struct Settings {
     pub limits: LimitSettings,
     #[serde(default)]
     pub replies: ReplySettings,
+    /// Förhandskontroll: which mails ask for a check of a draft instead of submitting.
+    #[serde(default)]
+    pub precheck: crate::domain::precheck::PrecheckRule,
     /// Directory the config file lives in; relative paths are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,

@@ -39,6 +39,18 @@ const TEMPLATES: &[(&str, &str)] = &[
         "no_document.txt.j2",
         include_str!("../templates/no_document.txt.j2"),
     ),
+    (
+        "analysis.txt.j2",
+        include_str!("../templates/analysis.txt.j2"),
+    ),
+    (
+        "precheck.subject.j2",
+        include_str!("../templates/precheck.subject.j2"),
+    ),
+    (
+        "precheck.txt.j2",
+        include_str!("../templates/precheck.txt.j2"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +157,25 @@ impl Composer {
         reference: &str,
         now: DateTime<Utc>,
     ) -> Result<Reply, ReplyError> {
+        let ctx = self.document_context(f, reference, false);
+        self.build("receipt", &ctx, orig, reference, now)
+    }
+
+    /// The answer to a pre-check (Förhandskontroll): the same analysis as a receipt, clearly
+    /// not a submission, with how to submit. `f.version` and `f.supplement` are not used.
+    pub fn precheck(
+        &self,
+        orig: &Original<'_>,
+        f: &ReceiptFacts<'_>,
+        reference: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Reply, ReplyError> {
+        let ctx = self.document_context(f, reference, true);
+        self.build("precheck", &ctx, orig, reference, now)
+    }
+
+    /// What the receipt and the pre-check reply say about a read document.
+    fn document_context(&self, f: &ReceiptFacts<'_>, reference: &str, precheck: bool) -> Value {
         let tz = self.rulebook.tz();
         let a = f.analysis;
         let sections: Vec<SectionLine> = a
@@ -177,7 +208,7 @@ impl Composer {
             .iter()
             .filter(|s| s.status_sv != status_sv(Status::Ok) && s.id != "G")
             .collect();
-        let ctx = context! {
+        context! {
             clinic_name => f.clinic_name,
             kind => if f.supplement { "supplement" } else { "submission" },
             milestone_short => f.milestone.short,
@@ -203,8 +234,9 @@ impl Composer {
             data_sources => a.data_sources.join(", "),
             notes => a.notes,
             reference => reference,
-        };
-        self.build("receipt", &ctx, orig, reference, now)
+            precheck => precheck,
+            submit_address => self.from.email.to_string(),
+        }
     }
 
     /// The reply for documents that could not be read; `documents` holds (name, Swedish reason).

@@ -28,7 +28,7 @@ use vardval::ports::{SystemClock, Transport};
 
 use common::agent::{
     Agent, LedgerOutbox, Received, TestClinic, fixture_from, ledger_messages, ledger_outbox,
-    received, status_counts,
+    received, rewrite_headers, status_counts,
 };
 use common::lab::{Lab, StartSmtpOnDrop, lab, plain_smtp, poll_until};
 
@@ -100,6 +100,7 @@ struct Case {
 
 const RECEIPT: &str = "Mottagningsbekräftelse";
 const NO_DOCUMENT: &str = "Vi hittade inget dokument";
+const PRECHECK: &str = "Förhandskontroll av er";
 
 fn case(
     agent: &Agent,
@@ -604,7 +605,73 @@ async fn doctor_checks_the_real_logins(url: String) {
     );
 }
 
+/// Förhandskontroll on the real servers: a clinic sends its draft with "Förhandskontroll" in
+/// the subject, another clinic submits the same kind of plan. The draft's answer arrives in
+/// the first clinic's mailbox (threaded, the analysis, clearly not a submission); the ledger
+/// has a submission only for the second; `status` counts the pre-check on its own.
+async fn a_precheck_is_answered_not_submitted(url: String) {
+    let Some(lab) = lab() else { return };
+    let _g = lab.shared().await;
+    let agent = Agent::new(lab, "e2e-precheck", &url, 2);
+    let (c1, c2) = (
+        clinic(&agent, 0).address.clone(),
+        clinic(&agent, 1).address.clone(),
+    );
+    let mut draft = case(
+        &agent,
+        "01-outlook-docx-projektplan.eml",
+        &c1,
+        "precheck",
+        Some(PRECHECK),
+    );
+    draft.raw = rewrite_headers(
+        &draft.raw,
+        &[(
+            "Subject",
+            "=?utf-8?q?F=C3=B6rhandskontroll=3A_v=C3=A5r_projektplan?=",
+        )],
+    );
+    let cases = vec![
+        draft,
+        case(
+            &agent,
+            "01-outlook-docx-projektplan.eml",
+            &c2,
+            "submission",
+            Some(RECEIPT),
+        ),
+    ];
+    let daemon = Daemon::start(&agent).await;
+    wait_connected(&agent).await;
+    for c in &cases {
+        send_smtp(lab, &agent, c).await;
+    }
+    wait_done(lab, &agent, &cases, Duration::from_secs(90)).await;
+    let summary = daemon.stop().await;
+    assert_eq!(summary.failed, 0, "{summary:?}");
+    assert_outcome(lab, &agent, &cases).await;
+
+    let subs = agent.submissions().await;
+    let list = subs.as_array().expect("a JSON array");
+    assert_eq!(list.len(), 1, "only the real submission: {subs:#}");
+    assert_eq!(
+        list[0]["message_id"],
+        cases[1].message_id.as_str(),
+        "{subs:#}"
+    );
+    let status = agent.status().await;
+    assert_eq!(status["prechecks"], 1, "{status}");
+    let answer = received(lab, &c1, "INBOX").await;
+    assert_eq!(answer.len(), 1, "{answer:#?}");
+    assert!(
+        answer[0].subject.contains("inte inlämnad"),
+        "{}",
+        answer[0].subject
+    );
+}
+
 both!(
+    a_precheck_is_answered_not_submitted,
     receipts_reach_the_clinics,
     reconnects_after_an_imap_restart,
     receipts_survive_an_smtp_outage,

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::app;
 use crate::config::Settings;
+use crate::store::MessageClass;
 
 pub async fn status(config: &Path, as_json: bool) -> anyhow::Result<()> {
     let s = Settings::load(config)?;
@@ -16,6 +17,11 @@ pub async fn status(config: &Path, as_json: bool) -> anyhow::Result<()> {
     let (backlog, oldest) = store.outbox_backlog().await?;
     let triage = store.triage_open().await?.len();
     let dead = store.outbox_dead().await?;
+    // Förhandskontroller are answered but never submissions: counted on their own line.
+    let prechecks = counts
+        .iter()
+        .find(|(k, _)| k == MessageClass::Precheck.as_str())
+        .map_or(0, |(_, n)| *n);
     let v = json!({
         "mailbox": s.mailbox.kind_name(),
         "connection_state": state.get("connection_state"),
@@ -26,6 +32,7 @@ pub async fn status(config: &Path, as_json: bool) -> anyhow::Result<()> {
         "outbox_dead": dead,
         "oldest_unsent": oldest.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
         "triage_open": triage,
+        "prechecks": prechecks,
     });
     if as_json {
         println!("{}", serde_json::to_string_pretty(&v)?);
@@ -53,6 +60,7 @@ pub async fn status(config: &Path, as_json: bool) -> anyhow::Result<()> {
         );
         println!("Svar som inte gick att skicka (kräver åtgärd): {dead}");
         println!("Öppna ärenden för granskare: {triage}");
+        println!("Förhandskontroller (besvarade, inte inlämnade): {prechecks}");
     }
     Ok(())
 }

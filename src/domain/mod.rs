@@ -7,6 +7,7 @@
 //! - [`grading`]: green/yellow/red exactly as the rulebook defines it.
 //! - [`cycle`]: due dates and on-time decisions in the cycle's time zone.
 //! - [`money`]: amounts in integer öre and the compensation rules.
+//! - [`precheck`]: when a mail asks for a pre-check (Förhandskontroll) instead of submitting.
 
 pub mod analysis;
 pub mod cycle;
@@ -14,4 +15,5 @@ pub mod document;
 pub mod grading;
 pub mod money;
 pub mod normalize;
+pub mod precheck;
 pub mod rulebook;

@@ -57,6 +57,9 @@ pub struct Inbound {
     /// The From address, lower case.
     pub from: Option<String>,
     pub from_name: Option<String>,
+    /// The addresses the mail was sent to (To, Cc, Delivered-To, X-Original-To), lower case:
+    /// which of our addresses it reached (e.g. a pre-check plus address).
+    pub recipients: Vec<String>,
     /// The Date header as sent (informational only: the time of record is the server's).
     pub date_header: Option<DateTime<Utc>>,
     /// Registry id of the sending clinic, when recognised.

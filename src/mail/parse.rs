@@ -52,6 +52,7 @@ fn unparseable(sha256: String, reason: &str) -> Inbound {
         subject: String::new(),
         from: None,
         from_name: None,
+        recipients: Vec::new(),
         date_header: None,
         clinic_id: None,
         documents: Vec::new(),
@@ -102,6 +103,7 @@ fn understand_inner(
         subject: subject.unwrap_or_default(),
         from: from.clone(),
         from_name,
+        recipients: recipients(&msg),
         date_header: msg
             .date()
             .filter(|d| d.is_valid())
@@ -240,6 +242,32 @@ fn raw_header_values(msg: &Message<'_>, name: &str) -> Vec<String> {
         })
         .map(|b| unfold(&String::from_utf8_lossy(b)))
         .collect()
+}
+
+/// The addresses a message was sent to: To and Cc as parsed, and the delivery headers the
+/// receiving server adds (Delivered-To, X-Original-To), lower case, without duplicates.
+fn recipients(msg: &Message<'_>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |a: &str| {
+        let a = a.trim().trim_matches(['<', '>']).trim().to_lowercase();
+        if a.contains('@') && !out.contains(&a) {
+            out.push(a);
+        }
+    };
+    for list in [msg.to(), msg.cc()].into_iter().flatten() {
+        for addr in list.iter() {
+            if let Some(a) = addr.address() {
+                push(a);
+            }
+        }
+    }
+    for name in ["Delivered-To", "X-Original-To"] {
+        for v in raw_header_values(msg, name) {
+            let v = v.split_once(':').map_or(v.as_str(), |(_, r)| r);
+            push(v);
+        }
+    }
+    out
 }
 
 fn raw_header(msg: &Message<'_>, name: &str) -> Option<String> {

@@ -13,6 +13,7 @@ use crate::adapters::archive::Archive;
 use crate::domain::analysis::{Analysis, MilestoneSource, analyse, milestone_from_words};
 use crate::domain::cycle;
 use crate::domain::document::{Document, Format};
+use crate::domain::precheck::PrecheckRule;
 use crate::domain::rulebook::Rulebook;
 use crate::extract::{self, ExtractError, Limits};
 use crate::mail::parse::understand;
@@ -59,6 +60,8 @@ pub struct Pipeline {
     pub max_replies_per_hour: u32,
     pub max_replies_per_day: u32,
     pub own_addresses: Vec<String>,
+    /// When a mail asks for a pre-check (Förhandskontroll) instead of submitting.
+    pub precheck: PrecheckRule,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -196,14 +199,21 @@ impl Pipeline {
             .as_deref()
             .and_then(|id| self.registry.get(id))
             .cloned();
+        let precheck = self.precheck.reason(&inbound.subject, &inbound.recipients);
         let plan = match (inbound.class, clinic) {
             (MailClass::Submission | MailClass::NoDocument, Some(clinic)) if oversize => {
                 self.plan_oversize(message, &inbound, &clinic, f, now)
             }
-            (MailClass::Submission, Some(clinic)) => {
-                self.plan_submission(message, &inbound, &clinic, f, now)
-                    .await?
-            }
+            (MailClass::Submission, Some(clinic)) => match precheck {
+                Some(why) => {
+                    self.plan_precheck(message, &inbound, &clinic, f, now, why)
+                        .await?
+                }
+                None => {
+                    self.plan_submission(message, &inbound, &clinic, f, now)
+                        .await?
+                }
+            },
             (MailClass::NoDocument, Some(clinic)) => {
                 self.plan_no_document(message, &inbound, &clinic, f, now)
             }
@@ -445,6 +455,65 @@ impl Pipeline {
                 render: Box::new(render),
             }),
         })
+    }
+
+    /// Förhandskontroll: the document is read and graded like a submission and the clinic
+    /// gets the analysis, but nothing is recorded against the milestone (no submission row,
+    /// no version, no triage item): the ledger keeps the message with class `precheck`.
+    async fn plan_precheck(
+        &self,
+        mut message: NewMessage,
+        inbound: &Inbound,
+        clinic: &Clinic,
+        f: &Fetched,
+        now: DateTime<Utc>,
+        why: String,
+    ) -> Result<Plan<'static>, IngestError> {
+        let docs = inbound.documents.clone();
+        let rb = self.rulebook.clone();
+        let limits = self.limits.clone();
+        let reading = tokio::task::spawn_blocking(move || read_documents(&docs, &rb, &limits))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let to = inbound.from.clone().unwrap_or_default();
+        let Some(read) = reading.read else {
+            // The same "could not read" answer as for a submission, but nothing for reviewers.
+            let mut plan =
+                self.plan_unreadable(message, inbound, clinic, f, now, &reading.failures, &to);
+            plan.message.reason = format!("{why}; {}", plan.message.reason);
+            plan.message.class = MessageClass::Precheck;
+            plan.triage = None;
+            return Ok(plan);
+        };
+        message.class = MessageClass::Precheck;
+        message.reason = why;
+        let rb = &self.rulebook;
+        let milestone_id =
+            decide_milestone(Some(&read.analysis), &inbound.subject, f.received_at, rb);
+        let analysis = if milestone_id == read.analysis.milestone {
+            read.analysis
+        } else {
+            analyse(&read.doc, rb, Some(milestone_id))
+        };
+        let milestone = rb
+            .milestone(milestone_id)
+            .expect("decided from the rulebook");
+        let facts = ReceiptFacts {
+            clinic_name: &clinic.name,
+            document_name: &read.attachment.name,
+            received_at: f.received_at,
+            milestone,
+            on_time: cycle::on_time(f.received_at, milestone.due, rb.tz()),
+            version: 0,
+            supplement: false,
+            analysis: &analysis,
+            subject_note: None,
+        };
+        let reference = reference_for(&f.source_key, &message.sha256);
+        let reply = self
+            .composer
+            .precheck(&self.original(inbound, &to), &facts, &reference, now);
+        Ok(Plan::with_reply(message, None, &to, reply))
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -137,10 +137,12 @@ pub enum MessageClass {
     NeedsReview,
     UnreadableDocument,
     Unparseable,
+    /// Förhandskontroll: a clinic asked for its draft to be checked; answered, not submitted.
+    Precheck,
 }
 
 impl MessageClass {
-    pub const ALL: [MessageClass; 11] = [
+    pub const ALL: [MessageClass; 12] = [
         MessageClass::Submission,
         MessageClass::NoDocument,
         MessageClass::Supplement,
@@ -152,6 +154,7 @@ impl MessageClass {
         MessageClass::NeedsReview,
         MessageClass::UnreadableDocument,
         MessageClass::Unparseable,
+        MessageClass::Precheck,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -167,6 +170,7 @@ impl MessageClass {
             MessageClass::NeedsReview => "needs_review",
             MessageClass::UnreadableDocument => "unreadable_document",
             MessageClass::Unparseable => "unparseable",
+            MessageClass::Precheck => "precheck",
         }
     }
 }
@@ -215,16 +219,30 @@ impl SubmissionKind {
 /// version, description and checksum (SHA-384 of the SQL) that `sqlx::migrate!` would
 /// produce for `migrations/<backend>/<version>_<description>.sql` (that macro needs sqlx's
 /// `macros` feature, which this crate does not enable).
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-)];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/postgres/0001_init.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        3,
+        "precheck_class",
+        include_str!("../../migrations/sqlite/0003_precheck_class.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        3,
+        "precheck_class",
+        include_str!("../../migrations/postgres/0003_precheck_class.sql"),
+    ),
+];
 
 #[derive(Debug)]
 struct Embedded(&'static [(i64, &'static str, &'static str)]);
@@ -276,6 +294,34 @@ fn sqlite_url(url: &str) -> String {
     } else {
         format!("{url}?mode=rwc")
     }
+}
+
+/// SQLite migrations rebuild tables to change constraints, which the documented procedure
+/// does with foreign keys off (a `DROP TABLE` of a referenced table would otherwise fail):
+/// run them on one connection with foreign keys off, check the keys, and turn them on again.
+async fn migrate_sqlite(
+    pool: &AnyPool,
+    migrator: &Migrator,
+) -> Result<(), sqlx::migrate::MigrateError> {
+    use sqlx::Executor;
+    let mut conn = pool.acquire().await?;
+    conn.execute("PRAGMA foreign_keys = OFF").await?;
+    let ran = migrator.run_direct(&mut *conn).await;
+    let broken = match &ran {
+        Ok(()) => sqlx::query("PRAGMA foreign_key_check")
+            .fetch_optional(&mut *conn)
+            .await?
+            .is_some(),
+        Err(_) => false,
+    };
+    conn.execute("PRAGMA foreign_keys = ON").await?;
+    ran?;
+    if broken {
+        return Err(sqlx::migrate::MigrateError::Execute(sqlx::Error::Protocol(
+            "foreign key check failed after the migration".into(),
+        )));
+    }
+    Ok(())
 }
 
 impl Store {
@@ -330,7 +376,12 @@ impl Store {
             Backend::Postgres => Embedded(POSTGRES_MIGRATIONS),
         };
         let migrator = Migrator::new(source).await.map_err(migrate_err)?;
-        migrator.run(&pool).await.map_err(migrate_err)?;
+        match backend {
+            Backend::Sqlite => migrate_sqlite(&pool, &migrator)
+                .await
+                .map_err(migrate_err)?,
+            Backend::Postgres => migrator.run(&pool).await.map_err(migrate_err)?,
+        }
         Ok(Store { pool, backend })
     }
 
