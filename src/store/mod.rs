@@ -14,6 +14,8 @@
 //! `source_key`; a second commit for the same key writes nothing. The outbox is drained by
 //! [`Store::claim_due`] / [`Store::mark_sent`] / [`Store::mark_retry`]. See `docs/storage.md`.
 
+mod attempts;
+mod clean;
 mod intake;
 mod outbox;
 mod rows;
@@ -30,6 +32,8 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 
+pub use attempts::{AttemptRow, AttemptStart, AttemptState, INTERRUPTED};
+pub use clean::{storable_text, storable_text_changes};
 pub use intake::{Assigned, Intake, IntakeIds, NewMessage, NewOutbox, NewSubmission};
 pub use outbox::RetryPolicy;
 pub use rows::{MailboxState, MessageRow, OutboxRow, OutboxStatus, SubmissionRow, TriageRow};
@@ -215,16 +219,30 @@ impl SubmissionKind {
 /// version, description and checksum (SHA-384 of the SQL) that `sqlx::migrate!` would
 /// produce for `migrations/<backend>/<version>_<description>.sql` (that macro needs sqlx's
 /// `macros` feature, which this crate does not enable).
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-)];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/postgres/0001_init.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "intake_attempts",
+        include_str!("../../migrations/sqlite/0002_intake_attempts.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "intake_attempts",
+        include_str!("../../migrations/postgres/0002_intake_attempts.sql"),
+    ),
+];
 
 #[derive(Debug)]
 struct Embedded(&'static [(i64, &'static str, &'static str)]);

@@ -205,6 +205,7 @@ pub async fn pipeline(url: &str, clock: Arc<dyn Clock>, archive: &Path) -> Pipel
         max_replies_per_day: 20,
         own_addresses: vec!["vardval@rjl.test".into()],
         clock,
+        guards: Default::default(),
     }
 }
 
