@@ -491,10 +491,16 @@ async fn a_mail_that_killed_the_process_is_quarantined_unparsed(url: String) {
     for n in 1..=3 {
         let got =
             s.p.store
-                .begin_attempt("maildir:killer", &sha, 3, s.clock.now())
+                .begin_attempt("maildir:killer", &sha, 3, true, s.clock.now())
                 .await
                 .unwrap();
-        assert_eq!(got, AttemptStart::Go { attempt: n });
+        assert_eq!(
+            got,
+            AttemptStart::Go {
+                attempt: n,
+                deaths: n - 1
+            }
+        );
     }
     let sum = s.run().await;
     assert_eq!((sum.quarantined, sum.failed), (1, 0), "{sum:?}");
@@ -512,6 +518,72 @@ async fn a_mail_that_killed_the_process_is_quarantined_unparsed(url: String) {
         Some("Testklinik <sjoudden@vc.test>")
     );
     assert!(s.md.quarantine_dir().join("killer:2,S").exists());
+}
+
+fn with_probe(p: &mut Pipeline) {
+    p.guards.test_faults = true;
+    p.guards.probe = Some(env!("CARGO_BIN_EXE_vardval").into());
+}
+
+/// Simulate `n` processes that died holding `name` (attempt rows left `running`).
+async fn died_holding(s: &Setup, name: &str, raw: &[u8], n: usize, count: bool) {
+    let sha = vardval::adapters::archive::sha256_hex(raw);
+    for _ in 0..n {
+        s.p.store
+            .begin_attempt(&format!("maildir:{name}"), &sha, 3, count, s.clock.now())
+            .await
+            .unwrap();
+    }
+}
+
+/// With a probe process: a mail that kills its parser (here: aborts) is parsed in the
+/// probe after the first death; each probe death counts, the daemon lives on, and the mail
+/// is quarantined after `max_attempts`.
+async fn a_killer_mail_is_counted_in_the_probe(url: String) {
+    let s = setup(&url, with_probe).await;
+    let raw = fault("abort", "abort@vc.test");
+    s.deliver("killer", &raw);
+    // The first death happened in the daemon itself (an abort there ends the test process).
+    died_holding(&s, "killer", &raw, 1, false).await;
+    for round in 1..=3 {
+        let sum = s.run().await;
+        let a = s.p.store.attempt("maildir:killer").await.unwrap().unwrap();
+        if round < 3 {
+            assert_eq!((sum.failed, sum.quarantined), (1, 0), "round {round}");
+            assert_eq!(a.attempts, round);
+            assert!(
+                a.last_error.unwrap().contains("probe process"),
+                "round {round}"
+            );
+        } else {
+            assert_eq!((sum.failed, sum.quarantined), (0, 1));
+            assert_eq!(a.state, AttemptState::Quarantined);
+        }
+    }
+    let t = s.triage_of("killer").await;
+    assert!(
+        t[0].reason
+            .contains("probe process parsing this message died"),
+        "{}",
+        t[0].reason
+    );
+    assert!(s.md.quarantine_dir().join("killer:2,S").exists());
+}
+
+/// With a probe process: a good mail the process was killed holding many times (an
+/// operator's SIGKILL, the OOM killer) is never held against it: the probe survives, the
+/// mail is recorded and answered.
+async fn outside_kills_never_quarantine_good_mail(url: String) {
+    let s = setup(&url, with_probe).await;
+    let raw = plan("lonnhagen@vc.test", "often-killed@vc.test", 0);
+    s.deliver("good", &raw);
+    died_holding(&s, "good", &raw, 5, false).await;
+    let sum = s.run().await;
+    assert_eq!((sum.processed, sum.failed, sum.quarantined), (1, 0, 0));
+    assert_eq!(s.class("good").await, MessageClass::Submission);
+    let a = s.p.store.attempt("maildir:good").await.unwrap().unwrap();
+    assert_eq!((a.attempts, a.deaths, a.state), (1, 5, AttemptState::Done));
+    assert_eq!(s.rec.count(), 1);
 }
 
 /// The fixture corpus still flows with the guards on (a sanity check that the mechanism
@@ -536,5 +608,7 @@ both!(
     a_panicking_mail_is_quarantined_after_max_attempts,
     a_hanging_mail_is_cut_off_and_quarantined,
     a_mail_that_killed_the_process_is_quarantined_unparsed,
+    a_killer_mail_is_counted_in_the_probe,
+    outside_kills_never_quarantine_good_mail,
     ordinary_mail_is_never_quarantined,
 );

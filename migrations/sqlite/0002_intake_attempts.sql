@@ -8,6 +8,8 @@ CREATE TABLE intake_attempts (
     source_key  TEXT    NOT NULL PRIMARY KEY,
     sha256      TEXT    NOT NULL,
     attempts    INTEGER NOT NULL CHECK (attempts >= 0),
+    -- times a process died holding the message (from then on it is parsed in a probe)
+    deaths      INTEGER NOT NULL DEFAULT 0 CHECK (deaths >= 0),
     state       TEXT    NOT NULL CHECK (state IN ('running','failed','done','quarantined')),
     last_error  TEXT,
     started_at  TEXT    NOT NULL,

@@ -82,6 +82,8 @@ pub async fn build_pipeline(s: &Settings, clock: Arc<dyn Clock>) -> anyhow::Resu
             // Fault injection for the poison tests; ignored by release builds.
             test_faults: cfg!(debug_assertions)
                 && std::env::var(TEST_FAULTS_ENV).as_deref() == Ok("1"),
+            // A mail a process died holding is parsed again in a probe of this binary.
+            probe: std::env::current_exe().ok(),
         },
     })
 }

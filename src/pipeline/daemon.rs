@@ -161,26 +161,27 @@ where
             *drained.lock().expect("drained lock") = Some(mark);
             wake.notify_one();
         }
-        if full && !shutdown.is_cancelled() {
-            if progressed {
-                failed_rounds = 0;
-                continue;
-            }
-            if opts.once {
-                break;
-            }
-            // A full batch of which nothing could be done (the database is down, say): do
-            // not spin; try again after a growing pause.
-            failed_rounds += 1;
+        if shutdown.is_cancelled() {
+            break;
+        }
+        if full && progressed {
+            failed_rounds = 0;
+            continue;
+        }
+        if opts.once {
+            break;
+        }
+        if batch_failed || full {
+            // Something is left to retry (a message failed; the attempt ledger quarantines it
+            // once its attempts are used up), or nothing at all could be done (the database
+            // is down, say): look again soon rather than waiting for new mail, but never spin.
+            failed_rounds = if progressed { 0 } else { failed_rounds + 1 };
             let pause = Duration::from_millis(250) * 2u32.saturating_pow(failed_rounds.min(8));
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(pause.min(Duration::from_secs(60))) => {}
             }
             continue;
-        }
-        if opts.once {
-            break;
         }
         match source.wait(opts.max_wait, &shutdown).await {
             Ok(Wait::Shutdown) => break,

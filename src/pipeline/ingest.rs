@@ -52,6 +52,8 @@ pub enum IngestError {
     Store(#[from] StoreError),
     #[error("panic while {what}: {message}")]
     Panicked { what: &'static str, message: String },
+    #[error("{detail}")]
+    Died { detail: String },
     #[error("{what} took longer than the message budget of {budget:?} (hung)")]
     Hung {
         what: &'static str,
@@ -185,12 +187,13 @@ impl Pipeline {
         // 3. The attempt, committed before the message is parsed.
         let now = self.clock.now();
         let max = self.guards.max_attempts;
-        let attempt = match self
+        let probe = self.guards.probe.clone();
+        let (attempt, deaths) = match self
             .store
-            .begin_attempt(&f.source_key, &sha, max, now)
+            .begin_attempt(&f.source_key, &sha, max, probe.is_none(), now)
             .await?
         {
-            AttemptStart::Go { attempt } => attempt,
+            AttemptStart::Go { attempt, deaths } => (attempt, deaths),
             AttemptStart::Quarantine {
                 attempts,
                 last_error,
@@ -200,7 +203,23 @@ impl Pipeline {
                     .await;
             }
         };
-        match self.process(f, &sha, &path, now).await {
+        let res = match (&probe, deaths > 0) {
+            // A process died holding this message: parse it in a probe process first, so a
+            // mail that kills its parser is counted (and quarantined) while the daemon lives,
+            // and an outside kill is never held against the mail.
+            (Some(exe), true) => {
+                let raw = self.parse_input(f);
+                let g = &self.guards;
+                match poison::run_probe(exe, raw, &self.limits, g.message_budget, g.test_faults)
+                    .await
+                {
+                    Ok(_) => self.process(f, &sha, &path, now).await,
+                    Err(e) => Err(e),
+                }
+            }
+            _ => self.process(f, &sha, &path, now).await,
+        };
+        match res {
             Ok(outcome) => {
                 let done = self
                     .store
@@ -233,6 +252,15 @@ impl Pipeline {
         }
     }
 
+    /// What the parser gets: the whole message, or the header block of an oversize one.
+    fn parse_input(&self, f: &Fetched) -> Vec<u8> {
+        if f.bytes.len() as u64 > self.max_message_bytes {
+            header_block(&f.bytes).to_vec()
+        } else {
+            f.bytes.clone()
+        }
+    }
+
     /// Classify, read and record one message whose attempt is running.
     async fn process(
         &self,
@@ -246,11 +274,7 @@ impl Pipeline {
         // Classify (bounded: an oversize message is judged on its headers only).
         let oversize = f.bytes.len() as u64 > self.max_message_bytes;
         let inbound = {
-            let raw = if oversize {
-                header_block(&f.bytes).to_vec()
-            } else {
-                f.bytes.clone()
-            };
+            let raw = self.parse_input(f);
             let registry = self.registry.clone();
             let own = self.own_addresses.clone();
             let faults = self.guards.test_faults;

@@ -8,6 +8,8 @@
 //! parsed again: recorded with a triage item that carries the last error, and moved to the
 //! quarantine folder by the daemon.
 
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -15,6 +17,9 @@ use chrono::{DateTime, Utc};
 use tracing::warn;
 
 use super::ingest::{IngestError, Outcome, Pipeline};
+use crate::extract::{self, Limits};
+use crate::mail::parse::understand;
+use crate::mail::registry::Registry;
 use crate::ports::Fetched;
 use crate::store::{AttemptState, Intake, MessageClass, NewMessage, StoreError};
 
@@ -31,6 +36,10 @@ pub struct Guards {
     pub max_replies_per_clinic_per_day: u32,
     /// Honour the `X-Vardval-Test-Fault` header (debug builds only; see [`test_fault`]).
     pub test_faults: bool,
+    /// The executable to re-run as a probe process ([`probe_main_if_requested`]) for a
+    /// message a process already died holding. `None`: no probe, and every such death counts
+    /// as an attempt.
+    pub probe: Option<PathBuf>,
 }
 
 impl Default for Guards {
@@ -41,6 +50,7 @@ impl Default for Guards {
             max_replies_per_clinic_per_hour: 10,
             max_replies_per_clinic_per_day: 40,
             test_faults: false,
+            probe: None,
         }
     }
 }
@@ -80,6 +90,116 @@ pub fn test_fault(raw: &[u8], enabled: bool) {
         }
         "abort" => std::process::abort(),
         _ => {}
+    }
+}
+
+/// The environment variable that makes the binary a probe process.
+pub const PROBE_ENV: &str = "VARDVAL_PROBE";
+/// The document limits the probe applies (JSON of [`Limits`]).
+const PROBE_LIMITS_ENV: &str = "VARDVAL_PROBE_LIMITS";
+/// The stack of the probe's worker: tokio's blocking threads have 2 MiB, so a mail that
+/// overflows the stack in the daemon overflows it in the probe too.
+const PROBE_STACK: usize = 2 * 1024 * 1024;
+/// Exit code of a probe whose work panicked.
+const PROBE_PANICKED: u8 = 3;
+
+/// Call first thing in `main`: when this process was started as a probe, read the raw mail
+/// from stdin, parse it and read its documents the way the intake does (on a thread with
+/// the intake's stack size), and return the exit code (0: survived; 3: panicked; a crash
+/// kills the process, which is the point). `None` when this is not a probe.
+pub fn probe_main_if_requested() -> Option<u8> {
+    std::env::var_os(PROBE_ENV)?;
+    let limits: Limits = std::env::var(PROBE_LIMITS_ENV)
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default();
+    let faults = std::env::var(TEST_FAULTS_ENV).as_deref() == Ok("1");
+    let mut raw = Vec::new();
+    if std::io::stdin().read_to_end(&mut raw).is_err() {
+        return Some(2);
+    }
+    // Panics are reported by the exit code; no message on stderr.
+    std::panic::set_hook(Box::new(|_| {}));
+    let worker = std::thread::Builder::new()
+        .stack_size(PROBE_STACK)
+        .spawn(move || probe_work(&raw, &limits, faults));
+    match worker.map(|h| h.join()) {
+        Ok(Ok(())) => Some(0),
+        Ok(Err(_)) => Some(PROBE_PANICKED),
+        Err(_) => Some(2),
+    }
+}
+
+/// What the probe does: the blocking work of the intake.
+fn probe_work(raw: &[u8], limits: &Limits, faults: bool) {
+    test_fault(raw, faults);
+    let registry =
+        Registry::from_csv("id,name,emails,listed_inhabitants\n").expect("an empty registry");
+    let inbound = understand(raw, &registry, &[]);
+    for d in &inbound.documents {
+        let _ = extract::extract(&d.bytes, limits);
+    }
+}
+
+/// Parse `raw` in a probe process (`exe` with [`PROBE_ENV`]) within `budget`. A probe that
+/// dies, panics or runs out of time fails the attempt (it counts: the mail did it). A probe
+/// that cannot be started is reported as `Ok(false)`: the caller goes on in-process.
+pub(crate) async fn run_probe(
+    exe: &Path,
+    raw: Vec<u8>,
+    limits: &Limits,
+    budget: Duration,
+    faults: bool,
+) -> Result<bool, IngestError> {
+    let spawned = tokio::process::Command::new(exe)
+        .env(PROBE_ENV, "1")
+        .env(
+            PROBE_LIMITS_ENV,
+            serde_json::to_string(limits).unwrap_or_default(),
+        )
+        .env(TEST_FAULTS_ENV, if faults { "1" } else { "0" })
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            warn!("cannot start the probe process {}: {e}", exe.display());
+            return Ok(false);
+        }
+    };
+    if let Some(stdin) = child.stdin.take() {
+        // A probe that dies early closes the pipe: that is its exit status's story.
+        let mut stdin = stdin.into_owned_fd().map(std::fs::File::from).ok();
+        tokio::task::spawn_blocking(move || {
+            if let Some(f) = stdin.as_mut() {
+                let _ = f.write_all(&raw);
+            }
+        });
+    }
+    match tokio::time::timeout(budget, child.wait()).await {
+        Err(_) => {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+            Err(IngestError::Hung {
+                what: "parsing the message in a probe process",
+                budget,
+            })
+        }
+        Ok(Ok(st)) if st.success() => Ok(true),
+        Ok(Ok(st)) if st.code() == Some(i32::from(PROBE_PANICKED)) => Err(IngestError::Panicked {
+            what: "parsing the message in a probe process",
+            message: "the probe's parser panicked".into(),
+        }),
+        Ok(Ok(st)) => Err(IngestError::Died {
+            detail: format!("the probe process parsing this message died ({st})"),
+        }),
+        Ok(Err(e)) => {
+            warn!("cannot wait for the probe process: {e}");
+            Ok(false)
+        }
     }
 }
 
@@ -125,7 +245,9 @@ impl IngestError {
     /// not; a panic, a hang, or a statement the database refused for this mail's data do.
     pub fn counts_against_message(&self) -> bool {
         match self {
-            IngestError::Panicked { .. } | IngestError::Hung { .. } => true,
+            IngestError::Panicked { .. } | IngestError::Hung { .. } | IngestError::Died { .. } => {
+                true
+            }
             IngestError::Archive(_) => false,
             IngestError::Store(e) => match e {
                 StoreError::Query { source, .. } => matches!(

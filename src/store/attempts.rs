@@ -55,6 +55,8 @@ pub struct AttemptRow {
     pub source_key: String,
     pub sha256: String,
     pub attempts: i64,
+    /// Processes that died holding this message.
+    pub deaths: i64,
     pub state: AttemptState,
     pub last_error: Option<String>,
     pub started_at: DateTime<Utc>,
@@ -64,8 +66,9 @@ pub struct AttemptRow {
 /// What [`Store::begin_attempt`] decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttemptStart {
-    /// Go ahead: this is attempt number `attempt` (1-based), committed as running.
-    Go { attempt: i64 },
+    /// Go ahead: this is attempt number `attempt` (1-based), committed as running. `deaths`
+    /// processes died holding this message so far (then parse it in a probe process).
+    Go { attempt: i64, deaths: i64 },
     /// `attempts` tries are used up: quarantine without parsing. `last_error` says why the
     /// last one failed (a process death is named as such).
     Quarantine { attempts: i64, last_error: String },
@@ -76,14 +79,16 @@ pub const INTERRUPTED: &str = "processing never finished: the process stopped wh
 
 impl Store {
     /// Record, and commit, that processing of a message starts, BEFORE it is parsed. An
-    /// earlier attempt still `running` died with the process: its error becomes
-    /// [`INTERRUPTED`]. When `max_attempts` attempts were already made, nothing is started and
-    /// the message is to be quarantined.
+    /// earlier attempt still `running` died with the process: `deaths` goes up and its error
+    /// becomes [`INTERRUPTED`]; it counts as an attempt only if `count_deaths` (without a
+    /// probe process, a death cannot be told apart from an outside kill). When `max_attempts`
+    /// attempts were already made, nothing is started and the message is to be quarantined.
     pub async fn begin_attempt(
         &self,
         source_key: &str,
         sha256: &str,
         max_attempts: u32,
+        count_deaths: bool,
         now: DateTime<Utc>,
     ) -> Result<AttemptStart, StoreError> {
         let key = storable_text(source_key, MAX_KEY);
@@ -92,35 +97,42 @@ impl Store {
             .await
             .map_err(q("begin an intake attempt"))?;
         let row = sqlx::query(
-            "SELECT attempts, state, last_error FROM intake_attempts WHERE source_key = $1",
+            "SELECT attempts, deaths, state, last_error FROM intake_attempts WHERE source_key = $1",
         )
         .bind(key.as_ref())
         .fetch_optional(&mut *tx)
         .await
         .map_err(q("read an intake attempt"))?;
-        let (done, last_error) = match &row {
-            None => (0, None),
+        let (done, deaths, last_error) = match &row {
+            None => (0, 0, None),
             Some(r) => {
-                let n: i64 = col(r, "attempts")?;
+                let mut n: i64 = col(r, "attempts")?;
+                let mut deaths: i64 = col(r, "deaths")?;
                 let state = AttemptState::parse(&col::<String>(r, "state")?)?;
                 let err: Option<String> = col(r, "last_error")?;
                 let err = if state == AttemptState::Running {
+                    deaths += 1;
+                    if !count_deaths {
+                        n = (n - 1).max(0);
+                    }
                     Some(INTERRUPTED.to_string())
                 } else {
                     err
                 };
-                (n, err)
+                (n, deaths, err)
             }
         };
         if done >= i64::from(max_attempts.max(1)) {
             // Keep what we learnt: a process death is recorded as the last error.
             sqlx::query(
-                "UPDATE intake_attempts SET state = 'failed', last_error = $2, updated_at = $3 \
-                 WHERE source_key = $1",
+                "UPDATE intake_attempts SET state = 'failed', last_error = $2, updated_at = $3, \
+                 attempts = $4, deaths = $5 WHERE source_key = $1",
             )
             .bind(key.as_ref())
             .bind(last_error.as_deref())
             .bind(ts(now))
+            .bind(done)
+            .bind(deaths)
             .execute(&mut *tx)
             .await
             .map_err(q("update an intake attempt"))?;
@@ -146,18 +158,19 @@ impl Store {
         } else {
             sqlx::query(
                 "UPDATE intake_attempts SET attempts = $2, state = 'running', last_error = $3, \
-                 started_at = $4, updated_at = $4 WHERE source_key = $1",
+                 started_at = $4, updated_at = $4, deaths = $5 WHERE source_key = $1",
             )
             .bind(key.as_ref())
             .bind(attempt)
             .bind(last_error.as_deref())
             .bind(ts(now))
+            .bind(deaths)
             .execute(&mut *tx)
             .await
             .map_err(q("update an intake attempt"))?;
         }
         tx.commit().await.map_err(q("commit an intake attempt"))?;
-        Ok(AttemptStart::Go { attempt })
+        Ok(AttemptStart::Go { attempt, deaths })
     }
 
     /// Record how an attempt ended. `counts = false` gives the attempt back (an error of the
@@ -191,7 +204,7 @@ impl Store {
     /// The attempt row of a message, if processing ever started.
     pub async fn attempt(&self, source_key: &str) -> Result<Option<AttemptRow>, StoreError> {
         sqlx::query(
-            "SELECT source_key, sha256, attempts, state, last_error, started_at, updated_at \
+            "SELECT source_key, sha256, attempts, deaths, state, last_error, started_at, updated_at \
              FROM intake_attempts WHERE source_key = $1",
         )
         .bind(storable_text(source_key, MAX_KEY).as_ref())
@@ -203,6 +216,7 @@ impl Store {
                 source_key: col(&r, "source_key")?,
                 sha256: col(&r, "sha256")?,
                 attempts: col(&r, "attempts")?,
+                deaths: col(&r, "deaths")?,
                 state: AttemptState::parse(&col::<String>(&r, "state")?)?,
                 last_error: col(&r, "last_error")?,
                 started_at: parse_ts("started_at", &col::<String>(&r, "started_at")?)?,
