@@ -608,6 +608,28 @@ path = "clinics.csv"
     }
 
     #[test]
+    fn poison_and_reply_guards_have_defaults_and_are_read() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Settings::load(&write(d.path(), MIN)).unwrap();
+        assert_eq!(s.limits.max_attempts(), 3);
+        assert_eq!(s.limits.message_budget(), Duration::from_secs(120));
+        assert_eq!(s.replies.max_per_clinic_per_hour, 10);
+        assert_eq!(s.replies.max_per_clinic_per_day, 40);
+        assert_eq!(s.mailbox.quarantine_folder, "Karantan");
+        let set = format!(
+            "{MIN}\n[limits]\nmax_attempts = 5\nmessage_budget_secs = 9\n\
+             [replies]\nmax_per_clinic_per_hour = 2\nmax_per_clinic_per_day = 3\n"
+        );
+        let s = Settings::load(&write(d.path(), &set)).unwrap();
+        assert_eq!(s.limits.max_attempts(), 5);
+        assert_eq!(s.limits.message_budget(), Duration::from_secs(9));
+        assert_eq!(s.replies.max_per_clinic_per_hour, 2);
+        assert_eq!(s.replies.max_per_clinic_per_day, 3);
+        let zero = format!("{MIN}\n[limits]\nmax_attempts = 0\n");
+        assert!(Settings::load(&write(d.path(), &zero)).is_err());
+    }
+
+    #[test]
     fn unknown_keys_are_rejected() {
         let d = tempfile::tempdir().unwrap();
         let text = MIN.replace("[database]", "[database]\npassword = \"x\"");

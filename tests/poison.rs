@@ -259,7 +259,7 @@ async fn unusable_reply_addresses_are_recorded_without_reply(url: String) {
     let sum = s.run().await;
     assert_eq!(sum.failed, 0, "{sum:?}");
     assert_eq!(s.pending(), 0, "nothing left to retry for ever");
-    for i in 0..senders.len() {
+    for (i, sender) in senders.iter().enumerate() {
         for (name, class) in [
             (format!("bad-{i}"), MessageClass::Submission),
             (format!("nodoc-{i}"), MessageClass::NoDocument),
@@ -271,9 +271,9 @@ async fn unusable_reply_addresses_are_recorded_without_reply(url: String) {
             } else {
                 got
             };
-            assert_eq!(got, class, "{}", senders[i]);
+            assert_eq!(got, class, "{sender}");
             let triage = s.triage_of(&name).await;
-            assert_eq!(triage.len(), 1, "{}: {triage:?}", senders[i]);
+            assert_eq!(triage.len(), 1, "{sender}: {triage:?}");
             let r = &triage[0].reason;
             assert!(
                 r.contains("cannot receive a reply") || r.contains("reply could not be built"),
