@@ -83,6 +83,10 @@ pub struct MailboxSettings {
     /// ".Behandlat").
     #[serde(default = "default_processed")]
     pub processed_folder: String,
+    /// Where poison mail is moved once its `[limits] max_attempts` are used up (IMAP folder,
+    /// or a Maildir++ subfolder).
+    #[serde(default = "default_quarantine")]
+    pub quarantine_folder: String,
     #[serde(default = "default_poll")]
     pub poll_interval_secs: u64,
     #[serde(default = "default_idle_refresh")]
@@ -180,12 +184,18 @@ pub struct ClinicsSettings {
     pub path: PathBuf,
 }
 
-/// `[limits]`: `max_message_bytes` plus the document limits of [`Limits`], in one table.
+/// `[limits]`: `max_message_bytes`, the poison-mail limits (`max_attempts`,
+/// `message_budget_secs`) plus the document limits of [`Limits`], in one table.
 /// Unknown keys are refused, as in every other section.
 #[derive(Debug, Clone, Default)]
 pub struct LimitSettings {
     /// Largest raw message processed; larger ones are archived and sent to triage.
     pub max_message_bytes: Option<u64>,
+    /// Attempts (failed, panicked, hung or killed the process) before a message is
+    /// quarantined without being parsed again. Default 3.
+    pub max_attempts: Option<u32>,
+    /// Time budget for parsing and reading one message, in seconds. Default 120.
+    pub message_budget_secs: Option<u64>,
     /// Document limits (size, zip ratio, pages, time).
     pub document: Limits,
 }
@@ -204,9 +214,26 @@ impl<'de> Deserialize<'de> for LimitSettings {
                     })?,
             ),
         };
+        let mut positive = |key: &str| -> Result<Option<u64>, D::Error> {
+            match table.remove(key) {
+                None => Ok(None),
+                Some(v) => v
+                    .as_integer()
+                    .and_then(|n| u64::try_from(n).ok())
+                    .filter(|n| *n > 0)
+                    .map(Some)
+                    .ok_or_else(|| D::Error::custom(format!("{key} must be a positive integer"))),
+            }
+        };
+        let max_attempts = positive("max_attempts")?
+            .map(|n| u32::try_from(n).map_err(|_| D::Error::custom("max_attempts is too large")))
+            .transpose()?;
+        let message_budget_secs = positive("message_budget_secs")?;
         let document = Limits::deserialize(toml::Value::Table(table)).map_err(D::Error::custom)?;
         Ok(LimitSettings {
             max_message_bytes,
+            max_attempts,
+            message_budget_secs,
             document,
         })
     }
@@ -219,6 +246,11 @@ pub struct ReplySettings {
     pub max_per_recipient_per_hour: u32,
     /// At most this many per rolling day.
     pub max_per_recipient_per_day: u32,
+    /// At most this many automatic replies to all addresses of one clinic per rolling hour
+    /// (an autoresponder rotating addresses at a domain-registered clinic).
+    pub max_per_clinic_per_hour: u32,
+    /// At most this many per clinic and rolling day.
+    pub max_per_clinic_per_day: u32,
 }
 
 impl Default for ReplySettings {
@@ -226,6 +258,8 @@ impl Default for ReplySettings {
         ReplySettings {
             max_per_recipient_per_hour: 5,
             max_per_recipient_per_day: 20,
+            max_per_clinic_per_hour: 10,
+            max_per_clinic_per_day: 40,
         }
     }
 }
@@ -235,6 +269,9 @@ fn default_folder() -> String {
 }
 fn default_processed() -> String {
     "Behandlat".into()
+}
+fn default_quarantine() -> String {
+    "Karantan".into()
 }
 fn default_poll() -> u64 {
     60
@@ -264,6 +301,12 @@ fn default_max_backoff() -> u64 {
 impl LimitSettings {
     pub fn max_message_bytes(&self) -> u64 {
         self.max_message_bytes.unwrap_or(40 * 1024 * 1024)
+    }
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts.unwrap_or(3)
+    }
+    pub fn message_budget(&self) -> Duration {
+        Duration::from_secs(self.message_budget_secs.unwrap_or(120))
     }
 }
 
@@ -565,6 +608,28 @@ path = "clinics.csv"
         );
         let typo = format!("{MIN}\n[limits]\nmax_pdf_page = 7\n");
         assert!(Settings::load(&write(d.path(), &typo)).is_err());
+    }
+
+    #[test]
+    fn poison_and_reply_guards_have_defaults_and_are_read() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Settings::load(&write(d.path(), MIN)).unwrap();
+        assert_eq!(s.limits.max_attempts(), 3);
+        assert_eq!(s.limits.message_budget(), Duration::from_secs(120));
+        assert_eq!(s.replies.max_per_clinic_per_hour, 10);
+        assert_eq!(s.replies.max_per_clinic_per_day, 40);
+        assert_eq!(s.mailbox.quarantine_folder, "Karantan");
+        let set = format!(
+            "{MIN}\n[limits]\nmax_attempts = 5\nmessage_budget_secs = 9\n\
+             [replies]\nmax_per_clinic_per_hour = 2\nmax_per_clinic_per_day = 3\n"
+        );
+        let s = Settings::load(&write(d.path(), &set)).unwrap();
+        assert_eq!(s.limits.max_attempts(), 5);
+        assert_eq!(s.limits.message_budget(), Duration::from_secs(9));
+        assert_eq!(s.replies.max_per_clinic_per_hour, 2);
+        assert_eq!(s.replies.max_per_clinic_per_day, 3);
+        let zero = format!("{MIN}\n[limits]\nmax_attempts = 0\n");
+        assert!(Settings::load(&write(d.path(), &zero)).is_err());
     }
 
     #[test]

@@ -9,6 +9,10 @@ use vardval::domain::rulebook::Rulebook;
 use vardval::extract::Limits;
 
 fn main() -> ExitCode {
+    // A probe process of the poison-mail guard (pipeline/poison.rs): parse stdin and exit.
+    if let Some(code) = vardval::pipeline::poison::probe_main_if_requested() {
+        return ExitCode::from(code);
+    }
     restore_sigpipe();
     let cli = Cli::parse();
     if let Command::Check {

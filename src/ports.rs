@@ -73,6 +73,16 @@ pub trait MailSource: Send {
     ) -> impl Future<Output = Result<(), SourceError>> + Send {
         self.mark_processed(msg)
     }
+    /// Move a message that is quarantined as poison (its attempts are used up; the ledger has
+    /// recorded it with a triage item) to the quarantine folder. Called only after the ledger
+    /// committed; idempotent like [`MailSource::mark_processed`]. The default files it with
+    /// the processed mail.
+    fn quarantine(
+        &mut self,
+        msg: &Fetched,
+    ) -> impl Future<Output = Result<(), SourceError>> + Send {
+        self.mark_processed_again(msg)
+    }
     /// Wait until new mail may be there, at most `max` (IDLE when the server offers it,
     /// otherwise a plain sleep), or until `shutdown` is cancelled.
     fn wait(

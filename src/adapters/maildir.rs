@@ -15,25 +15,43 @@ use crate::ports::{Fetched, MailSource, SourceError, Wait};
 pub struct MaildirSource {
     root: PathBuf,
     processed: PathBuf,
+    quarantine: PathBuf,
     poll: Duration,
+}
+
+/// A Maildir++ subfolder of `root`: a directory whose name starts with a dot.
+fn subfolder(root: &Path, folder: &str) -> PathBuf {
+    let name = folder.trim_start_matches('.').replace('/', ".");
+    root.join(format!(".{name}"))
 }
 
 impl MaildirSource {
     pub fn new(root: impl Into<PathBuf>, processed_folder: &str, poll: Duration) -> MaildirSource {
         let root = root.into();
-        // Maildir++: a subfolder is a directory whose name starts with a dot.
-        let name = processed_folder.trim_start_matches('.').replace('/', ".");
-        let processed = root.join(format!(".{name}"));
+        let processed = subfolder(&root, processed_folder);
+        let quarantine = subfolder(&root, "Karantan");
         MaildirSource {
             root,
             processed,
+            quarantine,
             poll,
         }
     }
 
+    /// Use this subfolder for quarantined (poison) mail instead of `.Karantan`.
+    pub fn with_quarantine(mut self, folder: &str) -> MaildirSource {
+        self.quarantine = subfolder(&self.root, folder);
+        self
+    }
+
+    /// Where quarantined mail goes (`cur/` of the quarantine subfolder).
+    pub fn quarantine_dir(&self) -> PathBuf {
+        self.quarantine.join("cur")
+    }
+
     /// Create `cur/ new/ tmp/` (and the processed folder's) if missing.
     pub fn create_dirs(&self) -> std::io::Result<()> {
-        for base in [&self.root, &self.processed] {
+        for base in [&self.root, &self.processed, &self.quarantine] {
             for sub in ["cur", "new", "tmp"] {
                 std::fs::create_dir_all(base.join(sub))?;
             }
@@ -135,21 +153,11 @@ impl MailSource for MaildirSource {
     }
 
     async fn mark_processed(&mut self, msg: &Fetched) -> Result<(), SourceError> {
-        let src = PathBuf::from(&msg.handle);
-        let dst_dir = self.processed.join("cur");
-        std::fs::create_dir_all(&dst_dir).map_err(io)?;
-        let name = src
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let base = name.split(':').next().unwrap_or(&name).to_string();
-        let dst = dst_dir.join(format!("{base}:2,S"));
-        match std::fs::rename(&src, &dst) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && dst.exists() => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io(e)),
-        }
+        move_to(msg, &self.processed)
+    }
+
+    async fn quarantine(&mut self, msg: &Fetched) -> Result<(), SourceError> {
+        move_to(msg, &self.quarantine)
     }
 
     async fn wait(
@@ -166,6 +174,27 @@ impl MailSource for MaildirSource {
 
     fn describe(&self) -> String {
         format!("maildir:{}", self.root.display())
+    }
+}
+
+/// Move a message into `folder/cur` (a rename: atomic, and idempotent when it is gone).
+fn move_to(msg: &Fetched, folder: &Path) -> Result<(), SourceError> {
+    {
+        let src = PathBuf::from(&msg.handle);
+        let dst_dir = folder.join("cur");
+        std::fs::create_dir_all(&dst_dir).map_err(io)?;
+        let name = src
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let base = name.split(':').next().unwrap_or(&name).to_string();
+        let dst = dst_dir.join(format!("{base}:2,S"));
+        match std::fs::rename(&src, &dst) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && dst.exists() => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(e)),
+        }
     }
 }
 
@@ -194,5 +223,25 @@ mod tests {
         let left = m.fetch(10).await.unwrap();
         assert_eq!(left.len(), 1);
         assert!(m.processed_dir().join("a.eml:2,S").exists());
+    }
+
+    #[tokio::test]
+    async fn quarantine_moves_to_its_own_folder() {
+        let d = tempfile::tempdir().unwrap();
+        let mut m = MaildirSource::new(d.path(), ".Behandlat", Duration::from_secs(1))
+            .with_quarantine("Karantan");
+        m.deliver("p.eml", b"Subject: p\r\n\r\np", None).unwrap();
+        let got = m.fetch(10).await.unwrap();
+        m.quarantine(&got[0]).await.unwrap();
+        m.quarantine(&got[0]).await.unwrap();
+        assert!(m.fetch(10).await.unwrap().is_empty());
+        assert!(m.quarantine_dir().join("p.eml:2,S").exists());
+        assert!(d.path().join(".Karantan/cur/p.eml:2,S").exists());
+        assert_eq!(
+            std::fs::read_dir(m.processed_dir())
+                .map(|r| r.count())
+                .unwrap_or(0),
+            0
+        );
     }
 }

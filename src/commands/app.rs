@@ -18,6 +18,7 @@ use crate::mail::registry::Registry;
 use crate::pipeline::daemon::RunOptions;
 use crate::pipeline::ingest::Pipeline;
 use crate::pipeline::outbox::SendOptions;
+use crate::pipeline::poison::{Guards, TEST_FAULTS_ENV};
 use crate::ports::{Clock, Fetched, MailSource, SendError, SourceError, Transport, Wait};
 use crate::reply::{Composer, Templates};
 use crate::store::{RetryPolicy, Store};
@@ -74,6 +75,17 @@ pub async fn build_pipeline(s: &Settings, clock: Arc<dyn Clock>) -> anyhow::Resu
         own_addresses: own,
         precheck: s.precheck.clone(),
         clock,
+        guards: Guards {
+            max_attempts: s.limits.max_attempts(),
+            message_budget: s.limits.message_budget(),
+            max_replies_per_clinic_per_hour: s.replies.max_per_clinic_per_hour,
+            max_replies_per_clinic_per_day: s.replies.max_per_clinic_per_day,
+            // Fault injection for the poison tests; ignored by release builds.
+            test_faults: cfg!(debug_assertions)
+                && std::env::var(TEST_FAULTS_ENV).as_deref() == Ok("1"),
+            // A mail a process died holding is parsed again in a probe of this binary.
+            probe: std::env::current_exe().ok(),
+        },
     })
 }
 
@@ -167,7 +179,8 @@ pub fn build_source(s: &Settings) -> anyhow::Result<AnySource> {
     Ok(match s.mailbox.kind {
         MailboxKind::Maildir => {
             let path = s.resolve(s.mailbox.path.as_ref().context("[mailbox] path")?);
-            let m = MaildirSource::new(path, &s.mailbox.processed_folder, s.poll_interval());
+            let m = MaildirSource::new(path, &s.mailbox.processed_folder, s.poll_interval())
+                .with_quarantine(&s.mailbox.quarantine_folder);
             m.create_dirs().context("cannot create the Maildir")?;
             AnySource::Maildir(m)
         }
@@ -194,6 +207,12 @@ impl MailSource for AnySource {
         match self {
             AnySource::Maildir(m) => m.mark_processed_again(msg).await,
             AnySource::Imap(i) => i.mark_processed_again(msg).await,
+        }
+    }
+    async fn quarantine(&mut self, msg: &Fetched) -> Result<(), SourceError> {
+        match self {
+            AnySource::Maildir(m) => m.quarantine(msg).await,
+            AnySource::Imap(i) => i.quarantine(msg).await,
         }
     }
     async fn wait(

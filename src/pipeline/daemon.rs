@@ -35,6 +35,8 @@ pub struct RunOptions {
 pub struct RunSummary {
     pub processed: usize,
     pub already_recorded: usize,
+    /// Moved to the quarantine folder (attempts used up).
+    pub quarantined: usize,
     pub failed: usize,
     pub by_class: BTreeMap<String, usize>,
     pub replies_queued: usize,
@@ -70,6 +72,7 @@ where
     };
     let mut summary = RunSummary::default();
     let mut backoff = Duration::from_secs(1);
+    let mut failed_rounds = 0u32;
     let desc = source.describe();
     'outer: loop {
         if shutdown.is_cancelled() {
@@ -113,14 +116,15 @@ where
         };
         let full = batch.len() >= opts.batch;
         let mut batch_failed = false;
+        let mut progressed = false;
         for f in &batch {
             if shutdown.is_cancelled() {
                 break 'outer;
             }
             match pipeline.ingest_one(f).await {
                 Ok(outcome) => {
-                    let outcome_was_recorded_before = outcome == Outcome::AlreadyRecorded;
-                    match outcome {
+                    // Only after the commit: move the message out of the watched folder.
+                    let moved = match outcome {
                         Outcome::Recorded { class, reply, .. } => {
                             summary.processed += 1;
                             *summary.by_class.entry(class.to_string()).or_default() += 1;
@@ -128,19 +132,25 @@ where
                                 summary.replies_queued += 1;
                                 wake.notify_one();
                             }
+                            source.mark_processed(f).await
                         }
-                        Outcome::AlreadyRecorded => summary.already_recorded += 1,
-                    }
-                    // Only after the commit: move the message out of the watched folder.
-                    let moved = match outcome_was_recorded_before {
-                        true => source.mark_processed_again(f).await,
-                        false => source.mark_processed(f).await,
+                        Outcome::AlreadyRecorded => {
+                            summary.already_recorded += 1;
+                            source.mark_processed_again(f).await
+                        }
+                        Outcome::Quarantined { .. } => {
+                            summary.quarantined += 1;
+                            source.quarantine(f).await
+                        }
                     };
+                    progressed = true;
                     if let Err(e) = moved {
                         warn!(key = %f.source_key, "cannot move processed message (will retry): {e}");
                     }
                 }
                 Err(e) => {
+                    // Skipped for the rest of this batch; the attempt ledger quarantines it
+                    // once its attempts are used up.
                     batch_failed = true;
                     summary.failed += 1;
                     error!(key = %f.source_key, "cannot ingest message (left in the mailbox, will retry): {e}");
@@ -151,11 +161,27 @@ where
             *drained.lock().expect("drained lock") = Some(mark);
             wake.notify_one();
         }
-        if full && !shutdown.is_cancelled() {
+        if shutdown.is_cancelled() {
+            break;
+        }
+        if full && progressed {
+            failed_rounds = 0;
             continue;
         }
         if opts.once {
             break;
+        }
+        if batch_failed || full {
+            // Something is left to retry (a message failed; the attempt ledger quarantines it
+            // once its attempts are used up), or nothing at all could be done (the database
+            // is down, say): look again soon rather than waiting for new mail, but never spin.
+            failed_rounds = if progressed { 0 } else { failed_rounds + 1 };
+            let pause = Duration::from_millis(250) * 2u32.saturating_pow(failed_rounds.min(8));
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(pause.min(Duration::from_secs(60))) => {}
+            }
+            continue;
         }
         match source.wait(opts.max_wait, &shutdown).await {
             Ok(Wait::Shutdown) => break,

@@ -6,9 +6,10 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
-use tracing::{info, warn};
+use chrono::{DateTime, Utc};
+use tracing::warn;
 
+use super::poison::{self, Guards, header_block};
 use crate::adapters::archive::Archive;
 use crate::domain::analysis::{Analysis, MilestoneSource, analyse, milestone_from_words};
 use crate::domain::cycle;
@@ -23,7 +24,8 @@ use crate::ports::{Clock, Fetched};
 use crate::reply::{Composer, Original, ReceiptFacts, Reply};
 use crate::report;
 use crate::store::{
-    Intake, MessageClass, NewMessage, NewOutbox, NewSubmission, Store, StoreError, SubmissionKind,
+    AttemptStart, AttemptState, MessageClass, NewMessage, NewOutbox, NewSubmission, Store,
+    StoreError, SubmissionKind,
 };
 
 /// What happened to one message.
@@ -38,6 +40,9 @@ pub enum Outcome {
     },
     /// The ledger already had this message (a crash between commit and move): nothing new.
     AlreadyRecorded,
+    /// Its attempts are used up: recorded with a triage item, to be moved to the quarantine
+    /// folder.
+    Quarantined { reason: String },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +51,15 @@ pub enum IngestError {
     Archive(#[from] std::io::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("panic while {what}: {message}")]
+    Panicked { what: &'static str, message: String },
+    #[error("{detail}")]
+    Died { detail: String },
+    #[error("{what} took longer than the message budget of {budget:?} (hung)")]
+    Hung {
+        what: &'static str,
+        budget: std::time::Duration,
+    },
 }
 
 /// Everything the intake needs; built once by the composition root.
@@ -63,6 +77,8 @@ pub struct Pipeline {
     /// When a mail asks for a pre-check (Förhandskontroll) instead of submitting.
     pub precheck: PrecheckRule,
     pub clock: Arc<dyn Clock>,
+    /// Poison-mail and reply-loop guards.
+    pub guards: Guards,
 }
 
 /// The analysed primary document of a submission.
@@ -147,6 +163,10 @@ fn is_supplement_subject(subject: &str) -> bool {
 
 impl Pipeline {
     /// Process one fetched message. Safe to call again for the same message after a crash.
+    ///
+    /// The attempt is committed before the message is parsed; a message that failed,
+    /// panicked, hung or killed the process `max_attempts` times is quarantined without being
+    /// parsed again (see [`super::poison`]).
     #[tracing::instrument(skip_all, fields(key = %f.source_key))]
     pub async fn ingest_one(&self, f: &Fetched) -> Result<Outcome, IngestError> {
         // 1. Archive before anything else.
@@ -155,29 +175,122 @@ impl Pipeline {
         let (sha, path) = tokio::task::spawn_blocking(move || archive.put(&bytes))
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))??;
+        let path = path.display().to_string();
         // 2. Already recorded? (crash after commit, before the move)
         if self.store.seen_source(&f.source_key).await?.is_some() {
+            if let Some(a) = self.store.attempt(&f.source_key).await?
+                && a.state == AttemptState::Quarantined
+            {
+                return Ok(Outcome::Quarantined {
+                    reason: a.last_error.unwrap_or_default(),
+                });
+            }
             return Ok(Outcome::AlreadyRecorded);
         }
+        // 3. The attempt, committed before the message is parsed.
         let now = self.clock.now();
-        // 3. Classify (bounded: an oversize message is judged on its headers only).
+        let max = self.guards.max_attempts;
+        let probe = self.guards.probe.clone();
+        let (attempt, deaths) = match self
+            .store
+            .begin_attempt(&f.source_key, &sha, max, probe.is_none(), now)
+            .await?
+        {
+            AttemptStart::Go { attempt, deaths } => (attempt, deaths),
+            AttemptStart::Quarantine {
+                attempts,
+                last_error,
+            } => {
+                return self
+                    .quarantine(f, &sha, &path, attempts, &last_error, now)
+                    .await;
+            }
+        };
+        let res = match (&probe, deaths > 0) {
+            // A process died holding this message: parse it in a probe process first, so a
+            // mail that kills its parser is counted (and quarantined) while the daemon lives,
+            // and an outside kill is never held against the mail.
+            (Some(exe), true) => {
+                let raw = self.parse_input(f);
+                let g = &self.guards;
+                match poison::run_probe(exe, raw, &self.limits, g.message_budget, g.test_faults)
+                    .await
+                {
+                    Ok(_) => self.process(f, &sha, &path, now).await,
+                    Err(e) => Err(e),
+                }
+            }
+            _ => self.process(f, &sha, &path, now).await,
+        };
+        match res {
+            Ok(outcome) => {
+                let done = self
+                    .store
+                    .end_attempt(&f.source_key, AttemptState::Done, None, true, now)
+                    .await;
+                if let Err(e) = done {
+                    // The message is recorded; the ledger says so at the next look.
+                    warn!("cannot record the end of the attempt: {e}");
+                }
+                Ok(outcome)
+            }
+            Err(e) => {
+                let counts = e.counts_against_message();
+                let error = e.to_string();
+                warn!(attempt, counts, "attempt failed: {error}");
+                self.store
+                    .end_attempt(
+                        &f.source_key,
+                        AttemptState::Failed,
+                        Some(&error),
+                        counts,
+                        now,
+                    )
+                    .await?;
+                if counts && attempt >= i64::from(max.max(1)) {
+                    return self.quarantine(f, &sha, &path, attempt, &error, now).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// What the parser gets: the whole message, or the header block of an oversize one.
+    fn parse_input(&self, f: &Fetched) -> Vec<u8> {
+        if f.bytes.len() as u64 > self.max_message_bytes {
+            header_block(&f.bytes).to_vec()
+        } else {
+            f.bytes.clone()
+        }
+    }
+
+    /// Classify, read and record one message whose attempt is running.
+    async fn process(
+        &self,
+        f: &Fetched,
+        sha: &str,
+        path: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, IngestError> {
+        let budget = self.guards.message_budget;
+        let deadline = tokio::time::Instant::now() + budget;
+        // Classify (bounded: an oversize message is judged on its headers only).
         let oversize = f.bytes.len() as u64 > self.max_message_bytes;
         let inbound = {
-            let raw = if oversize {
-                header_block(&f.bytes).to_vec()
-            } else {
-                f.bytes.clone()
-            };
+            let raw = self.parse_input(f);
             let registry = self.registry.clone();
             let own = self.own_addresses.clone();
-            tokio::task::spawn_blocking(move || understand(&raw, &registry, &own))
-                .await
-                .map_err(|e| std::io::Error::other(e.to_string()))?
+            let faults = self.guards.test_faults;
+            poison::blocking("parsing the message", deadline, budget, move || {
+                poison::test_fault(&raw, faults);
+                understand(&raw, &registry, &own)
+            })
+            .await?
         };
         let mut message = NewMessage {
             source_key: f.source_key.clone(),
-            sha256: sha.clone(),
-            archive_path: path.display().to_string(),
+            sha256: sha.to_string(),
+            archive_path: path.to_string(),
             received_at: f.received_at,
             mail_message_id: inbound.message_id.clone(),
             from_addr: inbound.from.clone(),
@@ -206,11 +319,11 @@ impl Pipeline {
             }
             (MailClass::Submission, Some(clinic)) => match precheck {
                 Some(why) => {
-                    self.plan_precheck(message, &inbound, &clinic, f, now, why)
+                    self.plan_precheck(message, &inbound, &clinic, f, now, deadline, why)
                         .await?
                 }
                 None => {
-                    self.plan_submission(message, &inbound, &clinic, f, now)
+                    self.plan_submission(message, &inbound, &clinic, f, now, deadline)
                         .await?
                 }
             },
@@ -220,84 +333,6 @@ impl Pipeline {
             (class, _) => Plan::record(message, triage_reason(class, &inbound)),
         };
         self.commit(plan, &inbound, now).await
-    }
-
-    async fn commit(
-        &self,
-        plan: Plan<'_>,
-        inbound: &Inbound,
-        now: DateTime<Utc>,
-    ) -> Result<Outcome, IngestError> {
-        let Plan {
-            mut message,
-            submission,
-            mut triage,
-            reply,
-        } = plan;
-        // Rate limit and "reply only to known clinic addresses".
-        let mut reply = reply;
-        if let Some(r) = &reply
-            && let Some(why) = self.rate_limited(&r.recipient, now).await?
-        {
-            warn!(recipient = %r.recipient, "reply suppressed: {why}");
-            triage = Some(match triage {
-                Some(t) => format!("{t}; {why}"),
-                None => why,
-            });
-            reply = None;
-        }
-        if reply.is_none() && message.class == MessageClass::Submission && triage.is_none() {
-            message.reason = format!("{} (no reply)", message.reason);
-        }
-        let class = message.class;
-        let intake = Intake {
-            message,
-            submission,
-            triage_reason: triage,
-            outbox: Vec::new(),
-            now,
-        };
-        let has_reply = reply.is_some();
-        let res = self
-            .store
-            .commit_intake_with(&intake, |assigned| match &reply {
-                None => Ok(Vec::new()),
-                Some(r) => (r.render)(assigned.version.unwrap_or(1)).map(|m| vec![m]),
-            })
-            .await;
-        match res {
-            Ok(ids) => {
-                info!(class = %class, version = ?ids.version, reply = has_reply, from = ?inbound.from, "recorded");
-                Ok(Outcome::Recorded {
-                    class,
-                    reply: has_reply,
-                    submission_id: ids.submission_id,
-                    version: ids.version,
-                })
-            }
-            Err(StoreError::AlreadyRecorded { .. }) => Ok(Outcome::AlreadyRecorded),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    async fn rate_limited(
-        &self,
-        recipient: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<String>, StoreError> {
-        let windows = [
-            (Duration::hours(1), self.max_replies_per_hour, "hour"),
-            (Duration::days(1), self.max_replies_per_day, "day"),
-        ];
-        for (window, max, name) in windows {
-            let n = self.store.replies_to_since(recipient, now - window).await?;
-            if n >= i64::from(max) {
-                return Ok(Some(format!(
-                    "rate limit: {n} replies to {recipient} in the last {name}"
-                )));
-            }
-        }
-        Ok(None)
     }
 
     fn original<'a>(&self, inbound: &'a Inbound, to: &'a str) -> Original<'a> {
@@ -316,24 +351,33 @@ impl Pipeline {
         clinic: &Clinic,
         f: &Fetched,
         now: DateTime<Utc>,
+        deadline: tokio::time::Instant,
     ) -> Result<Plan<'a>, IngestError> {
-        // An exact duplicate by Message-ID: recorded, never answered twice.
-        if let Some(mid) = &inbound.message_id
-            && let Some(prev) = self.store.find_by_message_id(mid).await?
+        // The same genuine plan again (same sender, Message-ID and document): recorded, never
+        // answered twice. Another sender's mail, or an earlier copy that was not recorded as a
+        // submission (failed DMARC, unknown sender), never shadows it.
+        let shas: Vec<String> = inbound.documents.iter().map(|d| d.sha256.clone()).collect();
+        if let (Some(mid), Some(from)) = (&inbound.message_id, &inbound.from)
+            && let Some(prev) = self
+                .store
+                .find_submission_by_sender_mid(from, mid, &shas)
+                .await?
         {
             message.class = MessageClass::Duplicate;
             message.reason = format!(
-                "same Message-ID as message {} ({})",
-                prev.id, prev.source_key
+                "same sender, Message-ID and document as submission {} (version {} of milestone {})",
+                prev.id, prev.version, prev.milestone
             );
             return Ok(Plan::record(message, None));
         }
         let docs = inbound.documents.clone();
         let rb = self.rulebook.clone();
         let limits = self.limits.clone();
-        let reading = tokio::task::spawn_blocking(move || read_documents(&docs, &rb, &limits))
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let budget = self.guards.message_budget;
+        let reading = poison::blocking("reading the document", deadline, budget, move || {
+            read_documents(&docs, &rb, &limits)
+        })
+        .await?;
         let to = inbound.from.clone().unwrap_or_default();
         let Some(read) = reading.read else {
             return Ok(self.plan_unreadable(
@@ -452,6 +496,7 @@ impl Pipeline {
             triage: None,
             reply: Some(PlannedReply {
                 recipient: to.clone(),
+                receipt: true,
                 render: Box::new(render),
             }),
         })
@@ -460,6 +505,7 @@ impl Pipeline {
     /// Förhandskontroll: the document is read and graded like a submission and the clinic
     /// gets the analysis, but nothing is recorded against the milestone (no submission row,
     /// no version, no triage item): the ledger keeps the message with class `precheck`.
+    #[allow(clippy::too_many_arguments)]
     async fn plan_precheck(
         &self,
         mut message: NewMessage,
@@ -467,14 +513,17 @@ impl Pipeline {
         clinic: &Clinic,
         f: &Fetched,
         now: DateTime<Utc>,
+        deadline: tokio::time::Instant,
         why: String,
     ) -> Result<Plan<'static>, IngestError> {
         let docs = inbound.documents.clone();
         let rb = self.rulebook.clone();
         let limits = self.limits.clone();
-        let reading = tokio::task::spawn_blocking(move || read_documents(&docs, &rb, &limits))
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let budget = self.guards.message_budget;
+        let reading = poison::blocking("reading the document", deadline, budget, move || {
+            read_documents(&docs, &rb, &limits)
+        })
+        .await?;
         let to = inbound.from.clone().unwrap_or_default();
         let Some(read) = reading.read else {
             // The same "could not read" answer as for a submission, but nothing for reviewers.
@@ -602,16 +651,18 @@ impl Pipeline {
 }
 
 /// A reply whose bytes may depend on the version the transaction assigns.
-struct PlannedReply<'a> {
-    recipient: String,
-    render: Box<dyn Fn(i64) -> Result<NewOutbox, String> + Send + Sync + 'a>,
+pub(super) struct PlannedReply<'a> {
+    pub(super) recipient: String,
+    /// The receipt of a genuine submission: never held back by a rate limit.
+    pub(super) receipt: bool,
+    pub(super) render: Box<dyn Fn(i64) -> Result<NewOutbox, String> + Send + Sync + 'a>,
 }
 
-struct Plan<'a> {
-    message: NewMessage,
-    submission: Option<NewSubmission>,
-    triage: Option<String>,
-    reply: Option<PlannedReply<'a>>,
+pub(super) struct Plan<'a> {
+    pub(super) message: NewMessage,
+    pub(super) submission: Option<NewSubmission>,
+    pub(super) triage: Option<String>,
+    pub(super) reply: Option<PlannedReply<'a>>,
 }
 
 impl<'a> Plan<'a> {
@@ -639,6 +690,7 @@ impl<'a> Plan<'a> {
                     triage,
                     reply: Some(PlannedReply {
                         recipient: to.to_string(),
+                        receipt: false,
                         render: Box::new(move |_| Ok(row.clone())),
                     }),
                 }
@@ -707,15 +759,4 @@ fn triage_reason(class: MailClass, inbound: &Inbound) -> Option<String> {
 fn reference_for(source_key: &str, sha: &str) -> String {
     let h = crate::adapters::archive::sha256_hex(format!("{source_key}\n{sha}").as_bytes());
     format!("vv-{}", &h[..16])
-}
-
-/// The header block of a raw message (up to the first empty line).
-fn header_block(raw: &[u8]) -> &[u8] {
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|p| p + 4)
-        .or_else(|| raw.windows(2).position(|w| w == b"\n\n").map(|p| p + 2))
-        .unwrap_or(raw.len().min(64 * 1024));
-    &raw[..end]
 }

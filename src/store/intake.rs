@@ -5,6 +5,7 @@ use sqlx::Any;
 use sqlx::Transaction;
 use sqlx::error::ErrorKind;
 
+use super::clean::{MAX_ADDRESS, MAX_HEADER, MAX_KEY, storable_intake, storable_text};
 use super::rows::{MESSAGE_COLS, SUBMISSION_COLS, col};
 use super::{
     Backend, Grade, MessageClass, MessageRow, Store, StoreError, SubmissionKind, SubmissionRow, q,
@@ -140,7 +141,7 @@ impl Store {
     pub async fn seen_source(&self, source_key: &str) -> Result<Option<MessageRow>, StoreError> {
         let sql = format!("SELECT {MESSAGE_COLS} FROM messages WHERE source_key = $1");
         sqlx::query(&sql)
-            .bind(source_key)
+            .bind(storable_text(source_key, MAX_KEY).as_ref())
             .fetch_optional(&self.pool)
             .await
             .map_err(q("look up a message by source key"))?
@@ -154,10 +155,65 @@ impl Store {
             "SELECT {MESSAGE_COLS} FROM messages WHERE mail_message_id = $1 ORDER BY id LIMIT 1"
         );
         sqlx::query(&sql)
-            .bind(mid)
+            .bind(storable_text(mid, MAX_HEADER).as_ref())
             .fetch_optional(&self.pool)
             .await
             .map_err(q("look up a message by Message-ID"))?
+            .map(|r| MessageRow::from_row(&r))
+            .transpose()
+    }
+
+    /// The first submission recorded from this sender (case-insensitive) under this RFC
+    /// Message-ID with one of these document hashes: the same genuine plan delivered again.
+    /// Mail from another sender, or a copy that was not recorded as a submission (failed
+    /// DMARC, unknown sender), never matches.
+    pub async fn find_submission_by_sender_mid(
+        &self,
+        from: &str,
+        mid: &str,
+        doc_sha256: &[String],
+    ) -> Result<Option<SubmissionRow>, StoreError> {
+        let sql = format!(
+            "SELECT {SUBMISSION_COLS} FROM submissions s JOIN messages m ON m.id = s.message_row_id \
+             WHERE m.mail_message_id = $1 AND lower(m.from_addr) = lower($2) ORDER BY s.id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(storable_text(mid, MAX_HEADER).as_ref())
+            .bind(storable_text(from, MAX_ADDRESS).as_ref())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("look up a submission by sender and Message-ID"))?;
+        for r in &rows {
+            let s = SubmissionRow::from_row(r, false)?;
+            if doc_sha256.contains(&s.doc_sha256) {
+                return Ok(Some(s));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The first earlier message of `class` that is this same mail again: the same raw bytes,
+    /// or the same sender (case-insensitive) and RFC Message-ID. Used to answer a repeated
+    /// mail once.
+    pub async fn find_repeat(
+        &self,
+        class: MessageClass,
+        sha256: &str,
+        from: Option<&str>,
+        mid: Option<&str>,
+    ) -> Result<Option<MessageRow>, StoreError> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLS} FROM messages WHERE class = $1 AND (sha256 = $2 \
+             OR (mail_message_id = $3 AND lower(from_addr) = lower($4))) ORDER BY id LIMIT 1"
+        );
+        sqlx::query(&sql)
+            .bind(class.as_str())
+            .bind(sha256)
+            .bind(mid.map(|m| storable_text(m, MAX_HEADER).into_owned()))
+            .bind(from.map(|f| storable_text(f, MAX_ADDRESS).into_owned()))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("look up an earlier copy of a message"))?
             .map(|r| MessageRow::from_row(&r))
             .transpose()
     }
@@ -236,6 +292,10 @@ impl Store {
     where
         F: FnMut(&Assigned) -> Result<Vec<NewOutbox>, String>,
     {
+        // Text PostgreSQL cannot store (NUL) or absurdly long text is cleaned here, and the
+        // intake says so in a triage item: the mail is recorded, never rolled back over it.
+        let cleaned = storable_intake(intake);
+        let intake = cleaned.as_ref().unwrap_or(intake);
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -459,8 +519,8 @@ pub(crate) async fn insert_outbox(
     )
     .bind(&o.kind)
     .bind(dedupe_key)
-    .bind(&o.recipient)
-    .bind(&o.subject)
+    .bind(storable_text(&o.recipient, MAX_ADDRESS).as_ref())
+    .bind(storable_text(&o.subject, MAX_HEADER).as_ref())
     .bind(o.raw.clone())
     .bind(&o.mail_message_id)
     .bind(ts(o.not_before.unwrap_or(now)))

@@ -14,6 +14,8 @@
 //! `source_key`; a second commit for the same key writes nothing. The outbox is drained by
 //! [`Store::claim_due`] / [`Store::mark_sent`] / [`Store::mark_retry`]. See `docs/storage.md`.
 
+mod attempts;
+mod clean;
 mod intake;
 mod outbox;
 mod rows;
@@ -30,6 +32,8 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 
+pub use attempts::{AttemptRow, AttemptStart, AttemptState, INTERRUPTED};
+pub use clean::{storable_text, storable_text_changes};
 pub use intake::{Assigned, Intake, IntakeIds, NewMessage, NewOutbox, NewSubmission};
 pub use outbox::RetryPolicy;
 pub use rows::{MailboxState, MessageRow, OutboxRow, OutboxStatus, SubmissionRow, TriageRow};
@@ -226,6 +230,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0001_init.sql"),
     ),
     (
+        2,
+        "intake_attempts",
+        include_str!("../../migrations/sqlite/0002_intake_attempts.sql"),
+    ),
+    (
         3,
         "precheck_class",
         include_str!("../../migrations/sqlite/0003_precheck_class.sql"),
@@ -236,6 +245,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         1,
         "init",
         include_str!("../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "intake_attempts",
+        include_str!("../../migrations/postgres/0002_intake_attempts.sql"),
     ),
     (
         3,

@@ -313,6 +313,25 @@ impl Store {
         .map_err(q("count replies to a recipient"))?;
         col(&row, "n")
     }
+
+    /// How many outbox rows answer messages of this clinic (any of its addresses) created
+    /// since `since`: the per-clinic loop guard.
+    pub async fn replies_to_clinic_since(
+        &self,
+        clinic_id: &str,
+        since: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM outbox o JOIN messages m ON m.id = o.related_message_id \
+             WHERE m.clinic_id = $1 AND o.created_at >= $2",
+        )
+        .bind(clinic_id)
+        .bind(ts(since))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(q("count replies to a clinic"))?;
+        col(&row, "n")
+    }
 }
 
 #[cfg(test)]

@@ -209,6 +209,7 @@ pub async fn pipeline(url: &str, clock: Arc<dyn Clock>, archive: &Path) -> Pipel
             ..Default::default()
         },
         clock,
+        guards: Default::default(),
     }
 }
 
