@@ -2,10 +2,35 @@
 //! (also inside forwarded message/rfc822 parts and TNEF winmail.dat), recognise the sender
 //! clinic from the registry, and classify the message for the intake (RFC 3834 auto-replies,
 //! DSN bounces, mailing lists, unknown senders, failed DMARC/DKIM). Pure: bytes in, values out.
+//! Hostile input is bounded before the parser sees it ([`scan`]), the sender identity is read
+//! from the raw header lines ([`identity`]), and sender text is cleaned for replies ([`clean`]).
 
+pub mod clean;
+pub mod identity;
 pub mod parse;
 pub mod registry;
+pub mod scan;
 pub mod tnef;
+
+/// What the intake tolerates and trusts in inbound mail (the `[mailbox]` settings
+/// `trusted_authserv_ids` and `max_mime_depth`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailPolicy {
+    /// authserv-ids whose `Authentication-Results` headers are read; empty = read only the
+    /// top-most header (the one the receiving server added last).
+    pub trusted_authserv_ids: Vec<String>,
+    /// Deepest MIME nesting (multiparts and forwarded messages open at once) accepted.
+    pub max_mime_depth: usize,
+}
+
+impl Default for MailPolicy {
+    fn default() -> Self {
+        MailPolicy {
+            trusted_authserv_ids: Vec::new(),
+            max_mime_depth: scan::DEFAULT_MAX_DEPTH,
+        }
+    }
+}
 
 use chrono::{DateTime, Utc};
 
@@ -79,6 +104,10 @@ pub struct Inbound {
     pub sha256: String,
     /// For [`MailClass::Bounce`]: what failed, so the ledger can mark the receipt undelivered.
     pub bounce: Option<BounceInfo>,
+    /// Set on a registered clinic's mail with a document that also carries list, bulk or
+    /// Auto-Submitted headers: record the submission, send no automatic reply, and tell the
+    /// reviewers why (the reason, in English).
+    pub suppress_reply: Option<String>,
 }
 
 /// The essentials of a delivery status notification (RFC 3464).

@@ -16,20 +16,38 @@ use mail_parser::{
 use sha2::{Digest, Sha256};
 use unicode_normalization::UnicodeNormalization;
 
+pub use super::identity::AuthResults;
 use super::registry::Registry;
-use super::{Attachment, BounceInfo, Inbound, MailClass, tnef};
+use super::{Attachment, BounceInfo, Inbound, MailClass, MailPolicy, identity, scan, tnef};
 
 /// Maximum length of [`Inbound::text`], in characters.
 pub const MAX_TEXT_CHARS: usize = 20_000;
 /// How deep forwarded messages are followed.
 const MAX_NESTING: usize = 8;
 
-/// Parses and classifies one raw message. Never panics: a panic inside the parser is caught
-/// and the message is reported as [`MailClass::Unparseable`].
+/// Parses and classifies one raw message with the default [`MailPolicy`].
 pub fn understand(raw: &[u8], registry: &Registry, own_addresses: &[String]) -> Inbound {
+    understand_with(raw, registry, own_addresses, &MailPolicy::default())
+}
+
+/// Parses and classifies one raw message. Never panics: a message nested deeper than
+/// `policy.max_mime_depth` is refused before the parser sees it, and a panic inside the
+/// parser is caught; both are reported as [`MailClass::Unparseable`].
+pub fn understand_with(
+    raw: &[u8],
+    registry: &Registry,
+    own_addresses: &[String],
+    policy: &MailPolicy,
+) -> Inbound {
     let sha256 = sha256_hex(raw);
+    if let Err(e) = scan::check_depth(raw, policy.max_mime_depth) {
+        return unparseable(
+            sha256,
+            &format!("{e}: nested too deep to open safely; quarantined whole."),
+        );
+    }
     match catch_unwind(AssertUnwindSafe(|| {
-        understand_inner(raw, registry, own_addresses, &sha256)
+        understand_inner(raw, registry, own_addresses, policy, &sha256)
     })) {
         Ok(inbound) => inbound,
         Err(_) => unparseable(
@@ -62,6 +80,7 @@ fn unparseable(sha256: String, reason: &str) -> Inbound {
         reason: reason.to_string(),
         sha256,
         bounce: None,
+        suppress_reply: None,
     }
 }
 
@@ -69,6 +88,7 @@ fn understand_inner(
     raw: &[u8],
     registry: &Registry,
     own_addresses: &[String],
+    policy: &MailPolicy,
     sha256: &str,
 ) -> Inbound {
     let Some(msg) = MessageParser::default().parse(raw) else {
@@ -77,15 +97,22 @@ fn understand_inner(
             "The message could not be parsed as RFC 5322 (no header block).",
         );
     };
+    // The sender as the first raw From field says (the one DMARC evaluated); mail-parser
+    // would use the last one.
+    let from_check = identity::check_from(raw);
     let from_addr = msg.from().and_then(|a| a.first());
-    let from = from_addr
-        .and_then(|a| a.address())
-        .map(|a| a.trim().to_lowercase())
-        .filter(|a| !a.is_empty());
-    let from_name = from_addr
-        .and_then(|a| a.name())
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty());
+    let from = from_check.address.clone().or_else(|| {
+        from_addr
+            .and_then(|a| a.address())
+            .map(|a| a.trim().to_lowercase())
+            .filter(|a| !a.is_empty())
+    });
+    let from_name = from_check.name.clone().or_else(|| {
+        from_addr
+            .and_then(|a| a.name())
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+    });
     let subject = msg.subject().map(|s| s.trim().to_string());
     let message_id = msg.message_id().map(|s| s.trim().to_string());
     if from.is_none() && message_id.is_none() && subject.is_none() {
@@ -116,6 +143,7 @@ fn understand_inner(
         reason: String::new(),
         sha256: sha256.to_string(),
         bounce: None,
+        suppress_reply: None,
     };
     let mut notes = Vec::new();
     collect_parts(&msg, 0, &mut inbound, &mut notes);
@@ -126,9 +154,19 @@ fn understand_inner(
         format!(" Note: {}.", notes.join("; "))
     };
 
-    let (class, reason) = classify(&msg, &inbound, registry, own_addresses);
+    let (class, reason, suppress) = classify(
+        &msg,
+        &inbound,
+        registry,
+        own_addresses,
+        policy,
+        from_check.problem.as_deref(),
+    );
     inbound.class = class;
     inbound.reason = format!("{reason}{notes}");
+    if class == MailClass::Submission {
+        inbound.suppress_reply = suppress;
+    }
     if class == MailClass::Bounce {
         inbound.bounce = Some(bounce_info(&msg));
     }
@@ -142,25 +180,46 @@ fn understand_inner(
     inbound
 }
 
+/// The class, the reason, and (for a submission) why no automatic reply may be sent.
 fn classify(
     msg: &Message<'_>,
     inbound: &Inbound,
     registry: &Registry,
     own_addresses: &[String],
-) -> (MailClass, String) {
-    if let Some(r) = bounce_reason(msg, inbound.from.as_deref()) {
-        return r;
+    policy: &MailPolicy,
+    from_problem: Option<&str>,
+) -> (MailClass, String, Option<String>) {
+    if let Some(problem) = from_problem {
+        return (
+            MailClass::NeedsReview,
+            format!("Ambiguous sender: {problem}; a reviewer must decide who sent it."),
+            None,
+        );
     }
-    if let Some(r) = auto_reply_reason(msg, &inbound.subject) {
-        return (MailClass::AutoReply, r);
+    if let Some((c, r)) = bounce_reason(msg, inbound.from.as_deref()) {
+        return (c, r, None);
     }
-    if let Some(r) = mailing_list_reason(msg) {
-        return (MailClass::MailingList, r);
+    // List, bulk and Auto-Submitted headers on a registered clinic's mail WITH a document:
+    // some gateways add them to ordinary mail. The plan is recorded, but not answered.
+    let marker = bulk_marker(msg);
+    let clinic_document = marker.is_some()
+        && !inbound.documents.is_empty()
+        && inbound
+            .from
+            .as_deref()
+            .is_some_and(|f| registry.lookup(f).is_some());
+    if let Some(r) = auto_reply_reason(msg, &inbound.subject, clinic_document) {
+        return (MailClass::AutoReply, r, None);
     }
+    if !clinic_document && let Some(r) = mailing_list_reason(msg) {
+        return (MailClass::MailingList, r, None);
+    }
+    let suppress = if clinic_document { marker } else { None };
     let Some(from) = inbound.from.as_deref() else {
         return (
             MailClass::UnknownSender,
             "The message has no usable From address.".into(),
+            None,
         );
     };
     if own_addresses
@@ -170,26 +229,25 @@ fn classify(
         return (
             MailClass::AutoReply,
             format!("The sender {from} is our own address (a mail loop); not answered."),
+            None,
         );
     }
     let Some(clinic) = registry.lookup(from) else {
         return (
             MailClass::UnknownSender,
             format!("The sender {from} is not a registered clinic address."),
+            None,
         );
     };
-    let auth = AuthResults::from_headers(
-        raw_header_values(msg, "Authentication-Results")
-            .iter()
-            .map(String::as_str),
-    );
-    if let Some(why) = auth.failure() {
+    let ar = raw_header_values(msg, "Authentication-Results");
+    if let Some(why) = identity::trusted_failure(&ar, &policy.trusted_authserv_ids) {
         return (
             MailClass::NeedsReview,
             format!(
                 "Known clinic {} ({from}), but {why}: a reviewer must confirm the sender.",
                 clinic.id
             ),
+            None,
         );
     }
     let n = inbound.documents.len();
@@ -209,6 +267,7 @@ fn classify(
                 if n == 1 { "" } else { "s" },
                 names.join(", ")
             ),
+            suppress,
         )
     } else {
         (
@@ -223,6 +282,7 @@ fn classify(
                     "s"
                 }
             ),
+            None,
         )
     }
 }
@@ -501,8 +561,14 @@ fn first_token(v: &str) -> String {
         .to_ascii_lowercase()
 }
 
-fn auto_reply_reason(msg: &Message<'_>, subject: &str) -> Option<String> {
-    if let Some(v) = raw_header(msg, "Auto-Submitted") {
+/// Why the message is an auto-reply. `skip_auto_submitted`: a registered clinic's mail
+/// with a document, where `Auto-Submitted` alone does not make it one.
+fn auto_reply_reason(
+    msg: &Message<'_>,
+    subject: &str,
+    skip_auto_submitted: bool,
+) -> Option<String> {
+    if !skip_auto_submitted && let Some(v) = raw_header(msg, "Auto-Submitted") {
         let t = first_token(&v);
         if !t.is_empty() && t != "no" {
             return Some(format!("RFC 3834 auto-reply (Auto-Submitted: {t})."));
@@ -552,10 +618,29 @@ fn auto_reply_reason(msg: &Message<'_>, subject: &str) -> Option<String> {
     None
 }
 
+/// List, bulk or Auto-Submitted headers that some gateways add to ordinary mail: the reason
+/// not to answer a clinic's document automatically.
+fn bulk_marker(msg: &Message<'_>) -> Option<String> {
+    if let Some(v) = raw_header(msg, "Auto-Submitted") {
+        let t = first_token(&v);
+        if !t.is_empty() && t != "no" {
+            return Some(format!(
+                "the mail carries Auto-Submitted: {t}; recorded, but not answered automatically"
+            ));
+        }
+    }
+    mailing_list_reason(msg).map(|r| {
+        format!(
+            "{} Recorded, but not answered automatically.",
+            r.trim_end_matches('.')
+        )
+    })
+}
+
 fn mailing_list_reason(msg: &Message<'_>) -> Option<String> {
     for h in ["List-Id", "List-Unsubscribe", "List-Post", "X-Mailing-List"] {
         if let Some(v) = raw_header(msg, h) {
-            let v: String = v.chars().take(120).collect();
+            let v = super::clean::clean_text(&v, 120);
             return Some(format!("Mailing-list message ({h}: {v})."));
         }
     }
@@ -566,92 +651,6 @@ fn mailing_list_reason(msg: &Message<'_>) -> Option<String> {
         }
     }
     None
-}
-
-// ---------------------------------------------------------------------------------------
-// Authentication-Results (RFC 8601)
-
-/// The results found in one or more `Authentication-Results` headers.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct AuthResults {
-    pub dmarc: Vec<String>,
-    pub dkim: Vec<String>,
-    pub spf: Vec<String>,
-}
-
-fn strip_comments(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut depth = 0usize;
-    let mut quoted = false;
-    let mut escaped = false;
-    for c in s.chars() {
-        if escaped {
-            escaped = false;
-            if depth == 0 {
-                out.push(c);
-            }
-            continue;
-        }
-        match c {
-            '\\' => {
-                escaped = true;
-                if depth == 0 {
-                    out.push(c);
-                }
-            }
-            '"' if depth == 0 => {
-                quoted = !quoted;
-                out.push(c);
-            }
-            '(' if !quoted => depth += 1,
-            ')' if !quoted && depth > 0 => depth -= 1,
-            _ if depth == 0 => out.push(c),
-            _ => {}
-        }
-    }
-    out
-}
-
-impl AuthResults {
-    /// Parses header values (without the `Authentication-Results:` name).
-    pub fn from_headers<'a>(values: impl IntoIterator<Item = &'a str>) -> AuthResults {
-        let mut r = AuthResults::default();
-        for v in values {
-            let v = strip_comments(v);
-            // The first clause is the authserv-id (and optional version).
-            for clause in v.split(';').skip(1) {
-                let Some(token) = clause.split_whitespace().next() else {
-                    continue;
-                };
-                let Some((method, result)) = token.split_once('=') else {
-                    continue;
-                };
-                let method = method.split('/').next().unwrap_or("").to_ascii_lowercase();
-                let result = result.trim_matches('"').to_ascii_lowercase();
-                match method.as_str() {
-                    "dmarc" => r.dmarc.push(result),
-                    "dkim" => r.dkim.push(result),
-                    "spf" => r.spf.push(result),
-                    _ => {}
-                }
-            }
-        }
-        r
-    }
-
-    /// Why the sender cannot be trusted: DMARC failed, or DKIM failed with no passing
-    /// signature. SPF alone decides nothing (forwarding breaks it routinely).
-    pub fn failure(&self) -> Option<String> {
-        if self.dmarc.iter().any(|r| r == "fail") {
-            return Some("Authentication-Results says dmarc=fail".into());
-        }
-        if self.dkim.iter().any(|r| r == "fail") && !self.dkim.iter().any(|r| r == "pass") {
-            return Some(
-                "Authentication-Results says dkim=fail and no DKIM signature passed".into(),
-            );
-        }
-        None
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1029,41 +1028,6 @@ fn collect_parts(msg: &Message<'_>, depth: usize, inbound: &mut Inbound, notes: 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn authentication_results() {
-        let r = AuthResults::from_headers([
-            "mx.rjl.test; dkim=pass (2048-bit key) header.d=ekbacken.vc.test; \
-             spf=pass (sender SPF authorized) smtp.mailfrom=ekbacken.vc.test; dmarc=pass \
-             (p=REJECT) header.from=ekbacken.vc.test",
-        ]);
-        assert_eq!(r.dkim, vec!["pass"]);
-        assert_eq!(r.spf, vec!["pass"]);
-        assert_eq!(r.dmarc, vec!["pass"]);
-        assert!(r.failure().is_none());
-
-        let fail = AuthResults::from_headers([
-            "mx.rjl.test; spf=softfail smtp.mailfrom=x.test; dkim=none; dmarc=fail (p=none dis=none) header.from=ekbacken.vc.test",
-        ]);
-        assert!(fail.failure().unwrap().contains("dmarc=fail"));
-
-        // DKIM fail with another passing signature is fine; alone it is not.
-        let two = AuthResults::from_headers([
-            "mx.rjl.test; dkim=fail header.d=list.test",
-            "mx.rjl.test; dkim=pass header.d=ekbacken.vc.test",
-        ]);
-        assert!(two.failure().is_none());
-        let one = AuthResults::from_headers(["mx.rjl.test 1; DKIM=FAIL (bad sig) header.i=@x"]);
-        assert!(one.failure().unwrap().contains("dkim=fail"));
-
-        // Comments and the authserv-id do not produce results; "none" has no clauses.
-        let odd = AuthResults::from_headers([
-            "mx.rjl.test (dmarc=fail; looks odd); none",
-            "mx.rjl.test; spf=fail smtp.mailfrom=x.test",
-        ]);
-        assert_eq!(odd.dmarc, Vec::<String>::new());
-        assert!(odd.failure().is_none(), "SPF alone decides nothing");
-    }
 
     #[test]
     fn delivery_status_fields() {
