@@ -84,6 +84,10 @@ pub struct MailboxSettings {
     pub poll_interval_secs: u64,
     #[serde(default = "default_idle_refresh")]
     pub idle_refresh_secs: u64,
+    /// How the IMAP server compares folder names: "auto" (case-insensitive for Microsoft
+    /// Exchange, recognised by its greeting), "sensitive" or "insensitive".
+    #[serde(default)]
+    pub folder_case: crate::adapters::imap::FolderCase,
 }
 
 impl MailboxSettings {
@@ -183,6 +187,8 @@ pub struct ClinicsSettings {
 pub struct LimitSettings {
     /// Largest raw message processed; larger ones are archived and sent to triage.
     pub max_message_bytes: Option<u64>,
+    /// Most message bytes one fetch holds in memory (a single larger message comes alone).
+    pub batch_bytes: Option<u64>,
     /// Document limits (size, zip ratio, pages, time).
     pub document: Limits,
 }
@@ -201,9 +207,19 @@ impl<'de> Deserialize<'de> for LimitSettings {
                     })?,
             ),
         };
+        let batch_bytes = match table.remove("batch_bytes") {
+            None => None,
+            Some(v) => Some(
+                v.as_integer()
+                    .and_then(|n| u64::try_from(n).ok())
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| D::Error::custom("batch_bytes must be a positive integer"))?,
+            ),
+        };
         let document = Limits::deserialize(toml::Value::Table(table)).map_err(D::Error::custom)?;
         Ok(LimitSettings {
             max_message_bytes,
+            batch_bytes,
             document,
         })
     }
@@ -261,6 +277,11 @@ fn default_max_backoff() -> u64 {
 impl LimitSettings {
     pub fn max_message_bytes(&self) -> u64 {
         self.max_message_bytes.unwrap_or(40 * 1024 * 1024)
+    }
+    /// `batch_bytes`, default 64 MiB.
+    pub fn batch_bytes(&self) -> u64 {
+        self.batch_bytes
+            .unwrap_or(crate::adapters::imap::DEFAULT_BATCH_BYTES)
     }
 }
 
@@ -555,6 +576,11 @@ path = "clinics.csv"
         let ok = format!("{MIN}\n[limits]\nmax_message_bytes = 1000\nmax_pdf_pages = 7\n");
         let s = Settings::load(&write(d.path(), &ok)).unwrap();
         assert_eq!(s.limits.max_message_bytes(), 1000);
+        assert_eq!(s.limits.batch_bytes(), 64 * 1024 * 1024, "default");
+        let b = format!("{MIN}\n[limits]\nbatch_bytes = 1048576\n");
+        assert_eq!(Settings::load(&write(d.path(), &b)).unwrap().limits.batch_bytes(), 1 << 20);
+        let zero = format!("{MIN}\n[limits]\nbatch_bytes = 0\n");
+        assert!(Settings::load(&write(d.path(), &zero)).is_err());
         assert_eq!(s.limits.document.max_pdf_pages, 7);
         assert_eq!(
             s.limits.document.max_zip_ratio,

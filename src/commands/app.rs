@@ -135,6 +135,8 @@ pub fn imap_config(s: &Settings) -> anyhow::Result<ImapConfig> {
     c.processed_folder = m.processed_folder.clone();
     c.poll_interval = s.poll_interval();
     c.idle_refresh = Duration::from_secs(m.idle_refresh_secs);
+    c.batch_bytes = s.limits.batch_bytes();
+    c.folder_case = m.folder_case;
     Ok(c)
 }
 
@@ -166,7 +168,8 @@ pub fn build_source(s: &Settings) -> anyhow::Result<AnySource> {
     Ok(match s.mailbox.kind {
         MailboxKind::Maildir => {
             let path = s.resolve(s.mailbox.path.as_ref().context("[mailbox] path")?);
-            let m = MaildirSource::new(path, &s.mailbox.processed_folder, s.poll_interval());
+            let m = MaildirSource::new(path, &s.mailbox.processed_folder, s.poll_interval())
+                .with_batch_bytes(s.limits.batch_bytes());
             m.create_dirs().context("cannot create the Maildir")?;
             AnySource::Maildir(m)
         }
@@ -181,6 +184,12 @@ impl MailSource for AnySource {
         match self {
             AnySource::Maildir(m) => m.fetch(max).await,
             AnySource::Imap(i) => i.fetch(max).await,
+        }
+    }
+    fn more_pending(&self) -> bool {
+        match self {
+            AnySource::Maildir(m) => m.more_pending(),
+            AnySource::Imap(i) => i.more_pending(),
         }
     }
     async fn mark_processed(&mut self, msg: &Fetched) -> Result<(), SourceError> {
