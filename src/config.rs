@@ -578,7 +578,13 @@ path = "clinics.csv"
         assert_eq!(s.limits.max_message_bytes(), 1000);
         assert_eq!(s.limits.batch_bytes(), 64 * 1024 * 1024, "default");
         let b = format!("{MIN}\n[limits]\nbatch_bytes = 1048576\n");
-        assert_eq!(Settings::load(&write(d.path(), &b)).unwrap().limits.batch_bytes(), 1 << 20);
+        assert_eq!(
+            Settings::load(&write(d.path(), &b))
+                .unwrap()
+                .limits
+                .batch_bytes(),
+            1 << 20
+        );
         let zero = format!("{MIN}\n[limits]\nbatch_bytes = 0\n");
         assert!(Settings::load(&write(d.path(), &zero)).is_err());
         assert_eq!(s.limits.document.max_pdf_pages, 7);

@@ -112,8 +112,15 @@ async fn folders_follow_the_namespace(p: Profile) {
     src.disconnect().await;
     let mut s = colleague(lab, &user).await;
     let caps = s.capabilities().await.expect("capabilities");
-    assert_eq!(caps.has_str("MOVE"), p == Profile::Default, "the profile's MOVE");
-    let mb = s.select(processed_on(p, "Behandlat")).await.expect("select");
+    assert_eq!(
+        caps.has_str("MOVE"),
+        p == Profile::Default,
+        "the profile's MOVE"
+    );
+    let mb = s
+        .select(processed_on(p, "Behandlat"))
+        .await
+        .expect("select");
     assert_eq!(mb.exists, 1, "filed under the server's name");
     s.logout().await.ok();
     assert_eq!(lab.maildir_flags(&user, "Behandlat").len(), 1);
@@ -190,7 +197,11 @@ async fn a_failed_examine_does_not_make_the_source_deaf(p: Profile) {
     // Dovecot may need a moment to see a delivery made by another process; every look
     // in between must be Ok (the old source returned an empty batch here forever).
     let got = fetch_until(&mut src, 1, Duration::from_secs(10)).await;
-    assert_eq!(subjects(&got), ["second"], "the source still hears new mail");
+    assert_eq!(
+        subjects(&got),
+        ["second"],
+        "the source still hears new mail"
+    );
     moved.expect("EXAMINE failed, but the move still works and recreates the folder");
     src.mark_processed(&got[0]).await.expect("file it");
     src.disconnect().await;
@@ -248,9 +259,8 @@ async fn processed_folder_renamed_or_deleted_while_the_daemon_runs(p: Profile) {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("ledger.db").display());
     sqlx::any::install_default_drivers();
-    let pipeline = Arc::new(
-        common::pipeline(&url, Arc::new(SystemClock), &dir.path().join("archive")).await,
-    );
+    let pipeline =
+        Arc::new(common::pipeline(&url, Arc::new(SystemClock), &dir.path().join("archive")).await);
     let transport = Arc::new(FileTransport::new(dir.path().join("out")));
     let opts = RunOptions {
         once: false,
@@ -285,7 +295,10 @@ async fn processed_folder_renamed_or_deleted_while_the_daemon_runs(p: Profile) {
     };
     let within = Duration::from_secs(30);
     lab.deliver_raw(&message(&user, "plan 1", 0), &user);
-    poll_until("plan 1 filed", within, || filed("Behandlat", vec!["plan 1"])).await;
+    poll_until("plan 1 filed", within, || {
+        filed("Behandlat", vec!["plan 1"])
+    })
+    .await;
 
     let mut s = colleague(lab, &user).await;
     s.rename(processed_on(p, "Behandlat"), processed_on(p, "Gammalt"))
@@ -296,9 +309,14 @@ async fn processed_folder_renamed_or_deleted_while_the_daemon_runs(p: Profile) {
         filed("Behandlat", vec!["plan 2"])
     })
     .await;
-    assert_eq!(subjects(&read_folder(lab, &user, "Gammalt").await), ["plan 1"]);
+    assert_eq!(
+        subjects(&read_folder(lab, &user, "Gammalt").await),
+        ["plan 1"]
+    );
 
-    s.delete(processed_on(p, "Behandlat")).await.expect("delete");
+    s.delete(processed_on(p, "Behandlat"))
+        .await
+        .expect("delete");
     s.logout().await.ok();
     lab.deliver_raw(&message(&user, "plan 3", 0), &user);
     poll_until("plan 3 filed after a delete", within, || {

@@ -23,8 +23,8 @@ use vardval::adapters::tls::TlsMode;
 use vardval::ports::{Fetched, MailSource, SendError, SourceError, Transport, Wait};
 
 use common::lab::{
-    Lab, Profile, StartSmtpOnDrop, clinic_source, imap_cfg, lab, lab_for, lab_static, lab_static_for,
-    plain_smtp, read_folder, unique as clinic,
+    Lab, Profile, StartSmtpOnDrop, clinic_source, imap_cfg, lab, lab_for, lab_static,
+    lab_static_for, plain_smtp, read_folder, unique as clinic,
 };
 
 fn message(to: &str, subject: &str) -> Vec<u8> {

@@ -219,8 +219,8 @@ mod tests {
     #[tokio::test]
     async fn fetch_is_bounded_by_bytes() {
         let d = tempfile::tempdir().unwrap();
-        let mut m =
-            MaildirSource::new(d.path(), ".Behandlat", Duration::from_secs(1)).with_batch_bytes(250);
+        let mut m = MaildirSource::new(d.path(), ".Behandlat", Duration::from_secs(1))
+            .with_batch_bytes(250);
         let t0: DateTime<Utc> = "2026-02-14T08:00:00Z".parse().unwrap();
         for (i, len) in [100usize, 100, 100, 400, 10].iter().enumerate() {
             let t = t0 + chrono::Duration::minutes(i as i64);

@@ -131,10 +131,14 @@ impl ImapConfig {
         if self.batch_bytes == 0 {
             return Err("batch_bytes must be > 0".into());
         }
-        let (a, b) = (self.folder.trim_matches('/'), self.processed_folder.trim_matches('/'));
+        let (a, b) = (
+            self.folder.trim_matches('/'),
+            self.processed_folder.trim_matches('/'),
+        );
         let same = a == b
             || (folders::is_inbox(a) && folders::is_inbox(b))
-            || (self.folder_case == FolderCase::Insensitive && a.to_lowercase() == b.to_lowercase());
+            || (self.folder_case == FolderCase::Insensitive
+                && a.to_lowercase() == b.to_lowercase());
         if same {
             return Err("processed_folder must differ from folder".into());
         }
@@ -146,4 +150,3 @@ impl ImapConfig {
         Ok(())
     }
 }
-

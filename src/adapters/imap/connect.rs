@@ -92,8 +92,7 @@ async fn tls_wrap(
     tls_cfg: &Arc<ClientConfig>,
     tcp: TcpStream,
 ) -> Result<Box<dyn ImapIo>, SourceError> {
-    let name =
-        tls::server_name(&cfg.host).map_err(|e| SourceError::Connection(e.to_string()))?;
+    let name = tls::server_name(&cfg.host).map_err(|e| SourceError::Connection(e.to_string()))?;
     let tls = TlsConnector::from(tls_cfg.clone())
         .connect(name, tcp)
         .await
@@ -293,7 +292,10 @@ pub(super) async fn ensure_folder(
 }
 
 /// `CREATE` the processed folder; "already exists" (a race with another client) is fine.
-pub(super) async fn create(conn: &mut Connected, t: std::time::Duration) -> Result<(), SourceError> {
+pub(super) async fn create(
+    conn: &mut Connected,
+    t: std::time::Duration,
+) -> Result<(), SourceError> {
     let want = conn.names.processed.clone();
     let r = protocol::timed(
         t,

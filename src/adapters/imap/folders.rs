@@ -175,7 +175,12 @@ mod tests {
                 delimiter: None
             })
         );
-        assert_eq!(parse_namespace(r#"* NAMESPACE (("a\"b" "\\")) NIL NIL"#).unwrap().prefix, "a\"b");
+        assert_eq!(
+            parse_namespace(r#"* NAMESPACE (("a\"b" "\\")) NIL NIL"#)
+                .unwrap()
+                .prefix,
+            "a\"b"
+        );
         assert_eq!(parse_namespace("* OK hello"), None);
     }
 
@@ -202,7 +207,10 @@ mod tests {
     fn comparison_follows_the_server() {
         let s = FolderCase::Sensitive;
         let i = FolderCase::Insensitive;
-        assert!(same_folder("INBOX", "inbox", s), "INBOX is case-insensitive everywhere");
+        assert!(
+            same_folder("INBOX", "inbox", s),
+            "INBOX is case-insensitive everywhere"
+        );
         assert!(!same_folder("Behandlat", "behandlat", s));
         assert!(same_folder("Behandlat", "behandlat", i));
         // Ä and ä differ in their UTF-7 forms; Exchange still treats them as one name.
@@ -212,7 +220,10 @@ mod tests {
             FolderCase::Auto.resolve("* OK The Microsoft Exchange IMAP4 service is ready."),
             i
         );
-        assert_eq!(FolderCase::Auto.resolve("* OK [CAPABILITY IMAP4rev1] Dovecot ready."), s);
+        assert_eq!(
+            FolderCase::Auto.resolve("* OK [CAPABILITY IMAP4rev1] Dovecot ready."),
+            s
+        );
         assert_eq!(FolderCase::Sensitive.resolve("Microsoft Exchange"), s);
     }
 }

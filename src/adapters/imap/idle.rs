@@ -102,7 +102,9 @@ impl ImapSource {
         } = conn;
         let mut exists = counter.exists;
         let mut handle = session.idle();
-        if let Err(e) = protocol::timed(t, async { handle.init().await.map_err(protocol::plain) }).await {
+        if let Err(e) =
+            protocol::timed(t, async { handle.init().await.map_err(protocol::plain) }).await
+        {
             return Err(self.fail(SourceError::Connection(format!("IDLE: {e}")), true));
         }
         use async_imap::extensions::idle::IdleResponse;
@@ -145,8 +147,10 @@ impl ImapSource {
         } else {
             t
         };
-        match protocol::timed(done_timeout, async { handle.done().await.map_err(protocol::plain) })
-            .await
+        match protocol::timed(done_timeout, async {
+            handle.done().await.map_err(protocol::plain)
+        })
+        .await
         {
             Ok(mut session) => {
                 let new_mail = drain(&mut session, &mut exists);
@@ -178,4 +182,3 @@ impl ImapSource {
         }
     }
 }
-

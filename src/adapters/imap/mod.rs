@@ -115,9 +115,9 @@ impl Connected {
             CmdError::Lost(m) => SourceError::Connection(format!("SELECT {folder}: {m}")),
             other => SourceError::Other(format!("SELECT {folder}: {other}")),
         })?;
-        let v = sel
-            .uidvalidity
-            .ok_or_else(|| SourceError::Other(format!("server sent no UIDVALIDITY for {folder}")))?;
+        let v = sel.uidvalidity.ok_or_else(|| {
+            SourceError::Other(format!("server sent no UIDVALIDITY for {folder}"))
+        })?;
         self.selected = true;
         Ok(v)
     }

@@ -194,8 +194,11 @@ pub async fn select(
 ) -> Result<Selected, CmdError> {
     let verb = if read_only { "EXAMINE" } else { "SELECT" };
     let mut out = Selected::default();
-    run(session, counter, &format!("{verb} {}", quote(folder)), |r| {
-        match r {
+    run(
+        session,
+        counter,
+        &format!("{verb} {}", quote(folder)),
+        |r| match r {
             imap_proto::Response::Data {
                 status: Status::Ok,
                 outcome,
@@ -206,8 +209,8 @@ pub async fn select(
             }
             imap_proto::Response::MailboxData(MailboxDatum::Exists(n)) => out.exists = *n,
             _ => {}
-        }
-    })
+        },
+    )
     .await?;
     counter.exists = out.exists;
     counter.grew = false;
@@ -294,23 +297,31 @@ pub async fn list(
     pattern: &str,
 ) -> Result<Vec<Listed>, CmdError> {
     let mut out = Vec::new();
-    run(session, counter, &format!("LIST \"\" {}", quote(pattern)), |r| {
-        if let imap_proto::Response::MailboxData(MailboxDatum::List(l)) = r {
-            out.push(Listed {
-                name: l.name.to_string(),
-            });
-        }
-    })
+    run(
+        session,
+        counter,
+        &format!("LIST \"\" {}", quote(pattern)),
+        |r| {
+            if let imap_proto::Response::MailboxData(MailboxDatum::List(l)) = r {
+                out.push(Listed {
+                    name: l.name.to_string(),
+                });
+            }
+        },
+    )
     .await?;
     Ok(out)
 }
 
 /// A command that returns nothing but its status (CREATE, UID MOVE, UID COPY, UID STORE,
 /// UID EXPUNGE).
-pub async fn simple(session: &mut Session, counter: &mut Counter, cmd: &str) -> Result<(), CmdError> {
+pub async fn simple(
+    session: &mut Session,
+    counter: &mut Counter,
+    cmd: &str,
+) -> Result<(), CmdError> {
     run(session, counter, cmd, |_| {}).await
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -338,7 +349,9 @@ mod tests {
                         .unwrap_or("TAG BAD unexpected command")
                 };
                 let reply = reply.replace("TAG", tag).replace('\n', "\r\n");
-                w.write_all(format!("{reply}\r\n").as_bytes()).await.unwrap();
+                w.write_all(format!("{reply}\r\n").as_bytes())
+                    .await
+                    .unwrap();
                 line.clear();
             }
         });
@@ -364,7 +377,10 @@ mod tests {
             })
         );
         let shown = r.unwrap_err().to_string();
-        assert!(!shown.contains("Some(") && !shown.contains("code:"), "{shown}");
+        assert!(
+            !shown.contains("Some(") && !shown.contains("code:"),
+            "{shown}"
+        );
     }
 
     #[tokio::test]
@@ -380,24 +396,44 @@ mod tests {
         ])
         .await;
         let mut c = Counter::default();
-        assert_eq!(uid_search(&mut s, &mut c, "UNDELETED").await, Ok(vec![3, 5, 7]));
+        assert_eq!(
+            uid_search(&mut s, &mut c, "UNDELETED").await,
+            Ok(vec![3, 5, 7])
+        );
         assert!(c.grew && c.exists == 4, "unsolicited EXISTS is counted");
         let mut items = Vec::new();
-        uid_fetch(&mut s, &mut c, "3:5", "(UID RFC822.SIZE)", |i| items.push(i))
-            .await
-            .unwrap();
+        uid_fetch(&mut s, &mut c, "3:5", "(UID RFC822.SIZE)", |i| {
+            items.push(i)
+        })
+        .await
+        .unwrap();
         assert_eq!(items.len(), 1, "a FETCH without UID is skipped");
         assert_eq!((items[0].uid, items[0].size), (Some(3), Some(120)));
         let r = uid_fetch(&mut s, &mut c, "9", "(UID)", |_| {}).await;
-        assert!(matches!(r, Err(CmdError::No { trycreate: false, .. })), "{r:?}");
+        assert!(
+            matches!(
+                r,
+                Err(CmdError::No {
+                    trycreate: false,
+                    ..
+                })
+            ),
+            "{r:?}"
+        );
         let r = select(&mut s, &mut c, "Borta", false).await.unwrap_err();
-        assert_eq!(r.to_string(), "the server refused it: Mailbox doesn't exist: Borta");
+        assert_eq!(
+            r.to_string(),
+            "the server refused it: Mailbox doesn't exist: Borta"
+        );
     }
 
     #[tokio::test]
     async fn trycreate_and_bye_are_recognised() {
         let mut s = session(vec![
-            ("UID MOVE", "TAG NO [TRYCREATE] Mailbox doesn't exist: Behandlat"),
+            (
+                "UID MOVE",
+                "TAG NO [TRYCREATE] Mailbox doesn't exist: Behandlat",
+            ),
             ("UID COPY", "* BYE shutting down"),
         ])
         .await;
@@ -411,7 +447,10 @@ mod tests {
             })
         );
         let r = simple(&mut s, &mut c, "UID COPY 1 \"Behandlat\"").await;
-        assert!(matches!(r, Err(CmdError::Lost(ref m)) if m.contains("shutting down")), "{r:?}");
+        assert!(
+            matches!(r, Err(CmdError::Lost(ref m)) if m.contains("shutting down")),
+            "{r:?}"
+        );
     }
 
     #[test]
@@ -428,7 +467,10 @@ mod tests {
             }
         );
         let e = plain(E::Bad("code: None, info: None".into()));
-        assert_eq!(e.to_string(), "the server rejected the command: no reason given");
+        assert_eq!(
+            e.to_string(),
+            "the server rejected the command: no reason given"
+        );
         assert!(matches!(plain(E::ConnectionLost), CmdError::Lost(_)));
     }
 }

@@ -104,7 +104,10 @@ mod tests {
             encode("~peter/mail/台北/日本語"),
             "~peter/mail/&U,BTFw-/&ZeVnLIqe-"
         );
-        assert_eq!(decode("~peter/mail/&U,BTFw-/&ZeVnLIqe-").as_deref(), Some("~peter/mail/台北/日本語"));
+        assert_eq!(
+            decode("~peter/mail/&U,BTFw-/&ZeVnLIqe-").as_deref(),
+            Some("~peter/mail/台北/日本語")
+        );
         assert_eq!(decode("F&AOQ-rdigt").as_deref(), Some("Färdigt"));
         assert_eq!(decode("A&-B").as_deref(), Some("A&B"));
     }
