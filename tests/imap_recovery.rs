@@ -376,6 +376,33 @@ async fn fetch_is_bounded_by_bytes(p: Profile) {
     src.disconnect().await;
 }
 
+/// The IMAP side of quarantine: a poison message goes to `quarantine_folder` (created on
+/// first use through `[TRYCREATE]`, under the namespace prefix), idempotently.
+async fn quarantine_moves_to_its_own_folder(p: Profile) {
+    let Some(lab) = lab_for(p) else { return };
+    let _g = lab.shared().await;
+    let user = clinic("quar");
+    lab.deliver_raw(&message(&user, "poison", 0), &user);
+    let mut src = clinic_source(lab, &user);
+    let got = fetch_until(&mut src, 1, Duration::from_secs(10)).await;
+    src.move_to_quarantine(&got[0]).await.expect("quarantine");
+    src.move_to_quarantine(&got[0])
+        .await
+        .expect("again: the UID is gone, still Ok");
+    assert!(src.fetch(10).await.expect("fetch").is_empty());
+    src.disconnect().await;
+    assert_eq!(
+        subjects(&read_folder(lab, &user, "Karantan").await),
+        ["poison"]
+    );
+    assert!(read_folder(lab, &user, "Behandlat").await.is_empty());
+    let mut s = colleague(lab, &user).await;
+    s.examine(processed_on(p, "Karantan"))
+        .await
+        .expect("under the namespace prefix");
+    s.logout().await.ok();
+}
+
 /// Runs each named `async fn(Profile)` as one test per lab profile.
 macro_rules! on_both_profiles {
     ($($name:ident),* $(,)?) => {
@@ -401,4 +428,5 @@ on_both_profiles!(
     a_failed_search_is_an_error_and_recovers,
     processed_folder_renamed_or_deleted_while_the_daemon_runs,
     fetch_is_bounded_by_bytes,
+    quarantine_moves_to_its_own_folder,
 );

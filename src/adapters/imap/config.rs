@@ -53,6 +53,11 @@ pub struct ImapConfig {
     pub folder: String,
     /// Where handled messages go; created when missing.
     pub processed_folder: String,
+    /// Where poison messages go (see [`ImapSource::move_to_quarantine`]); created on first
+    /// use.
+    ///
+    /// [`ImapSource::move_to_quarantine`]: super::ImapSource::move_to_quarantine
+    pub quarantine_folder: String,
     /// Sleep between polls when the server has no IDLE.
     pub poll_interval: Duration,
     /// Re-issue IDLE at least this often; must be below 29 minutes.
@@ -93,6 +98,7 @@ impl ImapConfig {
             auth,
             folder: "INBOX".into(),
             processed_folder: "Processed".into(),
+            quarantine_folder: "Karantan".into(),
             poll_interval: Duration::from_secs(60),
             idle_refresh: Duration::from_secs(25 * 60),
             connect_timeout: Duration::from_secs(30),
@@ -125,7 +131,10 @@ impl ImapConfig {
         if self.connect_timeout.is_zero() || self.command_timeout.is_zero() {
             return Err("timeouts must be > 0".into());
         }
-        if self.folder.is_empty() || self.processed_folder.is_empty() {
+        if self.folder.is_empty()
+            || self.processed_folder.is_empty()
+            || self.quarantine_folder.is_empty()
+        {
             return Err("folder names must not be empty".into());
         }
         if self.batch_bytes == 0 {
@@ -142,7 +151,12 @@ impl ImapConfig {
         if same {
             return Err("processed_folder must differ from folder".into());
         }
-        for s in [&self.username, &self.folder, &self.processed_folder] {
+        for s in [
+            &self.username,
+            &self.folder,
+            &self.processed_folder,
+            &self.quarantine_folder,
+        ] {
             if s.contains(['\r', '\n', '\0']) {
                 return Err("username and folder names must not contain CR, LF or NUL".into());
             }

@@ -231,6 +231,7 @@ pub(super) async fn connect(
     let names = Names {
         watched: folders::server_name(&cfg.folder, &ns, case),
         processed: folders::server_name(&cfg.processed_folder, &ns, case),
+        quarantine: folders::server_name(&cfg.quarantine_folder, &ns, case),
         case,
         ns: ns.clone(),
     };
@@ -288,27 +289,27 @@ pub(super) async fn ensure_folder(
             return Ok(());
         }
     }
-    create(conn, t).await
+    create(conn, &want, t).await
 }
 
-/// `CREATE` the processed folder; "already exists" (a race with another client) is fine.
+/// `CREATE` a folder (server name); "already exists" (a race with another client) is fine.
 pub(super) async fn create(
     conn: &mut Connected,
+    want: &str,
     t: std::time::Duration,
 ) -> Result<(), SourceError> {
-    let want = conn.names.processed.clone();
     let r = protocol::timed(
         t,
         protocol::simple(
             &mut conn.session,
             &mut conn.counter,
-            &format!("CREATE {}", protocol::quote(&want)),
+            &format!("CREATE {}", protocol::quote(want)),
         ),
     )
     .await;
     match r {
         Ok(()) => {
-            tracing::info!(folder = %want, "created the processed folder");
+            tracing::info!(folder = %want, "created a folder");
             Ok(())
         }
         Err(CmdError::No { text, .. }) if text.to_ascii_lowercase().contains("exists") => Ok(()),

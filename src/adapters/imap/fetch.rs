@@ -12,6 +12,13 @@ use super::protocol::{self, CmdError};
 use super::{ImapSource, connect, parse_source_key, uid_set};
 use crate::ports::{Fetched, SourceError};
 
+/// Where a handled message goes.
+#[derive(Debug, Clone, Copy)]
+enum Dest {
+    Processed,
+    Quarantine,
+}
+
 /// How many of the leading `sizes` (oldest first) fit in one batch: at most `max`, their
 /// sum at most `budget`, but never zero when there is a message.
 pub fn plan_batch(sizes: &[u64], budget: u64, max: usize) -> usize {
@@ -132,13 +139,17 @@ impl ImapSource {
         Ok(out)
     }
 
-    /// `UID MOVE`/`UID COPY` to the processed folder; on `[TRYCREATE]` (the folder was
-    /// renamed or deleted) create it and try once more.
-    async fn file_into_processed(&mut self, verb: &str, set: &str) -> Result<(), SourceError> {
+    /// `UID MOVE`/`UID COPY` to `dest`; on `[TRYCREATE]` (the folder was renamed or deleted,
+    /// or was never made) create it and try once more.
+    async fn file_into(&mut self, verb: &str, set: &str, dest: Dest) -> Result<(), SourceError> {
         let t = self.cfg.command_timeout;
         for attempt in 0..2 {
             let conn = self.conn.as_mut().expect("connected");
-            let cmd = format!("{verb} {set} {}", protocol::quote(&conn.names.processed));
+            let folder = match dest {
+                Dest::Processed => conn.names.processed.clone(),
+                Dest::Quarantine => conn.names.quarantine.clone(),
+            };
+            let cmd = format!("{verb} {set} {}", protocol::quote(&folder));
             let r = protocol::timed(
                 t,
                 protocol::simple(&mut conn.session, &mut conn.counter, &cmd),
@@ -148,9 +159,9 @@ impl ImapSource {
                 Err(CmdError::No {
                     trycreate: true, ..
                 }) if attempt == 0 => {
-                    tracing::warn!(folder = %conn.names.processed,
-                        "the processed folder is gone (renamed or deleted?): creating it again");
-                    let r = connect::create(conn, t).await;
+                    tracing::warn!(%folder,
+                        "the target folder is missing (renamed or deleted?): creating it");
+                    let r = connect::create(conn, &folder, t).await;
                     if let Err(e) = r {
                         let drop = matches!(e, SourceError::Connection(_));
                         return Err(self.fail(e, drop));
@@ -163,6 +174,17 @@ impl ImapSource {
     }
 
     pub(super) async fn mark_inner(&mut self, msg: &Fetched) -> Result<(), SourceError> {
+        self.move_to(msg, Dest::Processed).await
+    }
+
+    /// Moves a poison message (its attempts used up, recorded with a triage item) to
+    /// `quarantine_folder`, created on first use. The IMAP side of
+    /// `MailSource::quarantine` (see the branch notes: wire it in the trait impl).
+    pub async fn move_to_quarantine(&mut self, msg: &Fetched) -> Result<(), SourceError> {
+        self.move_to(msg, Dest::Quarantine).await
+    }
+
+    async fn move_to(&mut self, msg: &Fetched, dest: Dest) -> Result<(), SourceError> {
         let uid: u32 = msg
             .handle
             .parse()
@@ -184,9 +206,9 @@ impl ImapSource {
         let set = uid.to_string();
         if conn.caps.mv {
             // A UID that is gone already matches nothing: the server answers OK.
-            return self.file_into_processed("UID MOVE", &set).await;
+            return self.file_into("UID MOVE", &set, dest).await;
         }
-        self.file_into_processed("UID COPY", &set).await?;
+        self.file_into("UID COPY", &set, dest).await?;
         self.remove_original(&set).await
     }
 

@@ -83,6 +83,7 @@ struct Caps {
 struct Names {
     watched: String,
     processed: String,
+    quarantine: String,
     case: FolderCase,
     ns: folders::Namespace,
 }
