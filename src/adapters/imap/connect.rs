@@ -209,15 +209,25 @@ pub(super) async fn connect(
         )),
         CmdError::Lost(m) => SourceError::Connection(format!("login: {m}")),
     })?;
-    let caps = session
-        .capabilities()
-        .await
-        .map_err(|e| source_err("CAPABILITY", protocol::plain(e)))?;
-    let has_namespace = caps.has_str("NAMESPACE");
+    let mut counter = Counter::default();
+    let mut atoms: Vec<String> = Vec::new();
+    protocol::run(&mut session, &mut counter, "CAPABILITY", |r| {
+        if let imap_proto::Response::Capabilities(list) = r {
+            for c in list {
+                if let imap_proto::Capability::Atom(a) = c {
+                    atoms.push(a.to_ascii_uppercase());
+                }
+            }
+        }
+    })
+    .await
+    .map_err(|e| source_err("CAPABILITY", e))?;
+    let has = |name: &str| atoms.iter().any(|a| a == name);
+    let has_namespace = has("NAMESPACE");
     let caps = Caps {
-        idle: cfg.use_idle && caps.has_str("IDLE"),
-        mv: cfg.use_move && caps.has_str("MOVE"),
-        uidplus: caps.has_str("UIDPLUS"),
+        idle: cfg.use_idle && has("IDLE"),
+        mv: cfg.use_move && has("MOVE"),
+        uidplus: has("UIDPLUS"),
     };
     let ns = if has_namespace {
         namespace(&mut session)
@@ -240,7 +250,7 @@ pub(super) async fn connect(
         uidvalidity: 0,
         caps,
         pending_new: false,
-        counter: Counter::default(),
+        counter,
         selected: false,
         names,
     };
