@@ -103,7 +103,7 @@ async fn tls_wrap(
 /// Asks NAMESPACE (RFC 2342). imap-proto cannot parse the answer (the stream would stall on
 /// it), so the command goes to the raw stream between two library commands, when the
 /// library's read buffer is empty, and its answer is read here up to our tag.
-async fn namespace(session: &mut Session) -> Result<Option<Namespace>, CmdError> {
+pub(super) async fn namespace(session: &mut Session) -> Result<Option<Namespace>, CmdError> {
     const TAG: &str = "vvns1";
     let io: &mut Box<dyn ImapIo> = session.as_mut();
     let lost = |e: std::io::Error| CmdError::Lost(format!("connection error: {e}"));

@@ -453,6 +453,38 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn namespace_is_read_beside_the_library_and_the_stream_stays_in_step() {
+        use super::super::connect::namespace;
+        use super::super::folders::Namespace;
+        let mut s = session(vec![
+            (
+                "NAMESPACE",
+                "* NAMESPACE ((\"INBOX.\" \".\")) NIL NIL\nTAG OK Namespace completed.",
+            ),
+            ("UID SEARCH", "* SEARCH 4\nTAG OK done"),
+        ])
+        .await;
+        let ns = namespace(&mut s).await.unwrap();
+        assert_eq!(
+            ns,
+            Some(Namespace {
+                prefix: "INBOX.".into(),
+                delimiter: Some('.')
+            })
+        );
+        let mut c = Counter::default();
+        assert_eq!(uid_search(&mut s, &mut c, "ALL").await, Ok(vec![4]));
+        // A server that refuses NAMESPACE: no namespace, the session goes on.
+        let mut s = session(vec![
+            ("NAMESPACE", "TAG BAD Unknown command"),
+            ("UID SEARCH", "* SEARCH\nTAG OK done"),
+        ])
+        .await;
+        assert_eq!(namespace(&mut s).await.unwrap(), None);
+        assert_eq!(uid_search(&mut s, &mut c, "ALL").await, Ok(vec![]));
+    }
+
     #[test]
     fn crate_errors_become_plain_words() {
         use async_imap::error::Error as E;
