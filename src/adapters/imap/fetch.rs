@@ -71,8 +71,9 @@ impl ImapSource {
                 &uid_set(&candidates),
                 "(UID RFC822.SIZE)",
                 |it| {
-                    if let (Some(u), Some(s)) = (it.uid, it.size) {
-                        sizes.push((u, u64::from(s)));
+                    // A size the server does not tell counts as "too large": fetched alone.
+                    if let Some(u) = it.uid {
+                        sizes.push((u, it.size.map(u64::from).unwrap_or(u64::MAX)));
                     }
                 },
             ),
@@ -341,5 +342,8 @@ mod tests {
         assert_eq!(plan_batch(&[100 * MB, MB], 64 * MB, 50), 1);
         assert_eq!(plan_batch(&[MB, 100 * MB], 64 * MB, 50), 1);
         assert_eq!(plan_batch(&[7], 1, 0), 0, "max 0 takes nothing");
+        // An unknown size (u64::MAX) is fetched alone.
+        assert_eq!(plan_batch(&[u64::MAX, 1], 64 * MB, 50), 1);
+        assert_eq!(plan_batch(&[1, u64::MAX], 64 * MB, 50), 1);
     }
 }
