@@ -91,6 +91,10 @@ pub struct MailboxSettings {
     pub poll_interval_secs: u64,
     #[serde(default = "default_idle_refresh")]
     pub idle_refresh_secs: u64,
+    /// How the IMAP server compares folder names: "auto" (case-insensitive for Microsoft
+    /// Exchange, recognised by its greeting), "sensitive" or "insensitive".
+    #[serde(default)]
+    pub folder_case: crate::adapters::imap::FolderCase,
 }
 
 impl MailboxSettings {
@@ -196,6 +200,8 @@ pub struct LimitSettings {
     pub max_attempts: Option<u32>,
     /// Time budget for parsing and reading one message, in seconds. Default 120.
     pub message_budget_secs: Option<u64>,
+    /// Most message bytes one fetch holds in memory (a single larger message comes alone).
+    pub batch_bytes: Option<u64>,
     /// Document limits (size, zip ratio, pages, time).
     pub document: Limits,
 }
@@ -229,11 +235,13 @@ impl<'de> Deserialize<'de> for LimitSettings {
             .map(|n| u32::try_from(n).map_err(|_| D::Error::custom("max_attempts is too large")))
             .transpose()?;
         let message_budget_secs = positive("message_budget_secs")?;
+        let batch_bytes = positive("batch_bytes")?;
         let document = Limits::deserialize(toml::Value::Table(table)).map_err(D::Error::custom)?;
         Ok(LimitSettings {
             max_message_bytes,
             max_attempts,
             message_budget_secs,
+            batch_bytes,
             document,
         })
     }
@@ -307,6 +315,11 @@ impl LimitSettings {
     }
     pub fn message_budget(&self) -> Duration {
         Duration::from_secs(self.message_budget_secs.unwrap_or(120))
+    }
+    /// `batch_bytes`, default 64 MiB.
+    pub fn batch_bytes(&self) -> u64 {
+        self.batch_bytes
+            .unwrap_or(crate::adapters::imap::DEFAULT_BATCH_BYTES)
     }
 }
 
@@ -601,6 +614,17 @@ path = "clinics.csv"
         let ok = format!("{MIN}\n[limits]\nmax_message_bytes = 1000\nmax_pdf_pages = 7\n");
         let s = Settings::load(&write(d.path(), &ok)).unwrap();
         assert_eq!(s.limits.max_message_bytes(), 1000);
+        assert_eq!(s.limits.batch_bytes(), 64 * 1024 * 1024, "default");
+        let b = format!("{MIN}\n[limits]\nbatch_bytes = 1048576\n");
+        assert_eq!(
+            Settings::load(&write(d.path(), &b))
+                .unwrap()
+                .limits
+                .batch_bytes(),
+            1 << 20
+        );
+        let zero = format!("{MIN}\n[limits]\nbatch_bytes = 0\n");
+        assert!(Settings::load(&write(d.path(), &zero)).is_err());
         assert_eq!(s.limits.document.max_pdf_pages, 7);
         assert_eq!(
             s.limits.document.max_zip_ratio,

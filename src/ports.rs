@@ -52,12 +52,18 @@ pub enum SourceError {
 
 /// A mailbox the agent watches.
 pub trait MailSource: Send {
-    /// Messages waiting in the watched folder, oldest first, at most `max`. Connects (or
-    /// reconnects) when needed.
+    /// Messages waiting in the watched folder, oldest first, at most `max` and at most the
+    /// source's byte budget per batch (a single larger message comes alone). Connects (or
+    /// reconnects) when needed. A failed look at the mailbox is an error, never an empty batch.
     fn fetch(
         &mut self,
         max: usize,
     ) -> impl Future<Output = Result<Vec<Fetched>, SourceError>> + Send;
+    /// The last fetch stopped at its count or byte bound and left messages waiting: fetch
+    /// again without waiting, and the mailbox is not drained yet.
+    fn more_pending(&self) -> bool {
+        false
+    }
     /// Move a message to the processed folder. Called only after the ledger committed.
     /// Idempotent: a message that is already gone is not an error.
     fn mark_processed(

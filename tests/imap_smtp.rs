@@ -4,6 +4,9 @@
 //! How the lab is found or started (and skipped): `tests/common/lab.rs` (a private lab of
 //! this binary uses ports 12143/12993/12024/12025/12587 unless `VARDVAL_MAILLAB_PORT_BASE`).
 //!
+//! The IMAP tests run on both lab profiles (`default_profile::*`, `inbox_prefix_profile::*`:
+//! personal folders under `INBOX.` with `.` as separator and no MOVE).
+//!
 //! Each test uses its own clinic mailbox (`<test>-<run>@vc.test`), so tests run in parallel.
 //! The disruptive tests (Dovecot restart, Postfix stop) take the lab's exclusive gate.
 
@@ -20,8 +23,8 @@ use vardval::adapters::tls::TlsMode;
 use vardval::ports::{Fetched, MailSource, SendError, SourceError, Transport, Wait};
 
 use common::lab::{
-    Lab, StartSmtpOnDrop, clinic_source, imap_cfg, lab, lab_static, plain_smtp, read_folder,
-    unique as clinic,
+    Lab, Profile, StartSmtpOnDrop, clinic_source, imap_cfg, lab, lab_for, lab_static,
+    lab_static_for, plain_smtp, read_folder, unique as clinic,
 };
 
 fn message(to: &str, subject: &str) -> Vec<u8> {
@@ -72,9 +75,8 @@ async fn fetch_until(src: &mut ImapSource, n: usize, within: Duration) -> Vec<Fe
     }
 }
 
-#[tokio::test]
-async fn fetch_reports_internaldate_and_keys_and_mark_processed_moves() {
-    let Some(lab) = lab() else { return };
+async fn fetch_reports_internaldate_and_keys_and_mark_processed_moves(p: Profile) {
+    let Some(lab) = lab_for(p) else { return };
     let _g = lab.shared().await;
     let user = clinic("fetch");
     for i in 1..=3 {
@@ -179,16 +181,17 @@ async fn fetch_reports_internaldate_and_keys_and_mark_processed_moves() {
 /// A crash in the middle of a MOVE (the copy made, the original not yet expunged): moving the
 /// message again must not file it twice. A different message that only shares the Message-ID
 /// is not taken for the copy.
-#[tokio::test]
-async fn an_interrupted_move_is_not_filed_twice() {
-    let Some(lab) = lab() else { return };
+async fn an_interrupted_move_is_not_filed_twice(p: Profile) {
+    let Some(lab) = lab_for(p) else { return };
     let _g = lab.shared().await;
     let user = clinic("again");
     deliver(lab, &user, "moved halfway").await;
     deliver(lab, &user, "same id elsewhere").await;
     let mut src = clinic_source(lab, &user);
     let got = fetch_until(&mut src, 2, Duration::from_secs(20)).await;
-    let (half, other) = (&got[0], &got[1]);
+    // Postfix may deliver the two in either order: pick them by subject.
+    let by = |s: &str| got.iter().find(|f| subject_of(f) == s).expect(s);
+    let (half, other) = (by("moved halfway"), by("same id elsewhere"));
     let at = |f: &Fetched| {
         f.received_at
             .with_timezone(&chrono::FixedOffset::east_opt(0).unwrap())
@@ -227,9 +230,8 @@ async fn an_interrupted_move_is_not_filed_twice() {
     );
 }
 
-#[tokio::test]
-async fn idle_wakes_on_delivery_times_out_and_stops_on_shutdown() {
-    let Some(lab) = lab() else { return };
+async fn idle_wakes_on_delivery_times_out_and_stops_on_shutdown(p: Profile) {
+    let Some(lab) = lab_for(p) else { return };
     let _g = lab.shared().await;
     let user = clinic("idle");
     let mut src = clinic_source(lab, &user);
@@ -252,7 +254,7 @@ async fn idle_wakes_on_delivery_times_out_and_stops_on_shutdown() {
         let to = user.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(300)).await;
-            let lab = lab_static();
+            let lab = lab_static_for(p);
             deliver(lab, &to, "idle wake").await;
         })
     };
@@ -307,9 +309,8 @@ async fn idle_wakes_on_delivery_times_out_and_stops_on_shutdown() {
     src.disconnect().await;
 }
 
-#[tokio::test]
-async fn without_move_and_idle_copies_expunges_and_polls() {
-    let Some(lab) = lab() else { return };
+async fn without_move_and_idle_copies_expunges_and_polls(p: Profile) {
+    let Some(lab) = lab_for(p) else { return };
     let _g = lab.shared().await;
     let user = clinic("nomove");
     deliver(lab, &user, "kopia 1").await;
@@ -358,9 +359,8 @@ async fn without_move_and_idle_copies_expunges_and_polls() {
     src.disconnect().await;
 }
 
-#[tokio::test]
-async fn tls_needs_the_lab_ca() {
-    let Some(lab) = lab() else { return };
+async fn tls_needs_the_lab_ca(p: Profile) {
+    let Some(lab) = lab_for(p) else { return };
     let _g = lab.shared().await;
     let user = clinic("tls");
     for (tls, port) in [
@@ -395,9 +395,8 @@ async fn tls_needs_the_lab_ca() {
     assert!(ImapSource::new(cfg).is_err());
 }
 
-#[tokio::test]
-async fn xoauth2_login_and_auth_errors() {
-    let Some(lab) = lab() else { return };
+async fn xoauth2_login_and_auth_errors(p: Profile) {
+    let Some(lab) = lab_for(p) else { return };
     let _g = lab.shared().await;
     let user = "vardval@rjl.test";
     let mut cfg = imap_cfg(lab, user, ImapAuth::OAuth2Token("vardval-token".into()));
@@ -743,3 +742,30 @@ fn list(dir: &Path) -> Vec<String> {
     v.sort();
     v
 }
+
+/// Runs each named `async fn(Profile)` as one test per lab profile.
+macro_rules! on_both_profiles {
+    ($($name:ident),* $(,)?) => {
+        mod default_profile {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Profile::Default).await
+            })*
+        }
+        mod inbox_prefix_profile {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Profile::InboxPrefix).await
+            })*
+        }
+    };
+}
+
+on_both_profiles!(
+    fetch_reports_internaldate_and_keys_and_mark_processed_moves,
+    an_interrupted_move_is_not_filed_twice,
+    idle_wakes_on_delivery_times_out_and_stops_on_shutdown,
+    without_move_and_idle_copies_expunges_and_polls,
+    tls_needs_the_lab_ca,
+    xoauth2_login_and_auth_errors,
+);

@@ -3,7 +3,8 @@
 #
 # Starts what the tests need, on this machine, then runs every test:
 #   1. a real Dovecot (IMAP, IDLE, LMTP) + Postfix (SMTP, submission) on 127.0.0.1 high ports,
-#      installed from Debian packages when missing (tests/maillab/maillab.sh; needs root);
+#      installed from Debian packages when missing (tests/maillab/maillab.sh; needs root), and
+#      a second one with the inbox-prefix profile (INBOX. namespace, no MOVE) on 11xxx ports;
 #   2. PostgreSQL on 127.0.0.1:5432 (started, or installed, when not running); every store test
 #      runs against both SQLite and PostgreSQL;
 #   3. cargo nextest (or cargo test) over the whole workspace, then the `check` JSON contract
@@ -39,7 +40,11 @@ ensure_postgres() {
 }
 
 LAB=""
-cleanup() { [ -n "$LAB" ] && bash tests/maillab/maillab.sh down "$LAB" >/dev/null 2>&1 || true; }
+LAB2=""
+cleanup() {
+  [ -n "$LAB" ] && bash tests/maillab/maillab.sh down "$LAB" >/dev/null 2>&1 || true
+  [ -n "$LAB2" ] && bash tests/maillab/maillab.sh down "$LAB2" >/dev/null 2>&1 || true
+}
 trap cleanup EXIT
 
 ensure_mail_lab() {
@@ -47,6 +52,13 @@ ensure_mail_lab() {
   LAB=${VARDVAL_MAILLAB_DIR:-/tmp/vardval-maillab}
   bash tests/maillab/maillab.sh up "$LAB" </dev/null
   export VARDVAL_MAILLAB_DIR=$LAB
+  # The second Dovecot profile (personal folders under "INBOX.", "." separator, no MOVE),
+  # beside the first on its own ports; the IMAP tests run on both.
+  LAB2=${VARDVAL_MAILLAB_PREFIX_DIR:-/tmp/vardval-maillab-prefix}
+  MAILLAB_PROFILE=inbox-prefix MAILLAB_IMAP_PORT=11143 MAILLAB_IMAPS_PORT=11993 \
+    MAILLAB_LMTP_PORT=11024 MAILLAB_SMTP_PORT=11025 MAILLAB_SUBMISSION_PORT=11587 \
+    bash tests/maillab/maillab.sh up "$LAB2" </dev/null
+  export VARDVAL_MAILLAB_PREFIX_DIR=$LAB2
 }
 
 ensure_postgres

@@ -2,6 +2,8 @@
 //! no server. Messages in `new/` and `cur/` are pending; processing moves them into the
 //! Maildir++ subfolder named by `processed_folder` (e.g. `.Behandlat/cur/`). The time of
 //! record is the file's modification time, which delivery agents set to the delivery time.
+//! A fetch reads at most `batch_bytes` of message files (file sizes first; a single larger
+//! file comes alone), like the IMAP source.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,6 +19,8 @@ pub struct MaildirSource {
     processed: PathBuf,
     quarantine: PathBuf,
     poll: Duration,
+    batch_bytes: u64,
+    more: bool,
 }
 
 /// A Maildir++ subfolder of `root`: a directory whose name starts with a dot.
@@ -35,6 +39,8 @@ impl MaildirSource {
             processed,
             quarantine,
             poll,
+            batch_bytes: crate::adapters::imap::DEFAULT_BATCH_BYTES,
+            more: false,
         }
     }
 
@@ -47,6 +53,12 @@ impl MaildirSource {
     /// Where quarantined mail goes (`cur/` of the quarantine subfolder).
     pub fn quarantine_dir(&self) -> PathBuf {
         self.quarantine.join("cur")
+    }
+
+    /// Bound the bytes one fetch reads (default 64 MiB).
+    pub fn with_batch_bytes(mut self, bytes: u64) -> MaildirSource {
+        self.batch_bytes = bytes.max(1);
+        self
     }
 
     /// Create `cur/ new/ tmp/` (and the processed folder's) if missing.
@@ -87,7 +99,7 @@ impl MaildirSource {
         self.processed.join("cur")
     }
 
-    fn pending(&self) -> std::io::Result<Vec<(std::time::SystemTime, PathBuf)>> {
+    fn pending(&self) -> std::io::Result<Vec<(std::time::SystemTime, PathBuf, u64)>> {
         let mut out = Vec::new();
         for sub in ["new", "cur"] {
             let dir = self.root.join(sub);
@@ -104,7 +116,7 @@ impl MaildirSource {
                 }
                 let md = e.metadata()?;
                 if md.is_file() {
-                    out.push((md.modified()?, e.path()));
+                    out.push((md.modified()?, e.path(), md.len()));
                 }
             }
         }
@@ -134,8 +146,12 @@ impl MailSource for MaildirSource {
                 self.root.display()
             )));
         }
-        let mut out = Vec::new();
-        for (mtime, path) in self.pending().map_err(io)?.into_iter().take(max) {
+        let pending = self.pending().map_err(io)?;
+        let sizes: Vec<u64> = pending.iter().map(|(_, _, len)| *len).collect();
+        let n = crate::adapters::imap::plan_batch(&sizes, self.batch_bytes, max);
+        self.more = pending.len() > n;
+        let mut out = Vec::with_capacity(n);
+        for (mtime, path, _) in pending.into_iter().take(n) {
             let bytes = match std::fs::read(&path) {
                 Ok(b) => b,
                 // Moved away between listing and reading: someone else has it.
@@ -150,6 +166,10 @@ impl MailSource for MaildirSource {
             });
         }
         Ok(out)
+    }
+
+    fn more_pending(&self) -> bool {
+        self.more
     }
 
     async fn mark_processed(&mut self, msg: &Fetched) -> Result<(), SourceError> {
@@ -243,5 +263,42 @@ mod tests {
                 .unwrap_or(0),
             0
         );
+    }
+
+    #[tokio::test]
+    async fn fetch_is_bounded_by_bytes() {
+        let d = tempfile::tempdir().unwrap();
+        let mut m = MaildirSource::new(d.path(), ".Behandlat", Duration::from_secs(1))
+            .with_batch_bytes(250);
+        let t0: DateTime<Utc> = "2026-02-14T08:00:00Z".parse().unwrap();
+        for (i, len) in [100usize, 100, 100, 400, 10].iter().enumerate() {
+            let t = t0 + chrono::Duration::minutes(i as i64);
+            m.deliver(&format!("m{i}.eml"), &vec![b'x'; *len], Some(t))
+                .unwrap();
+        }
+        let sizes = |v: &[Fetched]| v.iter().map(|f| f.bytes.len()).collect::<Vec<_>>();
+        let got = m.fetch(50).await.unwrap();
+        assert_eq!(sizes(&got), [100, 100], "two fit in 250 bytes");
+        assert!(m.more_pending());
+        for f in &got {
+            m.mark_processed(f).await.unwrap();
+        }
+        let got = m.fetch(50).await.unwrap();
+        assert_eq!(sizes(&got), [100]);
+        m.mark_processed(&got[0]).await.unwrap();
+        let got = m.fetch(50).await.unwrap();
+        assert_eq!(sizes(&got), [400], "larger than the budget: alone");
+        assert!(m.more_pending());
+        m.mark_processed(&got[0]).await.unwrap();
+        let got = m.fetch(50).await.unwrap();
+        assert_eq!(sizes(&got), [10]);
+        assert!(!m.more_pending(), "drained");
+        // The count bound still holds.
+        let mut m = m.with_batch_bytes(1 << 20);
+        for i in 0..3 {
+            m.deliver(&format!("n{i}.eml"), b"y", None).unwrap();
+        }
+        assert_eq!(m.fetch(2).await.unwrap().len(), 2);
+        assert!(m.more_pending());
     }
 }

@@ -146,8 +146,11 @@ pub fn imap_config(s: &Settings) -> anyhow::Result<ImapConfig> {
     c.ca_file = m.ca_file.as_ref().map(|p| s.resolve(p));
     c.folder = m.folder.clone();
     c.processed_folder = m.processed_folder.clone();
+    c.quarantine_folder = m.quarantine_folder.clone();
     c.poll_interval = s.poll_interval();
     c.idle_refresh = Duration::from_secs(m.idle_refresh_secs);
+    c.batch_bytes = s.limits.batch_bytes();
+    c.folder_case = m.folder_case;
     Ok(c)
 }
 
@@ -180,7 +183,8 @@ pub fn build_source(s: &Settings) -> anyhow::Result<AnySource> {
         MailboxKind::Maildir => {
             let path = s.resolve(s.mailbox.path.as_ref().context("[mailbox] path")?);
             let m = MaildirSource::new(path, &s.mailbox.processed_folder, s.poll_interval())
-                .with_quarantine(&s.mailbox.quarantine_folder);
+                .with_quarantine(&s.mailbox.quarantine_folder)
+                .with_batch_bytes(s.limits.batch_bytes());
             m.create_dirs().context("cannot create the Maildir")?;
             AnySource::Maildir(m)
         }
@@ -195,6 +199,12 @@ impl MailSource for AnySource {
         match self {
             AnySource::Maildir(m) => m.fetch(max).await,
             AnySource::Imap(i) => i.fetch(max).await,
+        }
+    }
+    fn more_pending(&self) -> bool {
+        match self {
+            AnySource::Maildir(m) => m.more_pending(),
+            AnySource::Imap(i) => i.more_pending(),
         }
     }
     async fn mark_processed(&mut self, msg: &Fetched) -> Result<(), SourceError> {

@@ -82,9 +82,10 @@ where
         let (batch, drain_mark) = match source.fetch(opts.batch).await {
             Ok(b) => {
                 backoff = Duration::from_secs(1);
-                // A batch smaller than asked for holds everything that was there when the
-                // fetch started; once it is processed, the mailbox has been drained as of then.
-                let mark = (b.len() < opts.batch).then_some(now);
+                // A batch smaller than asked for (and not cut by the source's byte budget)
+                // holds everything that was there when the fetch started; once it is
+                // processed, the mailbox has been drained as of then.
+                let mark = (b.len() < opts.batch && !source.more_pending()).then_some(now);
                 state(&pipeline, "connection_state", "connected").await;
                 state(&pipeline, "last_poll_at", &now.to_rfc3339()).await;
                 (b, mark)
@@ -114,10 +115,12 @@ where
                 continue;
             }
         };
-        let full = batch.len() >= opts.batch;
+        let full = batch.len() >= opts.batch || source.more_pending();
         let mut batch_failed = false;
         let mut progressed = false;
-        for f in &batch {
+        // By value: each message's bytes are dropped as soon as it is handled.
+        for f in batch {
+            let f = &f;
             if shutdown.is_cancelled() {
                 break 'outer;
             }

@@ -9,6 +9,9 @@
 //!   process brings it down and removes the directory when the test binary exits. (One
 //!   private lab per process: under cargo-nextest, which runs every test in its own process,
 //!   set `VARDVAL_MAILLAB_DIR`, as `tests/run.sh` does.)
+//! - A second profile, [`Profile::InboxPrefix`] (personal folders under `INBOX.` with `.` as
+//!   separator, no MOVE), is found through `VARDVAL_MAILLAB_PREFIX_DIR` or started privately
+//!   on BASE+500+143/993/24/25/587; [`lab_for`] gives either profile.
 //! - The script is found at `VARDVAL_MAILLAB_SCRIPT`, else `tests/maillab/maillab.sh`.
 //! - `VARDVAL_SKIP_MAIL=1` (or the older `VARDVAL_SKIP_MAILLAB=1`) skips every lab test and
 //!   says SKIPPED; otherwise a lab that cannot be found or started fails the test.
@@ -33,7 +36,32 @@ use vardval::ports::{Fetched, MailSource};
 /// The password of every `*@vc.test` mailbox in the lab.
 pub const CLINIC_PASS: &str = "clinic-pass";
 
+/// Which Dovecot setup a lab runs (`MAILLAB_PROFILE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// No namespace prefix, `/` separator, MOVE offered.
+    Default,
+    /// Personal folders under `INBOX.`, `.` separator, no MOVE.
+    InboxPrefix,
+}
+
+impl Profile {
+    fn script_name(self) -> &'static str {
+        match self {
+            Profile::Default => "default",
+            Profile::InboxPrefix => "inbox-prefix",
+        }
+    }
+    fn dir_var(self) -> &'static str {
+        match self {
+            Profile::Default => "VARDVAL_MAILLAB_DIR",
+            Profile::InboxPrefix => "VARDVAL_MAILLAB_PREFIX_DIR",
+        }
+    }
+}
+
 pub struct Lab {
+    pub profile: Profile,
     pub script: PathBuf,
     pub dir: PathBuf,
     pub env: HashMap<String, String>,
@@ -241,7 +269,7 @@ fn default_port_base() -> u16 {
     }
 }
 
-fn start_lab() -> Lab {
+fn start_lab(profile: Profile) -> Lab {
     let original = script_path();
     assert!(
         original.is_file(),
@@ -257,7 +285,7 @@ fn start_lab() -> Lab {
         .keep();
     let script = snap.join("maillab.sh");
     std::fs::copy(&original, &script).expect("snapshot maillab.sh");
-    let shared = std::env::var("VARDVAL_MAILLAB_DIR").ok();
+    let shared = std::env::var(profile.dir_var()).ok();
     let dir = match &shared {
         Some(d) => PathBuf::from(d),
         None => {
@@ -295,6 +323,7 @@ fn start_lab() -> Lab {
         .status()
         .expect("spawn the lab watchdog");
     let lab = Lab {
+        profile,
         script,
         dir,
         env: HashMap::new(),
@@ -303,7 +332,11 @@ fn start_lab() -> Lab {
         let base: u16 = std::env::var("VARDVAL_MAILLAB_PORT_BASE")
             .ok()
             .and_then(|s| s.parse().ok())
-            .unwrap_or_else(default_port_base);
+            .unwrap_or_else(default_port_base)
+            + match profile {
+                Profile::Default => 0,
+                Profile::InboxPrefix => 500,
+            };
         let ports = [
             ("MAILLAB_IMAP_PORT", 143),
             ("MAILLAB_IMAPS_PORT", 993),
@@ -315,6 +348,7 @@ fn start_lab() -> Lab {
         up.arg(&lab.script)
             .arg("up")
             .arg(&lab.dir)
+            .env("MAILLAB_PROFILE", profile.script_name())
             .stdin(Stdio::null());
         for (k, off) in ports {
             up.env(k, (base + off).to_string());
@@ -340,6 +374,11 @@ fn start_lab() -> Lab {
 /// The lab, found or started once per test process; `None` (and a SKIPPED line) when the
 /// mail tests are switched off.
 pub fn lab() -> Option<&'static Lab> {
+    lab_for(Profile::Default)
+}
+
+/// The lab of `profile`, found or started once per test process (see [`lab`]).
+pub fn lab_for(profile: Profile) -> Option<&'static Lab> {
     for var in ["VARDVAL_SKIP_MAIL", "VARDVAL_SKIP_MAILLAB"] {
         if std::env::var(var).is_ok_and(|v| v == "1") {
             eprintln!("SKIPPED: {var}=1, no mail lab for this test");
@@ -348,12 +387,31 @@ pub fn lab() -> Option<&'static Lab> {
         }
     }
     static LAB: OnceLock<Lab> = OnceLock::new();
-    Some(LAB.get_or_init(start_lab))
+    static PREFIX_LAB: OnceLock<Lab> = OnceLock::new();
+    let cell = match profile {
+        Profile::Default => &LAB,
+        Profile::InboxPrefix => &PREFIX_LAB,
+    };
+    let lab = cell.get_or_init(|| start_lab(profile));
+    if profile == Profile::InboxPrefix {
+        assert_eq!(
+            lab.env.get("MAILLAB_PROFILE").map(String::as_str),
+            Some("inbox-prefix"),
+            "{} does not run the inbox-prefix profile",
+            lab.dir.display()
+        );
+    }
+    Some(lab)
 }
 
 /// The lab when it is known to be there (inside tasks spawned by a lab test).
 pub fn lab_static() -> &'static Lab {
     lab().expect("lab")
+}
+
+/// The lab of `profile` when it is known to be there.
+pub fn lab_static_for(profile: Profile) -> &'static Lab {
+    lab_for(profile).expect("lab")
 }
 
 /// A token unique to this test process (pid and time), for mailbox names.

@@ -29,6 +29,12 @@
 #   MAILLAB_SMTP_PORT=10025        Postfix SMTP, no AUTH; accepts the rjl.test users below and any *@vc.test / *@*.vc.test
 #   MAILLAB_SUBMISSION_PORT=10587  Postfix submission, AUTH required (PLAIN LOGIN XOAUTH2 OAUTHBEARER); relays to rjl.test and vc.test only
 #
+# Profiles (MAILLAB_PROFILE at `up`, recorded in DIR/maillab.env):
+#   default       personal namespace without prefix, separator "/", MOVE offered
+#   inbox-prefix  personal folders under "INBOX." with "." as separator (Courier/Cyrus style)
+#                 and WITHOUT the MOVE capability; run it in its own DIR on its own ports
+#                 (tests/run.sh uses 11143/11993/11024/11025/11587) beside the default lab.
+#
 # Users:  vardval@rjl.test / vardval-pass (OAuth2 bearer token: vardval-token)  <- the shared mailbox
 #         granskare@rjl.test / granskare-pass (granskare-token)
 #         ekonomi@rjl.test / ekonomi-pass (ekonomi-token)
@@ -86,6 +92,10 @@ setup_paths() {
     case "$p" in ''|*[!0-9]*) die "bad port number: '$p'" ;; esac
   done
   ALL_PORTS=("$IMAP_PORT" "$IMAPS_PORT" "$LMTP_PORT" "$SMTP_PORT" "$SUBMISSION_PORT")
+  local f_profile=
+  [ -f "$ENV_FILE" ] && f_profile=$(sed -n 's/^MAILLAB_PROFILE=//p' "$ENV_FILE")
+  PROFILE=${MAILLAB_PROFILE:-${f_profile:-default}}
+  case "$PROFILE" in default|inbox-prefix) ;; *) die "unknown MAILLAB_PROFILE: $PROFILE (default or inbox-prefix)" ;; esac
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -327,7 +337,23 @@ MAILLAB_USER=vardval@rjl.test
 MAILLAB_PASSWORD=vardval-pass
 MAILLAB_OAUTH_TOKEN=vardval-token
 MAILLAB_CLINIC_PASSWORD=clinic-pass
+MAILLAB_PROFILE=$PROFILE
 EOF
+}
+
+# The personal namespace of the chosen profile.
+dovecot_profile_conf() {
+  case "$PROFILE" in
+    default) printf '  separator = /\n' ;;
+    inbox-prefix) printf '  prefix = INBOX.\n  separator = .\n' ;;
+  esac
+}
+
+# The capability list of the chosen profile (default: Dovecot's own).
+dovecot_capability_conf() {
+  [ "$PROFILE" = inbox-prefix ] || return 0
+  # Dovecot 2.3's own post-login list without MOVE: a server that only has COPY.
+  echo "imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES THREAD=REFS THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS BINARY SPECIAL-USE"
 }
 
 write_dovecot_conf() {
@@ -405,7 +431,7 @@ userdb {
 
 namespace inbox {
   inbox = yes
-  separator = /
+$(dovecot_profile_conf)
   mailbox Drafts {
     special_use = \\Drafts
     auto = subscribe
@@ -428,6 +454,7 @@ namespace inbox {
   }
 }
 mailbox_idle_check_interval = 1 secs
+$(dovecot_capability_conf)
 
 service imap-login {
   inet_listener imap {
