@@ -5,10 +5,12 @@
 //! - [`maildir`]: Maildir as a [`crate::ports::MailSource`].
 //! - [`imap`]: IMAP as a [`crate::ports::MailSource`] (IDLE, MOVE, XOAUTH2, STARTTLS/TLS).
 //! - [`smtp`]: SMTP and a directory of .eml files as [`crate::ports::Transport`]s.
+//! - [`smtp_auth`]: SMTP AUTH with OAuth2 bearer tokens (XOAUTH2, OAUTHBEARER).
 //! - [`tls`]: the shared rustls client configuration.
 
 pub mod archive;
 pub mod imap;
 pub mod maildir;
 pub mod smtp;
+pub mod smtp_auth;
 pub mod tls;
