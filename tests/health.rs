@@ -341,3 +341,49 @@ async fn imap_outage_degrades_pauses_the_watchdog_and_recovers() {
     assert_eq!(s["daemon"], "stopped", "{s}");
     assert_eq!(check(&cfg).await.0, 2);
 }
+
+#[test]
+fn systemd_unit_is_notify_with_a_watchdog_and_verifies() {
+    let unit = common::root().join("deploy/vardval.service");
+    let text = std::fs::read_to_string(&unit).unwrap();
+    for line in [
+        "Type=notify",
+        "NotifyAccess=main",
+        "WatchdogSec=",
+        "Restart=on-failure",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(line)),
+            "{line} in {}",
+            unit.display()
+        );
+    }
+    // `systemd-analyze verify` where systemd is installed (the unit with this build's binary).
+    let Ok(which) = std::process::Command::new("sh")
+        .args(["-c", "command -v systemd-analyze"])
+        .output()
+    else {
+        return;
+    };
+    if !which.status.success() {
+        eprintln!("SKIPPED systemd-analyze verify: systemd-analyze is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("vardval.service");
+    std::fs::write(
+        &copy,
+        text.replace("/usr/bin/vardval", env!("CARGO_BIN_EXE_vardval")),
+    )
+    .unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "systemd-analyze verify: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

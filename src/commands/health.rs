@@ -97,8 +97,9 @@ pub fn age(d: Duration) -> String {
     }
 }
 
-/// Is process `pid` (recorded with start time `start`) alive on this host?
-pub type PidProbe<'a> = &'a dyn Fn(u32, &str) -> bool;
+/// Is process `pid` (recorded with start time `start`) alive on this host? `None` when this
+/// cannot be seen (`/proc` mounted with `hidepid`): then the heartbeat decides.
+pub type PidProbe<'a> = &'a dyn Fn(u32, &str) -> Option<bool>;
 
 /// Running, degraded or stopped.
 pub fn assess(
@@ -128,9 +129,16 @@ pub fn assess(
     match pid {
         Some(pid) if !host.is_empty() && host == this_host => {
             let start = state.get(keys::PID_START).map(String::as_str).unwrap_or("");
-            if !alive(pid, start) {
+            let seen = alive(pid, start);
+            if seen == Some(false) {
                 return stopped(format!(
                     "processen {pid} på {host} finns inte längre (senaste livstecken för {} sedan)",
+                    age(now - beat)
+                ));
+            }
+            if seen.is_none() && stale {
+                return stopped(format!(
+                    "inga livstecken från processen {pid} på {}",
                     age(now - beat)
                 ));
             }
@@ -301,8 +309,9 @@ mod tests {
         ])
     }
 
-    const ALIVE: PidProbe<'static> = &|pid, start| pid == 4242 && start == "777";
-    const GONE: PidProbe<'static> = &|_, _| false;
+    const ALIVE: PidProbe<'static> = &|pid, start| Some(pid == 4242 && start == "777");
+    const GONE: PidProbe<'static> = &|_, _| Some(false);
+    const HIDDEN: PidProbe<'static> = &|_, _| None;
 
     #[test]
     fn states() {
@@ -325,6 +334,10 @@ mod tests {
             assess(&s, t(146), "other", GONE).state,
             DaemonState::Stopped
         );
+        // Same host, but /proc hides other users' processes: the heartbeat decides too.
+        let hidden = |t| assess(&s, t, "vardval01", HIDDEN).state;
+        assert_eq!(hidden(t(140)), DaemonState::Running);
+        assert_eq!(hidden(t(146)), DaemonState::Stopped);
         // Alive but its heartbeat is stale: degraded.
         let a = assess(&s, t(146), "vardval01", ALIVE);
         assert_eq!(a.state, DaemonState::Degraded, "{a:?}");

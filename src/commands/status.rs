@@ -14,11 +14,13 @@ use crate::config::Settings;
 use crate::pipeline::health::{host_name, keys, process_start};
 use crate::ports::{Clock, SystemClock};
 
-/// Is the recorded process still the same one (pid and start time)?
-fn pid_alive(pid: u32, start: &str) -> bool {
+/// Is the recorded process still the same one (pid and start time)? `None` when this
+/// process cannot see others in `/proc` (`hidepid`; pid 1 is then invisible too).
+fn pid_alive(pid: u32, start: &str) -> Option<bool> {
     match process_start(pid) {
-        None => false,
-        Some(s) => start.is_empty() || s == start,
+        Some(s) => Some(start.is_empty() || s == start),
+        None if process_start(1).is_none() => None,
+        None => Some(false),
     }
 }
 
