@@ -108,8 +108,7 @@ async fn session(sock: tokio::net::TcpStream, script: Script, log: Arc<Mutex<Vec
             let payload = parts.next().map(b64).unwrap_or_default();
             log.lock().unwrap().push(format!("AUTH {mech} {payload}"));
             let ok = matches!(mech.as_str(), "XOAUTH2" | "OAUTHBEARER")
-                && bearer(&payload)
-                    .is_some_and(|t| script.tokens.lock().unwrap().iter().any(|a| *a == t));
+                && bearer(&payload).is_some_and(|t| script.tokens.lock().unwrap().contains(&t));
             if ok {
                 "235 2.7.0 Authentication successful\r\n".into()
             } else {

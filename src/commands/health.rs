@@ -251,7 +251,7 @@ pub fn check(
         )
     } else {
         // The worst first.
-        problems.sort_by(|a, b| b.0.cmp(&a.0));
+        problems.sort_by_key(|p| std::cmp::Reverse(p.0));
         problems
             .into_iter()
             .map(|p| p.1)
