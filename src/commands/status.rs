@@ -109,7 +109,7 @@ pub async fn status(config: &Path, as_json: bool) -> anyhow::Result<()> {
         "smtp": {
             "state": get(keys::SMTP_STATE),
             "error": get(keys::SMTP_ERROR),
-            "error_at": get(keys::SMTP_ERROR_AT),
+            "last_error_at": get(keys::SMTP_ERROR_AT),
             "last_ok_at": get(keys::SMTP_LAST_OK_AT),
         },
         "counts": snap.counts.iter().map(|(k, n)| (k.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
