@@ -563,3 +563,146 @@ async fn refused_credentials_keep_the_reply(url: String) {
 }
 
 both!(refused_credentials_keep_the_reply);
+
+/// `vardval run --once`, `status`, `status --check`, `doctor` (the real binary) against a
+/// server that refuses the token: a credentials problem in plain words, CRITICAL, the reply
+/// kept; with a working token it goes out and the SMTP state is ok again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_token_is_reported_by_status_check_and_doctor() {
+    let tokens = Arc::new(Mutex::new(vec!["fresh-token".to_string()]));
+    let fake = fake_smtp(Script {
+        mechanisms: "XOAUTH2",
+        tokens: tokens.clone(),
+        refusal: "535 5.7.139 Authentication unsuccessful, the user credentials were incorrect",
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "expired-token\n").unwrap();
+    let root = common::root();
+    let cfg = dir.path().join("vardval.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[mailbox]
+kind = "maildir"
+path = "Maildir"
+[smtp]
+kind = "smtp"
+from = "Vårdval <vardval@rjl.test>"
+host = "127.0.0.1"
+port = {port}
+tls = "none"
+username = "vardval@rjl.test"
+oauth2_token_command = "cat {token}"
+copy_to_self = false
+backoff_secs = 1
+max_backoff_secs = 1
+max_attempts = 1
+[database]
+url = "sqlite://vardval.db"
+[cycle]
+rulebook = "{rulebook}"
+[clinics]
+path = "{clinics}"
+"#,
+            port = fake.port,
+            token = token_file.display(),
+            rulebook = root.join("config/rulebook-2026.toml").display(),
+            clinics = root.join("fixtures/mail/clinics.csv").display(),
+        ),
+    )
+    .unwrap();
+    let md = vardval::adapters::maildir::MaildirSource::new(
+        dir.path().join("Maildir"),
+        ".Behandlat",
+        Duration::from_secs(1),
+    );
+    let f = &common::mail_fixtures()[0];
+    md.deliver(&f.name, &f.bytes, f.received).unwrap();
+
+    let vardval = |args: &[&str]| {
+        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_vardval"));
+        c.args(args)
+            .arg("--config")
+            .arg(&cfg)
+            .env("RUST_LOG", "error");
+        c
+    };
+    let out = vardval(&["run", "--once"]).output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        fake.auth_lines()[0].contains("expired-token"),
+        "{:?}",
+        fake.lines()
+    );
+
+    let status = |_: ()| async {
+        let out = vardval(&["status", "--json"]).output().await.unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let s = status(()).await;
+    assert_eq!(s["smtp"]["state"], "credentials", "{s}");
+    assert!(
+        s["smtp"]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("5.7.139"),
+        "{s}"
+    );
+    // Kept for another attempt although max_attempts = 1.
+    assert_eq!(s["outbox_backlog"], 1, "{s}");
+    assert_eq!(s["outbox_dead"], 0, "{s}");
+
+    let out = vardval(&["status", "--check"]).output().await.unwrap();
+    let line = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(2), "{line}");
+    assert!(
+        line.starts_with("CRITICAL - ") && line.contains("SMTP-servern nekar inloggningen"),
+        "{line}"
+    );
+    let out = vardval(&["status"]).output().await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains("SMTP-servern nekar inloggningen"), "{text}");
+
+    let out = vardval(&["doctor"]).output().await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("FEL   smtp: credentials problem: the server refused the login"),
+        "{text}"
+    );
+
+    // The token command prints a working token: the next attempt (due after the 1 s backoff)
+    // sends the kept reply and the state is ok again.
+    std::fs::write(&token_file, "fresh-token\n").unwrap();
+    let s = poll_until(
+        "the kept reply goes out",
+        Duration::from_secs(20),
+        || async {
+            let out = vardval(&["run", "--once"]).output().await.unwrap();
+            assert!(out.status.success());
+            let s = status(()).await;
+            if s["outbox_backlog"] == 0 {
+                Ok(s)
+            } else {
+                Err(s.to_string())
+            }
+        },
+    )
+    .await;
+    assert_eq!(s["smtp"]["state"], "ok", "{s}");
+    assert_eq!(s["smtp"]["error"], serde_json::Value::Null, "{s}");
+    assert_eq!(s["outbox_dead"], 0, "{s}");
+    assert_eq!(
+        fake.lines().iter().filter(|l| *l == "MESSAGE").count(),
+        1,
+        "{:?}",
+        fake.lines()
+    );
+}
