@@ -14,8 +14,8 @@
 //!   `smtp_last_ok_at`.
 //!
 //! systemd's watchdog is pinged only when the loops make progress: a successful poll or IDLE
-//! cycle while the sender has also finished a pass recently, or a sender pass while the mailbox
-//! loop is healthy. A daemon whose mailbox is unreachable or deaf stops pinging and is
+//! cycle while the sender has also finished a pass recently (one that sent, or found nothing
+//! due), or such a sender pass while the mailbox loop is healthy. A daemon whose mailbox is unreachable or deaf stops pinging and is
 //! restarted by systemd.
 
 use std::sync::Arc;
@@ -232,6 +232,11 @@ impl Health {
                 self.set(keys::SMTP_ERROR, message).await;
                 self.set(keys::SMTP_ERROR_AT, &now).await;
             }
+        }
+        if error.is_some() {
+            // Not progress: only a pass that sent, or found nothing due, counts. (During an
+            // SMTP outage the passes between two due retries find nothing due and count.)
+            return;
         }
         *self.sender_progress.lock().expect("progress") = Some(Instant::now());
         if self.fresh(&self.mail_progress) && *self.failures.lock().expect("failures") == 0 {
