@@ -41,12 +41,15 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
-    /// Connection state, last poll, counts per class, outbox backlog.
+    /// Running/degraded/stopped, last poll and error, counts per class, outbox backlog.
     Status {
         #[arg(long)]
         config: PathBuf,
         #[arg(long)]
         json: bool,
+        /// One line for Nagios/Icinga; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+        #[arg(long, conflicts_with = "json")]
+        check: bool,
     },
     /// One line (or JSON object) per recorded submission.
     Submissions {

@@ -56,6 +56,8 @@ pub struct Settings {
     /// Förhandskontroll: which mails ask for a check of a draft instead of submitting.
     #[serde(default)]
     pub precheck: crate::domain::precheck::PrecheckRule,
+    #[serde(default)]
+    pub monitoring: MonitoringSettings,
     /// Directory the config file lives in; relative paths are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -272,6 +274,40 @@ impl Default for ReplySettings {
     }
 }
 
+/// `[monitoring]`: the daemon's heartbeat and the thresholds of `vardval status --check`
+/// (docs/production.md, "Monitoring").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitoringSettings {
+    /// How often the running daemon writes its heartbeat into the ledger. `status` calls the
+    /// daemon stopped when the heartbeat is older than three of these (or, on the same host,
+    /// at once when its process is gone).
+    pub heartbeat_secs: u64,
+    /// WARNING when this many replies wait to be sent …
+    pub backlog_warning: i64,
+    /// … CRITICAL from this many.
+    pub backlog_critical: i64,
+    /// WARNING when the oldest unsent reply is older than this …
+    pub oldest_unsent_warning_secs: u64,
+    /// … CRITICAL when older than this.
+    pub oldest_unsent_critical_secs: u64,
+    /// CRITICAL from this many replies given up (`dead`, they need a person).
+    pub dead_critical: i64,
+}
+
+impl Default for MonitoringSettings {
+    fn default() -> Self {
+        MonitoringSettings {
+            heartbeat_secs: 15,
+            backlog_warning: 25,
+            backlog_critical: 200,
+            oldest_unsent_warning_secs: 30 * 60,
+            oldest_unsent_critical_secs: 4 * 3600,
+            dead_critical: 1,
+        }
+    }
+}
+
 fn default_folder() -> String {
     "INBOX".into()
 }
@@ -430,6 +466,23 @@ impl Settings {
                 {
                     return bad("[smtp] tls = \"none\" is only allowed for a loopback host");
                 }
+                let t = &self.smtp;
+                let sources = [
+                    &t.password_env,
+                    &t.password_command,
+                    &t.oauth2_token_command,
+                ]
+                .iter()
+                .filter(|s| s.is_some())
+                .count();
+                if sources > 1 {
+                    return bad(
+                        "[smtp] takes at most one of password_env, password_command, oauth2_token_command",
+                    );
+                }
+                if t.oauth2_token_command.is_some() && t.username.is_none() {
+                    return bad("[smtp] oauth2_token_command needs username");
+                }
             }
             SmtpKind::File => {}
         }
@@ -441,6 +494,9 @@ impl Settings {
             || self.database.url.starts_with("postgresql://"))
         {
             return bad("[database] url must start with sqlite:// or postgres://");
+        }
+        if self.monitoring.heartbeat_secs == 0 {
+            return bad("[monitoring] heartbeat_secs must be at least 1");
         }
         if self.smtp.max_attempts == 0 {
             return bad("[smtp] max_attempts must be at least 1");

@@ -62,7 +62,12 @@ fn main() -> ExitCode {
                 }
                 Ok(ExitCode::SUCCESS)
             }
-            Command::Status { config, json } => {
+            Command::Status {
+                config,
+                check: true,
+                ..
+            } => Ok(ExitCode::from(commands::status::check(&config).await)),
+            Command::Status { config, json, .. } => {
                 commands::status::status(&config, json).await?;
                 Ok(ExitCode::SUCCESS)
             }

@@ -108,6 +108,11 @@ pub enum SendError {
     /// Retrying will not help (5xx reply, invalid address).
     #[error("permanent send failure: {0}")]
     Permanent(String),
+    /// The server refused our credentials (`535 5.7.3`, `550 5.7.30`, `535 5.7.139`, a token
+    /// command that failed, no OAuth mechanism offered): a configuration problem. The mail is
+    /// kept and retried with backoff until the credentials are fixed; never given up.
+    #[error("SMTP login refused (credentials): {0}")]
+    Credentials(String),
 }
 
 /// Sends a finished message.

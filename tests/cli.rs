@@ -1,6 +1,6 @@
 //! The `vardval` binary as users and other tools call it: `check` exit codes and JSON contract,
 //! `run --once`, `status --json`, `submissions --format json`, `doctor`, and SIGTERM handling
-//! of the daemon. Maildir + SQLite + file outbox, so no servers are needed.
+//! of the daemon. The daemon's health states and `status --check` are in tests/health.rs. Maildir + SQLite + file outbox, so no servers are needed.
 
 mod common;
 
@@ -192,7 +192,12 @@ fn run_once_then_status_and_submissions() {
     assert_eq!(st["outbox_backlog"], 0);
     assert_eq!(st["outbox_dead"], 0);
     assert_eq!(st["oldest_unsent"], Value::Null);
-    assert_eq!(st["connection_state"], "connected");
+    // The one-off run has ended: no daemon runs, so no connection is claimed (class 11), but
+    // what the run saw is kept.
+    assert_eq!(st["daemon"], "stopped", "{st}");
+    assert_eq!(st["connection_state"], "stopped", "{st}");
+    assert!(st["last_ok_at"].is_string(), "{st}");
+    assert_eq!(st["current_error"], Value::Null, "{st}");
     let total: i64 = st["counts"]
         .as_object()
         .unwrap()

@@ -213,7 +213,12 @@ async fn assert_outcome(lab: &Lab, agent: &Agent, cases: &[Case]) {
         "status counts: {status}"
     );
     assert_eq!(status["outbox_backlog"], 0, "{status}");
-    assert_eq!(status["connection_state"], "connected", "{status}");
+    // Checked after the daemon stopped: status says so, not the last connection state.
+    assert_eq!(status["daemon"], "stopped", "{status}");
+    assert_eq!(status["connection_state"], "stopped", "{status}");
+    assert!(status["stopped_at"].is_string(), "{status}");
+    assert!(status["last_ok_at"].is_string(), "{status}");
+    assert_eq!(status["current_error"], serde_json::Value::Null, "{status}");
 
     // The outbox: one sent row per reply, to the right clinic, answering the right mail.
     let outbox: Vec<LedgerOutbox> = ledger_outbox(&store).await;

@@ -626,7 +626,7 @@ async fn submission_with_auth_and_starttls_delivers_to_a_clinic() {
         .send("vardval@rjl.test", std::slice::from_ref(&user), &raw)
         .await
         .expect_err("wrong password");
-    assert!(matches!(e, SendError::Transient(_)), "{e:?}");
+    assert!(matches!(e, SendError::Credentials(_)), "{e:?}");
 
     // STARTTLS without the lab CA fails verification.
     let mut no_ca = cfg.clone();

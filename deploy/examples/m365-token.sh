@@ -1,6 +1,6 @@
 #!/bin/sh
-# m365-token.sh — print an OAuth2 access token for Exchange Online IMAP (XOAUTH2), obtained
-# with the client-credentials flow of a Microsoft Entra ID app registration.
+# m365-token.sh — print an OAuth2 access token for Exchange Online IMAP and SMTP (XOAUTH2),
+# obtained with the client-credentials flow of a Microsoft Entra ID app registration.
 #
 # UNTESTED: written from Microsoft's documentation ("Authenticate an IMAP, POP or SMTP
 # connection using OAuth", client credentials grant); the machine this was written on has no
@@ -11,6 +11,8 @@
 # Used from the config as
 #   [mailbox]
 #   oauth2_token_command = "/usr/local/lib/vardval/m365-token.sh"
+# and for sending through smtp.office365.com the same line under [smtp] (the app then also
+# needs the application permission SMTP.SendAsApp, see docs/configuration.md).
 # vardval runs it with `sh -c` in the service's environment and takes the first line of
 # stdout as the bearer token. A non-zero exit or empty output is reported as
 # "cannot get secret".

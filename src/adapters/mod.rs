@@ -4,11 +4,15 @@
 //! - [`archive`]: the content-addressed raw-message archive on disk.
 //! - [`maildir`]: Maildir as a [`crate::ports::MailSource`].
 //! - [`imap`]: IMAP as a [`crate::ports::MailSource`] (IDLE, MOVE, XOAUTH2, STARTTLS/TLS).
+//! - [`sdnotify`]: systemd's `sd_notify` (READY, WATCHDOG, STOPPING) over `$NOTIFY_SOCKET`.
 //! - [`smtp`]: SMTP and a directory of .eml files as [`crate::ports::Transport`]s.
+//! - [`smtp_auth`]: SMTP AUTH with OAuth2 bearer tokens (XOAUTH2, OAUTHBEARER).
 //! - [`tls`]: the shared rustls client configuration.
 
 pub mod archive;
 pub mod imap;
 pub mod maildir;
+pub mod sdnotify;
 pub mod smtp;
+pub mod smtp_auth;
 pub mod tls;

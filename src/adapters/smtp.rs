@@ -1,5 +1,6 @@
 //! Outgoing mail: [`SmtpTransport`] (lettre over tokio, rustls/ring) and [`FileTransport`]
-//! (a directory of `.eml` files for the demo and dry runs).
+//! (a directory of `.eml` files for the demo and dry runs). AUTH with OAuth2 tokens lives in
+//! [`super::smtp_auth`].
 
 use std::fmt;
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ use sha2::{Digest, Sha256};
 use std::time::Instant;
 use tokio::net::TcpStream;
 
+use super::smtp_auth;
 use super::tls::{self, TlsMode};
 use crate::ports::{SendError, Transport};
 
@@ -29,9 +31,12 @@ pub struct SmtpConfig {
     pub tls: TlsMode,
     /// Extra CA certificate(s) (PEM) to trust besides the webpki roots.
     pub ca_file: Option<PathBuf>,
-    /// AUTH only when both username and password are set.
+    /// AUTH PLAIN/LOGIN only when both username and password are set.
     pub username: Option<String>,
     pub password: Option<String>,
+    /// OAuth2 (Exchange Online): a command that prints a fresh bearer token, run for every
+    /// new connection; AUTH XOAUTH2 (or OAUTHBEARER) as `username`. Excludes `password`.
+    pub oauth2_token_command: Option<String>,
     /// Per SMTP command (connect included).
     pub timeout: Duration,
 }
@@ -45,6 +50,7 @@ impl fmt::Debug for SmtpConfig {
             .field("ca_file", &self.ca_file)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("oauth2_token_command", &self.oauth2_token_command)
             .field("timeout", &self.timeout)
             .finish()
     }
@@ -60,6 +66,7 @@ impl SmtpConfig {
             ca_file: None,
             username: None,
             password: None,
+            oauth2_token_command: None,
             timeout: Duration::from_secs(60),
         }
     }
@@ -111,7 +118,13 @@ impl SmtpTransport {
             return Err(SmtpConfigError("host and port are required".into()));
         }
         tls::check_plain_allowed(cfg.tls, &cfg.host).map_err(|e| bad(&e))?;
-        if cfg.username.is_some() != cfg.password.is_some() {
+        if cfg.oauth2_token_command.is_some() {
+            if cfg.username.is_none() || cfg.password.is_some() {
+                return Err(SmtpConfigError(
+                    "oauth2_token_command needs username and no password".into(),
+                ));
+            }
+        } else if cfg.username.is_some() != cfg.password.is_some() {
             return Err(SmtpConfigError("username and password go together".into()));
         }
         let tls_params = || -> Result<TlsParameters, SmtpConfigError> {
@@ -185,21 +198,32 @@ impl SmtpTransport {
         )
         .await
         .map_err(within("greeting"))?
-        .map_err(map_err)?;
+        .map_err(smtp_auth::send_error)?;
         if let Some(params) = &self.starttls {
             tokio::time::timeout(cfg.timeout, conn.starttls(params.clone(), &self.hello))
                 .await
                 .map_err(within("STARTTLS"))?
-                .map_err(map_err)?;
+                .map_err(smtp_auth::send_error)?;
         }
-        if let Some(c) = &self.credentials {
+        if let Some(command) = &cfg.oauth2_token_command {
+            // A fresh token for every connection: tokens expire.
+            let token = smtp_auth::run_token_command(command, cfg.timeout).await?;
+            let user = cfg.username.as_deref().unwrap_or_default();
+            tokio::time::timeout(
+                cfg.timeout,
+                smtp_auth::oauth_login(&mut conn, &self.hello, &cfg.host, cfg.port, user, &token),
+            )
+            .await
+            .map_err(within("AUTH"))??;
+        } else if let Some(c) = &self.credentials {
+            let user = cfg.username.as_deref().unwrap_or_default();
             tokio::time::timeout(
                 cfg.timeout,
                 conn.auth(&[Mechanism::Plain, Mechanism::Login], c),
             )
             .await
             .map_err(within("AUTH"))?
-            .map_err(map_err)?;
+            .map_err(|e| smtp_auth::auth_error(&cfg.host, user, e))?;
         }
         Ok(conn)
     }
@@ -292,21 +316,6 @@ fn envelope(from: &str, to: &[String]) -> Result<Envelope, SendError> {
     Envelope::new(from, to).map_err(|e| SendError::Permanent(format!("envelope: {e}")))
 }
 
-/// 4xx, connection, timeout and TLS trouble are transient; 5xx is permanent, except the
-/// authentication replies (530, 534, 535, 538), which are a configuration problem that a fixed
-/// password cures, so they must not kill the message.
-fn map_err(e: lettre::transport::smtp::Error) -> SendError {
-    let msg = e.to_string();
-    if e.is_permanent() {
-        let code = e.status().map(|c| c.to_string()).unwrap_or_default();
-        if matches!(code.as_str(), "530" | "534" | "535" | "538") {
-            return SendError::Transient(format!("authentication failed: {msg}"));
-        }
-        return SendError::Permanent(msg);
-    }
-    SendError::Transient(msg)
-}
-
 impl Transport for SmtpTransport {
     async fn send(&self, from: &str, to: &[String], raw: &[u8]) -> Result<(), SendError> {
         let env = envelope(from, to)?;
@@ -318,7 +327,7 @@ impl Transport for SmtpTransport {
                 .map_err(|_| {
                     SendError::Transient(format!("send: timed out after {:?}", self.cfg.timeout))
                 })?
-                .map_err(map_err)?;
+                .map_err(smtp_auth::send_error)?;
             let _ = sent;
             // Keep the connection for the next reply (dropped on any error above).
             *slot = Some((conn, Instant::now()));
@@ -338,6 +347,10 @@ impl Transport for SmtpTransport {
             TlsMode::None => "smtp",
         };
         match &self.cfg.username {
+            Some(u) if self.cfg.oauth2_token_command.is_some() => format!(
+                "{scheme}://{}:{} as {u} (OAuth2)",
+                self.cfg.host, self.cfg.port
+            ),
             Some(u) => format!("{scheme}://{}:{} as {u}", self.cfg.host, self.cfg.port),
             None => format!("{scheme}://{}:{}", self.cfg.host, self.cfg.port),
         }
@@ -439,6 +452,13 @@ impl Transport for FileTransport {
 }
 
 impl SmtpTransport {
+    /// Close the kept connection (QUIT); the next send opens a new one.
+    pub async fn close(&self) {
+        if let Some((mut c, _)) = self.conn.lock().await.take() {
+            let _ = tokio::time::timeout(self.cfg.timeout, c.quit()).await;
+        }
+    }
+
     /// Connect, STARTTLS/TLS and log in without sending anything (for `vardval doctor`).
     pub async fn test_connection(&self) -> Result<(), SendError> {
         let mut conn = self.open().await?;

@@ -165,8 +165,14 @@ pub fn smtp_config(s: &Settings) -> anyhow::Result<SmtpConfig> {
     let mut c = SmtpConfig::new(host, port, t.tls);
     c.ca_file = t.ca_file.as_ref().map(|p| s.resolve(p));
     c.username = t.username.clone();
+    if let Some(command) = &t.oauth2_token_command {
+        // Run for every connection by the transport (tokens expire), never sent as a password.
+        c.oauth2_token_command = Some(command.clone());
+        return Ok(c);
+    }
     c.password = match s.smtp_secret()? {
-        Some(Secret::Password(p)) | Some(Secret::OAuth2Token(p)) => Some(p),
+        Some(Secret::Password(p)) => Some(p),
+        Some(Secret::OAuth2Token(_)) => unreachable!("oauth2_token_command handled above"),
         None => None,
     };
     Ok(c)

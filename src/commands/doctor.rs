@@ -97,6 +97,12 @@ pub async fn doctor(config: &Path) -> usize {
                     "connected and logged in: {}",
                     crate::ports::Transport::describe(t.as_ref())
                 )),
+                Err(crate::ports::SendError::Credentials(e)) => Err(format!(
+                    "credentials problem: the server refused the login ({e}). Check the \
+                     password or the token command; for Microsoft 365 check that the app has \
+                     SMTP.Send and that SMTP AUTH is enabled for the mailbox. Replies stay \
+                     queued until the login works."
+                )),
                 Err(e) => Err(e.to_string()),
             },
         },

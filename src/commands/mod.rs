@@ -4,6 +4,7 @@ pub mod app;
 pub mod check;
 pub mod demo;
 pub mod doctor;
+pub mod health;
 pub mod run;
 pub mod status;
 pub mod submissions;

@@ -22,12 +22,17 @@ pub async fn run_settings(s: &Settings, once: bool) -> anyhow::Result<RunSummary
     let token = CancellationToken::new();
     app::cancel_on_signals(token.clone());
     tracing::info!(source = %crate::ports::MailSource::describe(&source), transport = %crate::ports::Transport::describe(transport.as_ref()), once, "starting");
-    daemon::run(
+    let monitor = daemon::Monitor {
+        heartbeat: std::time::Duration::from_secs(s.monitoring.heartbeat_secs),
+        notifier: crate::adapters::sdnotify::Notifier::from_env(),
+    };
+    daemon::run_monitored(
         pipeline,
         source,
         transport,
         app::run_options(s, once),
         token,
+        monitor,
     )
     .await
 }

@@ -1,7 +1,8 @@
 //! The daemon loop: fetch from the mailbox, ingest each message, move it only after the
 //! ledger committed, wake the sender; then wait (IDLE or poll) until there is more. Stops
 //! between messages when the shutdown token is cancelled, so the message in hand is always
-//! finished. Connection trouble is retried with backoff and reported in `status`.
+//! finished. Connection trouble is retried with backoff and reported in `status`; liveness,
+//! progress and systemd's watchdog go through [`super::health`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,8 +12,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use super::health::Health;
 use super::ingest::{Outcome, Pipeline};
 use super::outbox::{self, SendOptions, SendReport};
+use crate::adapters::sdnotify::Notifier;
 use crate::ports::{MailSource, SourceError, Transport, Wait};
 
 type Drained = Arc<std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>>;
@@ -43,9 +46,31 @@ pub struct RunSummary {
     pub sent: SendReport,
 }
 
+/// How the daemon reports that it is alive.
+#[derive(Debug)]
+pub struct Monitor {
+    /// How often the heartbeat is written into the ledger (`[monitoring] heartbeat_secs`).
+    pub heartbeat: Duration,
+    /// systemd's notification socket (or nothing).
+    pub notifier: Notifier,
+}
+
+impl Default for Monitor {
+    /// The default heartbeat; systemd notifications as the environment says.
+    fn default() -> Self {
+        Monitor {
+            heartbeat: Duration::from_secs(
+                crate::config::MonitoringSettings::default().heartbeat_secs,
+            ),
+            notifier: Notifier::from_env(),
+        }
+    }
+}
+
+/// [`run_monitored`] with the default [`Monitor`].
 pub async fn run<S, T>(
     pipeline: Arc<Pipeline>,
-    mut source: S,
+    source: S,
     transport: Arc<T>,
     opts: RunOptions,
     shutdown: CancellationToken,
@@ -54,7 +79,48 @@ where
     S: MailSource,
     T: Transport + 'static,
 {
+    run_monitored(
+        pipeline,
+        source,
+        transport,
+        opts,
+        shutdown,
+        Monitor::default(),
+    )
+    .await
+}
+
+/// The daemon (or, with `opts.once`, one pass). A daemon records its liveness (pid, host,
+/// heartbeat) and tells systemd READY / WATCHDOG / STOPPING; a one-off pass records only what
+/// it saw of the mailbox and the outbox.
+pub async fn run_monitored<S, T>(
+    pipeline: Arc<Pipeline>,
+    mut source: S,
+    transport: Arc<T>,
+    opts: RunOptions,
+    shutdown: CancellationToken,
+    monitor: Monitor,
+) -> anyhow::Result<RunSummary>
+where
+    S: MailSource,
+    T: Transport + 'static,
+{
     let store = pipeline.store.clone();
+    let notifier = if opts.once {
+        Notifier::disabled()
+    } else {
+        monitor.notifier
+    };
+    let health = Arc::new(Health::new(store.clone(), pipeline.clock.clone(), notifier));
+    let heartbeat_stop = CancellationToken::new();
+    if !opts.once {
+        health.started(monitor.heartbeat, opts.max_wait).await;
+        tokio::spawn(
+            health
+                .clone()
+                .heartbeat_loop(monitor.heartbeat, heartbeat_stop.clone()),
+        );
+    }
     let wake = Arc::new(Notify::new());
     // When the latest fetch that found the mailbox empty started (see outbox::send_due).
     let drained: Drained = Arc::new(std::sync::Mutex::new(None));
@@ -67,6 +133,7 @@ where
             opts.clone(),
             wake.clone(),
             drained.clone(),
+            health.clone(),
             shutdown.clone(),
         )))
     };
@@ -86,19 +153,12 @@ where
                 // holds everything that was there when the fetch started; once it is
                 // processed, the mailbox has been drained as of then.
                 let mark = (b.len() < opts.batch && !source.more_pending()).then_some(now);
-                state(&pipeline, "connection_state", "connected").await;
-                state(&pipeline, "last_poll_at", &now.to_rfc3339()).await;
+                health.poll_ok(now).await;
                 (b, mark)
             }
             Err(e) => {
                 warn!(source = %desc, "{e}");
-                state(&pipeline, "connection_state", "disconnected").await;
-                state(
-                    &pipeline,
-                    "last_error",
-                    &format!("{} {e}", now.to_rfc3339()),
-                )
-                .await;
+                health.mail_failed(&e.to_string()).await;
                 if opts.once {
                     return Err(e.into());
                 }
@@ -188,19 +248,12 @@ where
         }
         match source.wait(opts.max_wait, &shutdown).await {
             Ok(Wait::Shutdown) => break,
-            Ok(_) => {}
+            Ok(_) => health.wait_ok().await,
             Err(e) => {
                 // The connection broke while waiting (server restart): say so in `status`;
                 // the next fetch reconnects.
                 warn!(source = %desc, "wait failed: {e}");
-                let now = pipeline.clock.now();
-                state(&pipeline, "connection_state", "disconnected").await;
-                state(
-                    &pipeline,
-                    "last_error",
-                    &format!("{} {e}", now.to_rfc3339()),
-                )
-                .await;
+                health.mail_failed(&e.to_string()).await;
             }
         }
     }
@@ -214,20 +267,23 @@ where
             pipeline.clock.as_ref(),
         )
         .await?;
+        let t = summary.sent.trouble.as_ref();
+        health
+            .sender_pass(
+                summary.sent.sent,
+                t.map(|t| (t.credentials, t.message.as_str())),
+            )
+            .await;
     } else {
         shutdown.cancel();
         if let Some(h) = sender {
             summary.sent = h.await.unwrap_or_default();
         }
+        heartbeat_stop.cancel();
+        health.stopping().await;
     }
     info!(processed = summary.processed, "stopped");
     Ok(summary)
-}
-
-async fn state(p: &Pipeline, k: &str, v: &str) {
-    if let Err(e) = p.store.set_daemon_state(k, v).await {
-        warn!("cannot record daemon state {k}: {e}");
-    }
 }
 
 /// Sends whenever woken, and at least when the next row falls due.
@@ -237,6 +293,7 @@ async fn sender_loop<T: Transport>(
     opts: RunOptions,
     wake: Arc<Notify>,
     drained: Drained,
+    health: Arc<Health>,
     shutdown: CancellationToken,
 ) -> SendReport {
     let mut total = SendReport::default();
@@ -253,9 +310,18 @@ async fn sender_loop<T: Transport>(
         .await
         {
             Ok(r) => {
+                health
+                    .sender_pass(
+                        r.sent,
+                        r.trouble
+                            .as_ref()
+                            .map(|t| (t.credentials, t.message.as_str())),
+                    )
+                    .await;
                 total.sent += r.sent;
                 total.retried += r.retried;
                 total.dead += r.dead;
+                total.trouble = r.trouble.or(total.trouble);
             }
             Err(e) => warn!("outbox pass failed: {e}"),
         }
@@ -263,7 +329,7 @@ async fn sender_loop<T: Transport>(
             Ok(Some(t)) => (t - clock.now()).to_std().unwrap_or(Duration::ZERO),
             _ => Duration::from_secs(30),
         }
-        .clamp(Duration::from_millis(50), Duration::from_secs(30));
+        .clamp(Duration::from_millis(50), health.sender_max_sleep());
         tokio::select! {
             _ = shutdown.cancelled() => return total,
             _ = wake.notified() => {}

@@ -12,11 +12,20 @@ use crate::ports::{Clock, SendError, Transport};
 use crate::store::{RetryPolicy, Store, StoreError};
 
 /// What one pass of the sender did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SendReport {
     pub sent: usize,
     pub retried: usize,
     pub dead: usize,
+    /// The send failure that ended the pass early (for `status`), if any.
+    pub trouble: Option<SendTrouble>,
+}
+
+/// Why a pass stopped: the server refused our credentials, or another temporary failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendTrouble {
+    pub credentials: bool,
+    pub message: String,
 }
 
 /// How the sender sends.
@@ -81,11 +90,35 @@ pub async fn send_due<T: Transport>(
                     store.mark_dead(row.id, now, &e).await?;
                     report.dead += 1;
                 }
+                Err(SendError::Credentials(e)) => {
+                    // A configuration problem (an expired secret, basic auth switched off):
+                    // every mail would fail alike, and a fixed token cures it. Keep the mail,
+                    // retry with the backoff (at most `max` apart), never give up.
+                    let unlimited = RetryPolicy {
+                        max_attempts: i64::MAX,
+                        ..opts.retry
+                    };
+                    let next = unlimited
+                        .next_attempt(row.attempts, now)
+                        .unwrap_or(now + opts.retry.max);
+                    warn!(id = row.id, attempts = row.attempts, %next, "SMTP login refused, will retry: {e}");
+                    let msg = SendError::Credentials(e).to_string();
+                    store.mark_retry(row.id, now, &msg, next).await?;
+                    report.retried += 1;
+                    report.trouble = Some(SendTrouble {
+                        credentials: true,
+                        message: msg,
+                    });
+                }
                 Err(SendError::Transient(e)) => match opts.retry.next_attempt(row.attempts, now) {
                     Some(next) => {
                         warn!(id = row.id, attempts = row.attempts, %next, "send failed, will retry: {e}");
                         store.mark_retry(row.id, now, &e, next).await?;
                         report.retried += 1;
+                        report.trouble = Some(SendTrouble {
+                            credentials: false,
+                            message: e,
+                        });
                     }
                     None => {
                         warn!(id = row.id, attempts = row.attempts, "giving up: {e}");

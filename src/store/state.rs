@@ -116,6 +116,18 @@ impl Store {
         Ok(())
     }
 
+    /// Remove daemon status values (a "current" error once the trouble is over).
+    pub async fn clear_daemon_state(&self, keys: &[&str]) -> Result<(), StoreError> {
+        for key in keys {
+            sqlx::query("DELETE FROM daemon_state WHERE key = $1")
+                .bind(*key)
+                .execute(&self.pool)
+                .await
+                .map_err(q("clear a daemon state value"))?;
+        }
+        Ok(())
+    }
+
     /// All daemon status values.
     pub async fn daemon_state(&self) -> Result<BTreeMap<String, String>, StoreError> {
         let rows = sqlx::query("SELECT key, value FROM daemon_state")

@@ -166,6 +166,7 @@ impl Transport for Recorder {
             return Err(match e {
                 SendError::Transient(m) => SendError::Transient(m.clone()),
                 SendError::Permanent(m) => SendError::Permanent(m.clone()),
+                SendError::Credentials(m) => SendError::Credentials(m.clone()),
             });
         }
         self.sent
