@@ -1,0 +1,296 @@
+//! Step 2–3: which units are section headings (labels, titles, synonyms, key-idea scores),
+//! and which are table-of-contents entries.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::units::Unit;
+use crate::domain::document::count_words;
+use crate::domain::normalize::{fold, fold_bare};
+use crate::domain::rulebook::{Rulebook, SectionId};
+
+pub(super) struct Matcher {
+    /// (folded term, section) for titles and synonyms, longest first.
+    pub(super) terms: Vec<(String, SectionId)>,
+    pub(super) placeholders: Vec<String>,
+    pub(super) instructions: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct HeadingMatch {
+    pub(super) sections: Vec<SectionId>,
+    /// The line looks like a table-of-contents entry (dot leaders, trailing page number).
+    pub(super) toc_like: bool,
+}
+
+pub(super) static TOC_TAIL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?:\s*[.·…_]{3,}\s*|\t+\s*)\d{1,3}\s*$").expect("regex"));
+pub(super) static COMBINED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^([a-i])\s*(?:-|och|&|/|,)\s*([a-i])\s*(?:[.):]\s*|\s+-\s+|\s+)(.*)$")
+        .expect("regex")
+});
+pub(super) static LETTER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:(?:steg|del|avsnitt|punkt)\s+)?([a-i])\s*(?:[.):]|\s-\s|$)\s*(.*)$")
+        .expect("regex")
+});
+pub(super) static NUMBER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^(\d{1,2})\s*[.):]\s*(.*)$").expect("regex"));
+
+impl Matcher {
+    pub(super) fn new(rb: &Rulebook) -> Matcher {
+        let mut terms = Vec::new();
+        for s in &rb.sections {
+            terms.push((fold_bare(&s.title), s.id));
+            for syn in &s.synonyms {
+                terms.push((fold_bare(syn), s.id));
+            }
+        }
+        terms.sort_by_key(|t| std::cmp::Reverse(t.0.len()));
+        let instructions = rb
+            .sections
+            .iter()
+            .flat_map(|s| s.instructions.iter())
+            .map(|i| fold(i))
+            .filter(|i| !i.is_empty())
+            .collect();
+        Matcher {
+            terms,
+            placeholders: rb.placeholders.iter().map(|p| fold_bare(p)).collect(),
+            instructions,
+        }
+    }
+
+    /// Sections a title (without label) names: exact term, a term followed by more words
+    /// (only when `loose`), or "X och Y" where both halves are terms.
+    pub(super) fn title_sections(&self, rest: &str, loose: bool) -> Option<Vec<SectionId>> {
+        let r = fold_bare(rest);
+        if r.is_empty() {
+            return None;
+        }
+        if let Some((_, id)) = self.terms.iter().find(|(t, _)| *t == r) {
+            return Some(vec![*id]);
+        }
+        for sep in [" och ", " & ", " samt ", " / ", " - "] {
+            if let Some((a, b)) = r.split_once(sep) {
+                let fa = self.terms.iter().find(|(t, _)| *t == a.trim());
+                let fb = self.terms.iter().find(|(t, _)| *t == b.trim());
+                if let (Some((_, x)), Some((_, y))) = (fa, fb)
+                    && x != y
+                {
+                    let mut v = vec![*x, *y];
+                    v.sort();
+                    return Some(v);
+                }
+            }
+        }
+        if loose {
+            return self
+                .terms
+                .iter()
+                .find(|(t, _)| {
+                    r.starts_with(t.as_str())
+                        && r[t.len()..].starts_with(|c: char| !c.is_alphanumeric())
+                })
+                .map(|(_, id)| vec![*id]);
+        }
+        None
+    }
+
+    /// Whether a line is a section heading, and of which sections.
+    pub(super) fn heading(&self, line: &str, styled: bool) -> Option<HeadingMatch> {
+        let raw = line.trim();
+        if raw.is_empty() {
+            return None;
+        }
+        let mut toc_like = false;
+        let mut text = raw.to_string();
+        if let Some(m) = TOC_TAIL.find(raw) {
+            toc_like = true;
+            text = raw[..m.start()].to_string();
+        }
+        let f = fold(&text);
+        let words = count_words(&f);
+        if words == 0 || words > 16 || f.ends_with('?') {
+            return None;
+        }
+        let caps = text.chars().any(char::is_alphabetic)
+            && text
+                .chars()
+                .filter(|c| c.is_alphabetic())
+                .all(char::is_uppercase);
+        let emphasised = styled || caps;
+
+        if let Some(c) = COMBINED.captures(&f) {
+            let (a, b) = (first_char(&c[1]), first_char(&c[2]));
+            let rest = c[3].to_string();
+            if a < b && (b as u32 - a as u32) <= 2 {
+                let title = self.title_sections(&rest, true);
+                if title.is_some() || emphasised || rest.is_empty() {
+                    let sections = (a..=b).map(|x| x.to_ascii_uppercase()).collect();
+                    return Some(HeadingMatch { sections, toc_like });
+                }
+            }
+        }
+        if let Some(c) = LETTER.captures(&f) {
+            let letter = first_char(&c[1]).to_ascii_uppercase();
+            let rest = c[2].to_string();
+            if let Some(secs) = self.title_sections(&rest, true) {
+                // A label and a title that disagree: the title says what the content is,
+                // unless the label names a section whose synonyms the title also fits.
+                let sections = if secs.contains(&letter) {
+                    vec![letter]
+                } else {
+                    secs
+                };
+                return Some(HeadingMatch { sections, toc_like });
+            }
+            if (rest.is_empty() && (emphasised || raw.len() <= 3))
+                || (emphasised && count_words(&rest) <= 8)
+            {
+                return Some(HeadingMatch {
+                    sections: vec![letter],
+                    toc_like,
+                });
+            }
+            return None;
+        }
+        if let Some(c) = NUMBER.captures(&f) {
+            let rest = c[2].to_string();
+            return self
+                .title_sections(&rest, true)
+                .map(|sections| HeadingMatch { sections, toc_like });
+        }
+        self.title_sections(&f, emphasised && words <= 10)
+            .map(|sections| HeadingMatch { sections, toc_like })
+    }
+
+    pub(super) fn is_placeholder(&self, text: &str) -> bool {
+        let b = fold_bare(text);
+        if self.placeholders.contains(&b) {
+            return true;
+        }
+        // "Se bilaga 2", "Kommer senare!!"
+        count_words(&b) <= 4
+            && self
+                .placeholders
+                .iter()
+                .filter(|p| p.chars().filter(|c| c.is_alphabetic()).count() >= 4)
+                .any(|p| b.starts_with(p.as_str()))
+    }
+
+    /// Content words of a line after removing template instruction text and placeholders.
+    pub(super) fn content_words(&self, text: &str) -> usize {
+        if self.is_placeholder(text) {
+            return 0;
+        }
+        let mut f = fold(text);
+        for ins in &self.instructions {
+            if ins.len() >= 12 && f.contains(ins.as_str()) {
+                f = f.replace(ins.as_str(), " ");
+            }
+        }
+        let rest = fold_bare(&f);
+        if rest.is_empty() || self.is_placeholder(&rest) {
+            return 0;
+        }
+        // A fragment of an instruction (a wrapped line from a PDF) is not content either.
+        if count_words(&rest) >= 2 && self.instructions.iter().any(|i| i.contains(rest.as_str())) {
+            return 0;
+        }
+        count_words(&rest)
+    }
+}
+
+/// A line of dot leaders, optionally with a page number ("........ 3").
+pub(super) fn is_leader(s: &str) -> bool {
+    let t = s.trim();
+    let dots = t
+        .chars()
+        .filter(|c| matches!(c, '.' | '·' | '…' | '_'))
+        .count();
+    dots >= 3
+        && t.chars()
+            .all(|c| matches!(c, '.' | '·' | '…' | '_') || c.is_whitespace() || c.is_ascii_digit())
+}
+
+pub(super) fn first_char(s: &str) -> char {
+    s.chars().next().unwrap_or('a')
+}
+
+/// Heading decisions per unit index.
+pub(super) fn find_headings(units: &[Unit], m: &Matcher) -> Vec<Option<Vec<SectionId>>> {
+    let mut heads: Vec<Option<HeadingMatch>> = units
+        .iter()
+        .map(|u| {
+            if u.table.is_some() {
+                None
+            } else {
+                m.heading(&u.text, u.styled)
+            }
+        })
+        .collect();
+
+    // A table of contents: an "Innehåll" line followed by heading-like lines.
+    for i in 0..units.len() {
+        let f = fold_bare(&units[i].text);
+        if f == "innehall" || f == "innehallsforteckning" || f == "innehallsforteckning:" {
+            // Entries run until a section comes round a second time (the real heading).
+            let mut seen: Vec<SectionId> = Vec::new();
+            let mut j = i + 1;
+            while j < units.len() {
+                if is_leader(&units[j].text) {
+                    j += 1;
+                    continue;
+                }
+                let Some(h) = &heads[j] else { break };
+                if h.sections.iter().any(|s| seen.contains(s)) {
+                    break;
+                }
+                seen.extend(h.sections.iter().copied());
+                heads[j] = None;
+                j += 1;
+            }
+        }
+    }
+    // Lines with dot leaders or page numbers are TOC entries; so are lines followed by a line
+    // of dot leaders alone (PDF text puts the leader on a line of its own).
+    for (i, h) in heads.iter_mut().enumerate() {
+        let leader_next = units.get(i + 1).is_some_and(|u| is_leader(&u.text));
+        if h.as_ref().is_some_and(|h| h.toc_like) || leader_next {
+            *h = None;
+        }
+    }
+    // A run of three or more consecutive headings without content between them, whose
+    // sections appear again later, is a table of contents too.
+    let mut i = 0;
+    while i < units.len() {
+        if heads[i].is_none() {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j < units.len() && heads[j].is_some() {
+            j += 1;
+        }
+        if j - i >= 3 {
+            let later: Vec<SectionId> = heads[j..]
+                .iter()
+                .flatten()
+                .flat_map(|h| h.sections.iter().copied())
+                .collect();
+            let reappears = heads[i..j]
+                .iter()
+                .flatten()
+                .filter(|h| h.sections.iter().any(|s| later.contains(s)))
+                .count();
+            if reappears * 2 >= j - i {
+                for h in heads.iter_mut().take(j).skip(i) {
+                    *h = None;
+                }
+            }
+        }
+        i = j;
+    }
+    heads.into_iter().map(|h| h.map(|h| h.sections)).collect()
+}
