@@ -2,6 +2,8 @@
 //! section titles with the rulebook's own questions, synonyms, placeholders, data sources and
 //! money. Loaded from TOML text (`config/rulebook-YYYY.toml`); this module does no I/O.
 
+use std::collections::BTreeMap;
+
 use chrono::NaiveDate;
 use serde::Deserialize;
 
@@ -22,6 +24,14 @@ pub struct Rulebook {
     pub milestones: Vec<Milestone>,
     pub sections: Vec<SectionRule>,
     pub placeholders: Vec<String>,
+    /// Headings that belong to no section (Budget, Bilagor, Referenser ...): they end the
+    /// section before them. Matched as the first words of a heading.
+    #[serde(default)]
+    pub other_headings: Vec<String>,
+    /// A heading that is no listed title or synonym is taken for a section when the weights of
+    /// that section's key ideas found in it sum to at least this, more than any other section.
+    #[serde(default = "default_min_heading_score")]
+    pub min_heading_score: f64,
     pub data_sources: Vec<DataSource>,
     pub money: MoneyRules,
 }
@@ -52,6 +62,10 @@ pub struct SectionRule {
     /// The template's own instruction text; left in a document it is not content.
     #[serde(default)]
     pub instructions: Vec<String>,
+    /// The section's key ideas with weights, for headings that paraphrase the title. A key is
+    /// one or more words (folded); a word ending in '*' matches any word it begins.
+    #[serde(default)]
+    pub keywords: BTreeMap<String, f64>,
     /// Minimum number of measurement points (H).
     #[serde(default)]
     pub min_measurement_points: Option<usize>,
@@ -64,6 +78,10 @@ pub struct DataSource {
     pub name: String,
     /// Spellings to match (case- and diacritic-insensitive).
     pub aliases: Vec<String>,
+}
+
+fn default_min_heading_score() -> f64 {
+    2.0
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,15 +1,16 @@
 //! Which milestone a document is for: title words, H/I sections, page furniture.
 
 use super::MilestoneSource;
+use super::headings::HeadingMatch;
 use super::units::Unit;
 use crate::domain::document::Document;
 use crate::domain::normalize::fold;
-use crate::domain::rulebook::{Rulebook, SectionId};
+use crate::domain::rulebook::Rulebook;
 
 pub(super) fn infer_milestone(
     doc: &Document,
     units: &[Unit],
-    heads: &[Option<Vec<SectionId>>],
+    heads: &[Option<HeadingMatch>],
     rb: &Rulebook,
     has_h_or_i: bool,
 ) -> (u8, MilestoneSource) {

@@ -28,6 +28,7 @@ use std::collections::BTreeMap;
 use super::document::Document;
 use super::grading::{Grade, Status, derive_g, grade};
 use super::rulebook::{Rulebook, SECTION_IDS, SectionId};
+pub use headings::Rule;
 use headings::{Matcher, find_headings};
 use measures::{find_baseline, find_goal, measurement_points};
 use milestone::infer_milestone;
@@ -83,6 +84,17 @@ pub struct SectionResult {
     pub heading: Option<String>,
     /// Content words (placeholders and template text not counted).
     pub words: usize,
+    /// Why the heading was taken for this section.
+    pub matched_by: Option<MatchedBy>,
+}
+
+/// Why a heading was taken for a section: the heading as written, the rule that matched, and
+/// the key-idea score (1.0 for labels, titles and synonyms).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatchedBy {
+    pub heading: String,
+    pub rule: Rule,
+    pub score: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -169,6 +181,11 @@ pub fn analyse(doc: &Document, rb: &Rulebook, milestone: Option<u8>) -> Analysis
                 status: statuses[&id],
                 heading: b.map(|b| b.heading.clone()),
                 words: b.map_or(0, |b| b.words),
+                matched_by: b.map(|b| MatchedBy {
+                    heading: b.heading.clone(),
+                    rule: b.rule,
+                    score: b.score,
+                }),
             }
         })
         .collect();

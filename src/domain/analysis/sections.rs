@@ -3,12 +3,16 @@
 
 use std::collections::BTreeMap;
 
-use super::headings::Matcher;
+use super::headings::{HeadingMatch, Matcher, Rule};
 use super::units::Unit;
 use crate::domain::rulebook::SectionId;
 
+#[derive(Clone)]
 pub(super) struct Body {
     pub(super) heading: String,
+    /// How the heading was recognised, and the key-idea score (1.0 for labels and titles).
+    pub(super) rule: Rule,
+    pub(super) score: f64,
     pub(super) words: usize,
     /// Content texts (placeholders and instructions still present: the finders skip them).
     pub(super) texts: Vec<String>,
@@ -17,19 +21,24 @@ pub(super) struct Body {
 
 pub(super) fn section_bodies(
     units: &[Unit],
-    heads: &[Option<Vec<SectionId>>],
+    heads: &[Option<HeadingMatch>],
     m: &Matcher,
 ) -> BTreeMap<SectionId, Body> {
     let mut best: BTreeMap<SectionId, Body> = BTreeMap::new();
     let mut i = 0;
     while i < units.len() {
-        let Some(secs) = &heads[i] else {
+        let Some(head) = &heads[i] else {
             i += 1;
             continue;
         };
         let mut j = i + 1;
         // A repeated heading of the same section (a bold "Mål:" inside C) continues it.
-        while j < units.len() && heads[j].as_ref().is_none_or(|h| h == secs) {
+        let secs = &head.sections;
+        while j < units.len()
+            && heads[j]
+                .as_ref()
+                .is_none_or(|h| !secs.is_empty() && h.sections == *secs)
+        {
             j += 1;
         }
         let body_units: Vec<Unit> = units[i + 1..j]
@@ -42,6 +51,8 @@ pub(super) fn section_bodies(
         let texts = body_units.iter().map(|u| u.text.clone()).collect();
         let body = Body {
             heading: units[i].text.clone(),
+            rule: head.rule,
+            score: head.score,
             words,
             texts,
             units: body_units,
@@ -49,15 +60,7 @@ pub(super) fn section_bodies(
         for s in secs {
             let better = best.get(s).is_none_or(|b| body.words > b.words);
             if better {
-                best.insert(
-                    *s,
-                    Body {
-                        heading: body.heading.clone(),
-                        words: body.words,
-                        texts: body.texts.clone(),
-                        units: body.units.clone(),
-                    },
-                );
+                best.insert(*s, body.clone());
             }
         }
         i = j;
