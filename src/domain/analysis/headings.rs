@@ -224,7 +224,9 @@ impl Matcher {
     }
 
     /// Whether a line is a section heading, and of which sections.
-    pub(super) fn heading(&self, line: &str, styled: bool) -> Option<HeadingMatch> {
+    /// `apart`: an unstyled short line set apart from the text (see `units::mark_apart`); it
+    /// may be taken for a section by its key ideas, like an emphasised line.
+    pub(super) fn heading(&self, line: &str, styled: bool, apart: bool) -> Option<HeadingMatch> {
         let raw = line.trim();
         if raw.is_empty() {
             return None;
@@ -249,7 +251,7 @@ impl Matcher {
         if f.ends_with('?') {
             // The author's own question as a heading ("Vad vill vi uppnå?"); the region's
             // question left in the template is not one.
-            if !emphasised || words > 14 || self.is_template_text(&f) {
+            if !(emphasised || apart) || words > 14 || self.is_template_text(&f) {
                 return None;
             }
             let q = f.trim_end_matches(['?', ' ']);
@@ -317,7 +319,9 @@ impl Matcher {
         if let Some(sections) = self.title_sections(&f, emphasised && words <= 10) {
             return Some(HeadingMatch::new(sections, toc_like, Rule::Title));
         }
-        if !emphasised || words > 10 || f.ends_with(['.', ',', ';']) {
+        // An address line or a sentence is no heading.
+        if !(emphasised || apart) || words > 10 || f.ends_with(['.', ',', ';']) || f.contains('@')
+        {
             return None;
         }
         if self.is_other(&f) {
@@ -392,7 +396,7 @@ pub(super) fn find_headings(units: &[Unit], m: &Matcher) -> Vec<Option<HeadingMa
             if u.table.is_some() {
                 None
             } else {
-                m.heading(&u.text, u.styled)
+                m.heading(&u.text, u.styled, u.apart)
             }
         })
         .collect();

@@ -39,7 +39,7 @@ fn doc(blocks: Vec<Block>) -> Document {
 fn heading_forms() {
     let rb = rb();
     let m = Matcher::new(&rb);
-    let secs = |t: &str, styled| m.heading(t, styled).map(|h| h.sections);
+    let secs = |t: &str, styled| m.heading(t, styled, false).map(|h| h.sections);
     assert_eq!(secs("A. Val av förbättringsområde", false), Some(vec!['A']));
     assert_eq!(secs("B) Bakgrund", false), Some(vec!['B']));
     assert_eq!(secs("C: Övergripande mål", false), Some(vec!['C']));
@@ -61,7 +61,7 @@ fn heading_forms() {
         None
     );
     let toc = m
-        .heading("A. Val av förbättringsområde ........ 3", false)
+        .heading("A. Val av förbättringsområde ........ 3", false, false)
         .unwrap();
     assert!(toc.toc_like);
 }

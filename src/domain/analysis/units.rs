@@ -1,7 +1,11 @@
 //! Step 1: flatten blocks into units (lines), unrolling the region's two-column template table.
 
-use super::headings::Matcher;
-use crate::domain::document::Block;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::headings::{Matcher, Rule};
+use crate::domain::document::{Block, count_words};
 
 #[derive(Debug, Clone)]
 pub(super) struct Unit {
@@ -11,6 +15,9 @@ pub(super) struct Unit {
     /// A table kept whole (rows of cells).
     pub(super) table: Option<Vec<Vec<String>>>,
     pub(super) list_item: bool,
+    /// A short line set apart from the text around it (the previous line ends a sentence or a
+    /// paragraph): in PDF text, where no style survives, the shape of a heading.
+    pub(super) apart: bool,
 }
 
 impl Unit {
@@ -20,6 +27,7 @@ impl Unit {
             styled,
             table: None,
             list_item: false,
+            apart: false,
         }
     }
 }
@@ -28,8 +36,8 @@ pub(super) fn flatten(blocks: &[Block], m: &Matcher) -> Vec<Unit> {
     let mut out = Vec::new();
     for b in blocks {
         match b {
-            Block::Heading { text, .. } => push_lines(&mut out, text, true),
-            Block::Paragraph { text, bold } => push_lines(&mut out, text, *bold),
+            Block::Heading { text, .. } => push_lines(&mut out, text, true, m),
+            Block::Paragraph { text, bold } => push_lines(&mut out, text, *bold, m),
             Block::ListItem { text, .. } => {
                 for line in text.lines().filter(|l| !l.trim().is_empty()) {
                     let mut u = Unit::para(line, false);
@@ -43,7 +51,8 @@ pub(super) fn flatten(blocks: &[Block], m: &Matcher) -> Vec<Unit> {
                     .flatten()
                     .filter(|c| {
                         let first = c.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-                        m.heading(first, true).is_some()
+                        m.heading(first, true, false)
+                            .is_some_and(|h| matches!(h.rule, Rule::Label | Rule::Title))
                     })
                     .count();
                 if heading_cells >= 2 {
@@ -64,25 +73,71 @@ pub(super) fn flatten(blocks: &[Block], m: &Matcher) -> Vec<Unit> {
                         styled: false,
                         table: Some(rows.clone()),
                         list_item: false,
+                        apart: false,
                     });
                 }
             }
         }
     }
+    mark_apart(&mut out);
     out
 }
 
-pub(super) fn push_lines(out: &mut Vec<Unit>, text: &str, styled: bool) {
+/// A heading written as the start of a paragraph: "Bakgrund: Vi har ...", "C. Mål: ...".
+static LEAD_IN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^((?:[A-I][.)]\s*)?\p{Lu}[^:.!?]{0,60}):\s+(\S.*)$").expect("regex")
+});
+
+pub(super) fn push_lines(out: &mut Vec<Unit>, text: &str, styled: bool, m: &Matcher) {
     // A paragraph with soft line breaks may hold "A. Titel\nInnehåll ..."; split so a heading
     // written on the first line of a paragraph is still seen.
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    if lines.len() <= 1 {
-        if let Some(l) = lines.first() {
-            out.push(Unit::para(l, styled));
+    for l in text.lines().filter(|l| !l.trim().is_empty()) {
+        let l = l.trim();
+        if !styled
+            && let Some(c) = LEAD_IN.captures(l)
+            && count_words(&c[1]) <= 7
+            && m.heading(&c[1], true, false)
+                .is_some_and(|h| !h.sections.is_empty())
+        {
+            out.push(Unit::para(&format!("{}:", &c[1]), true));
+            out.push(Unit::para(&c[2], false));
+            continue;
         }
-        return;
-    }
-    for l in lines {
         out.push(Unit::para(l, styled));
+    }
+}
+
+/// Mark short lines that stand apart: at most eight words, a capital first, no closing
+/// punctuation, and the line before ends a sentence or is much shorter than a full line.
+fn mark_apart(units: &mut [Unit]) {
+    let full = units
+        .iter()
+        .filter(|u| u.table.is_none())
+        .map(|u| u.text.chars().count())
+        .max()
+        .unwrap_or(0);
+    for i in 0..units.len() {
+        let u = &units[i];
+        if u.table.is_some() || u.styled || u.list_item {
+            continue;
+        }
+        let t = u.text.trim();
+        let shape = count_words(t) <= 8
+            && t.chars().next().is_some_and(char::is_uppercase)
+            && !t.ends_with(['.', ',', ';', ':']);
+        if !shape {
+            continue;
+        }
+        let before = match i.checked_sub(1).map(|p| &units[p]) {
+            None => true,
+            Some(p) if p.table.is_some() => true,
+            Some(p) => {
+                let pt = p.text.trim();
+                p.styled
+                    || pt.ends_with(['.', '!', '?', ':'])
+                    || pt.chars().count() * 10 < full * 6
+            }
+        };
+        units[i].apart = before;
     }
 }
