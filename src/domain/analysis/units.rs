@@ -79,8 +79,37 @@ pub(super) fn flatten(blocks: &[Block], m: &Matcher) -> Vec<Unit> {
             }
         }
     }
+    join_broken_headings(&mut out, m);
     mark_apart(&mut out);
     out
+}
+
+/// PDF text may break a heading in two at a soft hyphen or a wide space ("C. Över" /
+/// "gripande mål"): join a label line that is no heading with the next short line when
+/// together they make a labelled title.
+fn join_broken_headings(units: &mut Vec<Unit>, m: &Matcher) {
+    let mut i = 0;
+    while i + 1 < units.len() {
+        let (a, b) = (&units[i], &units[i + 1]);
+        let candidate = a.table.is_none()
+            && b.table.is_none()
+            && count_words(&b.text) <= 6
+            && m.heading(&a.text, a.styled, false).is_none();
+        if candidate {
+            let joined = [format!("{}{}", a.text, b.text), format!("{} {}", a.text, b.text)]
+                .into_iter()
+                .find(|j| {
+                    m.heading(j, a.styled, false)
+                        .is_some_and(|h| h.rule == Rule::Label && !h.sections.is_empty())
+                        && m.title_sections(j.split_once(' ').map_or("", |x| x.1), false).is_some()
+                });
+            if let Some(j) = joined {
+                units[i].text = j;
+                units.remove(i + 1);
+            }
+        }
+        i += 1;
+    }
 }
 
 /// A heading written as the start of a paragraph: "Bakgrund: Vi har ...", "C. Mål: ...".
@@ -124,7 +153,8 @@ fn mark_apart(units: &mut [Unit]) {
         let t = u.text.trim();
         let shape = count_words(t) <= 8
             && t.chars().next().is_some_and(char::is_uppercase)
-            && !t.ends_with(['.', ',', ';', ':']);
+            && !t.ends_with(['.', ',', ';'])
+            && t.chars().count() * 10 < full.max(1) * 6;
         if !shape {
             continue;
         }
@@ -138,6 +168,15 @@ fn mark_apart(units: &mut [Unit]) {
                     || pt.chars().count() * 10 < full * 6
             }
         };
-        units[i].apart = before;
+        // A heading is followed by a new sentence (or nothing), not by the rest of its own.
+        let after = units.get(i + 1).is_none_or(|n| {
+            n.table.is_some()
+                || n.text
+                    .trim()
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_uppercase() || c.is_ascii_digit())
+        });
+        units[i].apart = before && after;
     }
 }
