@@ -109,15 +109,72 @@ pub(super) fn excerpt(s: &str) -> String {
     }
 }
 
-pub(super) fn find_baseline(texts: &[String]) -> Baseline {
+/// A label that says the number after it is the baseline ("Utgångsvärde", "Baslinje").
+static BASELINE_LABEL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:utgångsvärde\w*|utgångsläge\w*|baslinje\w*|baseline|startvärde\w*|nollmätning\w*|nuvarande\s+värde\w*)\b")
+        .expect("regex")
+});
+static BARE_NUMBER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b\d+(?:[.,]\d+)?\b").expect("regex"));
+
+fn bare_numbers(s: &str) -> Vec<String> {
+    BARE_NUMBER
+        .find_iter(s)
+        .map(|m| m.as_str().to_string())
+        .filter(|n| !YEAR.is_match(n))
+        .collect()
+}
+
+/// Numbers a table labels as the baseline: the rest of a row whose first cell carries the
+/// label, or a column whose header does.
+fn labelled_table_values(rows: &[Vec<String>]) -> Vec<String> {
+    let mut out = Vec::new();
+    for row in rows {
+        if row.first().is_some_and(|c| BASELINE_LABEL.is_match(c)) {
+            out.extend(row.iter().skip(1).flat_map(|c| bare_numbers(c)));
+        }
+    }
+    if let Some(header) = rows.first() {
+        for (col, h) in header.iter().enumerate() {
+            if col > 0 && BASELINE_LABEL.is_match(h) {
+                out.extend(
+                    rows.iter()
+                        .skip(1)
+                        .filter_map(|r| r.get(col))
+                        .flat_map(|c| bare_numbers(c)),
+                );
+            }
+        }
+    }
+    out
+}
+
+pub(super) fn find_baseline(texts: &[String], units: &[Unit]) -> Baseline {
     let mut values = Vec::new();
     let mut first = None;
     for s in sentences(texts) {
-        let v = measured_values(&s);
+        let mut v = measured_values(&s);
+        if v.is_empty()
+            && let Some(m) = BASELINE_LABEL.find(&s)
+        {
+            // "Utgångsvärde (antal patienter) 148": a labelled number without a unit.
+            v = bare_numbers(&s[m.end()..]);
+        }
         if !v.is_empty() && first.is_none() {
             first = Some(excerpt(&s));
         }
         values.extend(v);
+    }
+    for rows in units.iter().filter_map(|u| u.table.as_ref()) {
+        let v = labelled_table_values(rows);
+        if !v.is_empty() && first.is_none() {
+            first = Some(excerpt(&rows.iter().map(|r| r.join(" | ")).collect::<Vec<_>>().join("; ")));
+        }
+        for x in v {
+            if !values.contains(&x) {
+                values.push(x);
+            }
+        }
     }
     Baseline {
         found: !values.is_empty(),
@@ -126,8 +183,15 @@ pub(super) fn find_baseline(texts: &[String]) -> Baseline {
     }
 }
 
+/// A target stated as a relative change: "ska halveras", "fördubblas", "öka med en
+/// tredjedel", "minska med hälften".
+static RELATIVE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:halver|fördubbl|tredubbl|fyrdubbl|dubbler)\w*\b|\b(?:öka|minska|höja|sänka|reducera|förbättra|växa|korta)\w*\s+(?:\w+\s+){0,2}?med\s+(?:en\s+|ett\s+)?(?:hälften|halva|tredjedel|fjärdedel|femtedel|tiondel|\w+\s+procent)")
+        .expect("regex")
+});
+
 pub(super) fn is_measurable(s: &str) -> bool {
-    if PERCENT.is_match(s) || X_OF_Y.is_match(s) {
+    if PERCENT.is_match(s) || X_OF_Y.is_match(s) || RELATIVE.is_match(s) {
         return true;
     }
     // Numbers with units, but not a period such as "inom 6 månader".

@@ -197,7 +197,7 @@ pub fn analyse(doc: &Document, rb: &Rulebook, milestone: Option<u8>) -> Analysis
 
     let baseline = bodies
         .get(&'D')
-        .map(|b| find_baseline(&b.texts))
+        .map(|b| find_baseline(&b.texts, &b.units))
         .unwrap_or_default();
     let goal = bodies
         .get(&'C')
