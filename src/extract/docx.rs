@@ -54,6 +54,16 @@ pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> 
             }
         }
     }
+    // Footnotes and endnotes, kept apart from the body (best effort, like the furniture).
+    let mut notes = Vec::new();
+    for name in ["word/footnotes.xml", "word/endnotes.xml"] {
+        deadline.check()?;
+        if let Ok(Some(xml)) = zip.read(name)
+            && let Ok(bs) = parse_body(&xml, &styles, &deadline)
+        {
+            notes.extend(bs.iter().map(Block::text).filter(|t| !t.trim().is_empty()));
+        }
+    }
     let title = match zip.read("docProps/core.xml") {
         Ok(Some(x)) => core_title(&x),
         _ => None,
@@ -64,6 +74,7 @@ pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> 
         furniture,
         title,
         pages: None,
+        notes,
     })
 }
 

@@ -47,6 +47,7 @@ pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> 
     }
     deadline.check()?;
     let blocks = parse(&content, Mode::Content, &mut styles, &deadline)?;
+    let notes = note_texts(&content);
     let title = match zip.read("meta.xml") {
         Ok(Some(x)) => super::docx::core_title(&x),
         _ => None,
@@ -57,7 +58,53 @@ pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> 
         furniture,
         title,
         pages: None,
+        notes,
     })
+}
+
+/// The text of every footnote and endnote (`text:note-body`), one entry per note; the body
+/// parser skips notes, so that they never count as a section's content.
+fn note_texts(xml: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut depth = 0usize;
+    let mut cur = String::new();
+    let mut r = Reader::from_reader(xml);
+    loop {
+        match r.read_event() {
+            Ok(Event::Eof) | Err(_) => break,
+            Ok(Event::Start(e)) => {
+                if e.local_name().as_ref() == b"note-body" {
+                    depth += 1;
+                } else if depth > 0 {
+                    depth += 1;
+                }
+            }
+            Ok(Event::End(e)) => {
+                if depth > 0 {
+                    depth -= 1;
+                    if depth == 0 && e.local_name().as_ref() == b"note-body" {
+                        let t = cur.split_whitespace().collect::<Vec<_>>().join(" ");
+                        if !t.is_empty() && out.len() < 10_000 {
+                            out.push(t);
+                        }
+                        cur.clear();
+                    } else if e.local_name().as_ref() == b"p" {
+                        cur.push(' ');
+                    }
+                }
+            }
+            Ok(Event::Text(t)) if depth > 0 && cur.len() < MAX_PARA_BYTES => {
+                cur.push_str(&t.decode().unwrap_or_default());
+            }
+            Ok(Event::GeneralRef(g)) if depth > 0 => {
+                if let Some(s) = xml_ref(&g) {
+                    cur.push_str(&s);
+                }
+            }
+            Ok(_) => {}
+        }
+    }
+    out
 }
 
 /// Which part is parsed: the body of `content.xml`, or the master-page headers and footers of

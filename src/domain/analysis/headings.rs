@@ -291,8 +291,8 @@ impl Matcher {
                 return Some(HeadingMatch::new(sections, toc_like, Rule::Label));
             }
             // A label whose words name the same section's ideas needs no emphasis.
-            let agrees = count_words(&rest) <= 8
-                && self.score(&rest).is_some_and(|(id, _)| id == letter);
+            let agrees =
+                count_words(&rest) <= 8 && self.score(&rest).is_some_and(|(id, _)| id == letter);
             if (rest.is_empty() && (emphasised || raw.len() <= 3))
                 || (emphasised && count_words(&rest) <= 8)
                 || agrees
@@ -320,8 +320,7 @@ impl Matcher {
             return Some(HeadingMatch::new(sections, toc_like, Rule::Title));
         }
         // An address line or a sentence is no heading.
-        if !(emphasised || apart) || words > 10 || f.ends_with(['.', ',', ';']) || f.contains('@')
-        {
+        if !(emphasised || apart) || words > 10 || f.ends_with(['.', ',', ';']) || f.contains('@') {
             return None;
         }
         if self.is_other(&f) {
@@ -486,8 +485,7 @@ fn drop_before_plan(heads: &mut [Option<HeadingMatch>]) {
         return;
     }
     for h in heads[..first].iter_mut() {
-        if h
-            .as_ref()
+        if h.as_ref()
             .is_some_and(|h| h.sections.iter().all(|s| *s == 'H' || *s == 'I'))
         {
             *h = None;

@@ -168,7 +168,13 @@ pub(super) fn find_baseline(texts: &[String], units: &[Unit]) -> Baseline {
     for rows in units.iter().filter_map(|u| u.table.as_ref()) {
         let v = labelled_table_values(rows);
         if !v.is_empty() && first.is_none() {
-            first = Some(excerpt(&rows.iter().map(|r| r.join(" | ")).collect::<Vec<_>>().join("; ")));
+            first = Some(excerpt(
+                &rows
+                    .iter()
+                    .map(|r| r.join(" | "))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ));
         }
         for x in v {
             if !values.contains(&x) {

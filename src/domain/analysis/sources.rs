@@ -1,4 +1,5 @@
-//! The data sources a document cites.
+//! The data sources a document cites: named in the body or in a footnote/endnote (never in
+//! page headers or footers).
 
 use super::milestone::contains_word;
 use crate::domain::document::{Block, Document};
@@ -10,6 +11,7 @@ pub(super) fn find_sources(doc: &Document, rb: &Rulebook) -> Vec<String> {
         &doc.blocks
             .iter()
             .map(Block::text)
+            .chain(doc.notes.iter().cloned())
             .collect::<Vec<_>>()
             .join("\n"),
     );

@@ -96,13 +96,17 @@ fn join_broken_headings(units: &mut Vec<Unit>, m: &Matcher) {
             && count_words(&b.text) <= 6
             && m.heading(&a.text, a.styled, false).is_none();
         if candidate {
-            let joined = [format!("{}{}", a.text, b.text), format!("{} {}", a.text, b.text)]
-                .into_iter()
-                .find(|j| {
-                    m.heading(j, a.styled, false)
-                        .is_some_and(|h| h.rule == Rule::Label && !h.sections.is_empty())
-                        && m.title_sections(j.split_once(' ').map_or("", |x| x.1), false).is_some()
-                });
+            let joined = [
+                format!("{}{}", a.text, b.text),
+                format!("{} {}", a.text, b.text),
+            ]
+            .into_iter()
+            .find(|j| {
+                m.heading(j, a.styled, false)
+                    .is_some_and(|h| h.rule == Rule::Label && !h.sections.is_empty())
+                    && m.title_sections(j.split_once(' ').map_or("", |x| x.1), false)
+                        .is_some()
+            });
             if let Some(j) = joined {
                 units[i].text = j;
                 units.remove(i + 1);
@@ -163,9 +167,7 @@ fn mark_apart(units: &mut [Unit]) {
             Some(p) if p.table.is_some() => true,
             Some(p) => {
                 let pt = p.text.trim();
-                p.styled
-                    || pt.ends_with(['.', '!', '?', ':'])
-                    || pt.chars().count() * 10 < full * 6
+                p.styled || pt.ends_with(['.', '!', '?', ':']) || pt.chars().count() * 10 < full * 6
             }
         };
         // A heading is followed by a new sentence (or nothing), not by the rest of its own.
