@@ -124,6 +124,8 @@ struct StyleDef {
 #[derive(Debug, Default)]
 struct StyleMap {
     map: HashMap<String, StyleDef>,
+    /// List styles whose first level is numbered with letters: name → (upper case, suffix).
+    letter_lists: HashMap<String, (bool, String)>,
 }
 
 impl StyleMap {
@@ -200,6 +202,13 @@ struct Parser<'a> {
     active: usize,
     skip: usize,
     cur_style: Option<String>,
+    /// The list style being defined (`text:list-style`).
+    cur_list_style: Option<String>,
+    /// The style of the outermost open list, and letter counters per list style.
+    top_list: Option<String>,
+    letter_count: HashMap<String, u32>,
+    /// A list item has started and its first paragraph has not yet.
+    item_start: bool,
 }
 
 fn parse(
@@ -219,6 +228,10 @@ fn parse(
         active: 0,
         skip: 0,
         cur_style: None,
+        cur_list_style: None,
+        top_list: None,
+        letter_count: HashMap::new(),
+        item_start: false,
     };
     let mut r = Reader::from_reader(xml);
     let mut n = 0u32;
@@ -254,6 +267,22 @@ fn parse(
 }
 
 impl Parser<'_> {
+    /// The letter ("A.") the first paragraph of a top-level item of a letter-numbered list
+    /// shows; counts the item.
+    fn letter_label(&mut self) -> Option<String> {
+        let first = std::mem::take(&mut self.item_start);
+        if !first || self.lists != 1 {
+            return None;
+        }
+        let style = self.top_list.as_ref()?;
+        let (upper, suffix) = self.styles.letter_lists.get(style)?;
+        let n = self.letter_count.entry(style.clone()).or_insert(0);
+        *n += 1;
+        let idx = u8::try_from(*n - 1).ok().filter(|i| *i < 26)?;
+        let letter = char::from(if *upper { b'A' } else { b'a' } + idx);
+        Some(format!("{letter}{suffix}"))
+    }
+
     fn is_container(&self, local: &[u8]) -> bool {
         match self.mode {
             Mode::Content => local == b"text",
@@ -289,6 +318,19 @@ impl Parser<'_> {
                 self.styles.map.insert(sname.clone(), def);
                 self.cur_style = (!empty).then_some(sname);
             }
+            b"list-style" if !empty => self.cur_list_style = xml_attr(e, b"name"),
+            b"list-level-style-number" => {
+                let fmt = xml_attr(e, b"num-format");
+                if let Some(list) = &self.cur_list_style
+                    && xml_attr(e, b"level").as_deref() == Some("1")
+                    && matches!(fmt.as_deref(), Some("A") | Some("a"))
+                {
+                    let suffix = xml_attr(e, b"num-suffix").unwrap_or_default();
+                    self.styles
+                        .letter_lists
+                        .insert(list.clone(), (fmt.as_deref() == Some("A"), suffix));
+                }
+            }
             b"text-properties" => {
                 if let Some(s) = &self.cur_style
                     && let Some(w) = xml_attr(e, b"font-weight")
@@ -317,6 +359,7 @@ impl Parser<'_> {
         }
         match local {
             b"p" | b"h" => {
+                let label = self.letter_label();
                 let style = xml_attr(e, b"style-name");
                 let heading = if local == b"h" {
                     Some(
@@ -332,7 +375,9 @@ impl Parser<'_> {
                         .map(|_| 1)
                 };
                 let style_bold = style.and_then(|s| self.styles.bold(&s)).unwrap_or(false);
-                let list_level = (self.lists > 0).then(|| (self.lists - 1).min(8) as u8);
+                // A letter-numbered item reads like a labelled paragraph ("B. Bakgrund").
+                let list_level =
+                    (self.lists > 0 && label.is_none()).then(|| (self.lists - 1).min(8) as u8);
                 if !empty {
                     self.spans.clear();
                     self.paras.push(Para {
@@ -340,6 +385,7 @@ impl Parser<'_> {
                         list_level,
                         style_bold,
                         all_bold: true,
+                        text: label.map(|l| format!("{l} ")).unwrap_or_default(),
                         ..Para::default()
                     });
                 }
@@ -348,7 +394,20 @@ impl Parser<'_> {
                 let b = xml_attr(e, b"style-name").and_then(|s| self.styles.bold(&s));
                 self.spans.push(b);
             }
-            b"list" if !empty => self.lists += 1,
+            b"list" if !empty => {
+                if self.lists == 0 {
+                    self.top_list = xml_attr(e, b"style-name");
+                    let continues = xml_attr(e, b"continue-numbering").as_deref() == Some("true")
+                        || xml_attr(e, b"continue-list").is_some();
+                    if let Some(st) = &self.top_list
+                        && !continues
+                    {
+                        self.letter_count.remove(st);
+                    }
+                }
+                self.lists += 1;
+            }
+            b"list-item" => self.item_start = true,
             b"s" => {
                 let n = xml_attr(e, b"c")
                     .and_then(|c| c.parse::<usize>().ok())
