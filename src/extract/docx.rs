@@ -858,4 +858,60 @@ mod tests {
         assert!(!is_header_footer("word/footnotes.xml"));
         assert!(!is_header_footer("word/headerx.xml"));
     }
+
+    #[test]
+    fn letters_from_list_numbering_and_notes_apart() {
+        let numbering = format!(
+            r#"<w:numbering {W}><w:abstractNum w:abstractNumId="7"><w:lvl w:ilvl="0"><w:start w:val="1"/><w:numFmt w:val="upperLetter"/><w:lvlText w:val="%1."/></w:lvl></w:abstractNum><w:abstractNum w:abstractNumId="8"><w:lvl w:ilvl="0"><w:numFmt w:val="decimal"/><w:lvlText w:val="%1."/></w:lvl></w:abstractNum><w:num w:numId="2"><w:abstractNumId w:val="7"/></w:num><w:num w:numId="3"><w:abstractNumId w:val="8"/></w:num></w:numbering>"#
+        );
+        let np = |num: &str, text: &str| {
+            format!(
+                r#"<w:p><w:pPr><w:numPr><w:ilvl w:val="0"/><w:numId w:val="{num}"/></w:numPr></w:pPr><w:r><w:rPr><w:b/></w:rPr><w:t>{text}</w:t></w:r></w:p>"#
+            )
+        };
+        let body = [
+            np("2", "Vårt valda område"),
+            para("", &run("Text om området.", false)),
+            np("2", "Därför behövs arbetet"),
+            np("3", "En punkt"),
+            r#"<w:p><w:r><w:t>Se not</w:t></w:r><w:r><w:footnoteReference w:id="1"/></w:r></w:p>"#
+                .to_string(),
+        ]
+        .concat();
+        let d =
+            format!(r#"<?xml version="1.0"?><w:document {W}><w:body>{body}</w:body></w:document>"#);
+        let notes = format!(
+            r#"<w:footnotes {W}><w:footnote w:id="0"><w:p><w:r><w:separator/></w:r></w:p></w:footnote><w:footnote w:id="1"><w:p><w:r><w:t>Källa: Länsbarometern.</w:t></w:r></w:p></w:footnote></w:footnotes>"#
+        );
+        let ends = format!(
+            r#"<w:endnotes {W}><w:endnote w:id="1"><w:p><w:r><w:t>Slutnot.</w:t></w:r></w:p></w:endnote></w:endnotes>"#
+        );
+        let bytes = make_zip(&[
+            ("word/document.xml", d.as_bytes()),
+            ("word/numbering.xml", numbering.as_bytes()),
+            ("word/footnotes.xml", notes.as_bytes()),
+            ("word/endnotes.xml", ends.as_bytes()),
+        ]);
+        let doc = extract(&bytes, &Limits::default()).unwrap();
+        let texts: Vec<String> = doc.blocks.iter().map(Block::text).collect();
+        assert_eq!(
+            texts,
+            vec![
+                "A. Vårt valda område",
+                "Text om området.",
+                "B. Därför behövs arbetet",
+                "En punkt",
+                "Se not"
+            ]
+        );
+        assert_eq!(
+            doc.blocks[0],
+            Block::Paragraph {
+                text: "A. Vårt valda område".into(),
+                bold: true
+            }
+        );
+        assert!(matches!(doc.blocks[3], Block::ListItem { .. }));
+        assert_eq!(doc.notes, vec!["Källa: Länsbarometern.", "Slutnot."]);
+    }
 }

@@ -648,4 +648,29 @@ mod tests {
             "corrupt"
         );
     }
+
+    #[test]
+    fn letters_from_a_letter_numbered_list_and_notes_apart() {
+        let auto = r#"<text:list-style style:name="L1"><text:list-level-style-number text:level="1" style:num-format="A" style:num-suffix="."/></text:list-style>"#;
+        let body = r#"<text:list text:style-name="L1"><text:list-item><text:p>Vårt område</text:p></text:list-item></text:list>
+<text:p>Text<text:note text:note-class="footnote"><text:note-citation>1</text:note-citation><text:note-body><text:p>Källa: Länsbarometern.</text:p></text:note-body></text:note></text:p>
+<text:list text:style-name="L1" text:continue-numbering="true"><text:list-item><text:p>Bakgrunden</text:p></text:list-item></text:list>
+<text:list text:style-name="L1"><text:list-item><text:p>Ny lista</text:p></text:list-item></text:list>
+<text:list><text:list-item><text:p>Punkt</text:p></text:list-item></text:list>"#;
+        let doc = extract(&odt(body, auto, "", "<manifest/>"), &Limits::default()).unwrap();
+        let texts: Vec<String> = doc.blocks.iter().map(Block::text).collect();
+        assert_eq!(
+            texts,
+            vec![
+                "A. Vårt område",
+                "Text",
+                "B. Bakgrunden",
+                "A. Ny lista",
+                "Punkt"
+            ]
+        );
+        assert!(matches!(doc.blocks[0], Block::Paragraph { .. }));
+        assert!(matches!(doc.blocks[4], Block::ListItem { .. }));
+        assert_eq!(doc.notes, vec!["Källa: Länsbarometern."]);
+    }
 }
