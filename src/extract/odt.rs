@@ -73,9 +73,7 @@ fn note_texts(xml: &[u8]) -> Vec<String> {
         match r.read_event() {
             Ok(Event::Eof) | Err(_) => break,
             Ok(Event::Start(e)) => {
-                if e.local_name().as_ref() == b"note-body" {
-                    depth += 1;
-                } else if depth > 0 {
+                if depth > 0 || e.local_name().as_ref() == b"note-body" {
                     depth += 1;
                 }
             }
