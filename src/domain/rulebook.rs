@@ -116,6 +116,21 @@ impl Rulebook {
         if self.milestones.is_empty() {
             return bad("no milestones".into());
         }
+        if self.min_heading_score.is_nan() || self.min_heading_score <= 0.0 {
+            return bad("min_heading_score must be above 0".into());
+        }
+        for s in &self.sections {
+            if let Some((k, _)) = s
+                .keywords
+                .iter()
+                .find(|(k, w)| k.trim().is_empty() || w.is_nan() || **w <= 0.0)
+            {
+                return bad(format!(
+                    "section {}: keyword {k:?} needs a weight above 0",
+                    s.id
+                ));
+            }
+        }
         for m in &self.milestones {
             if m.required.is_empty() {
                 return bad(format!("milestone {} requires no section", m.id));
@@ -164,6 +179,22 @@ mod tests {
         assert_eq!(rb.section('D').title, "Nuläge");
         assert!(rb.section('G').derived);
         assert_eq!(rb.data_sources.len(), 4);
+    }
+
+    #[test]
+    fn key_ideas_and_other_headings_are_loaded_and_checked() {
+        let rb = Rulebook::embedded();
+        assert!(rb.min_heading_score > 0.0);
+        assert!(rb.other_headings.iter().any(|o| o == "budget"));
+        for id in ['A', 'B', 'C', 'D', 'E', 'F', 'H', 'I'] {
+            assert!(!rb.section(id).keywords.is_empty(), "{id} has key ideas");
+        }
+        let text = include_str!("../../config/rulebook-2026.toml")
+            .replace("\"bakgrund*\" = 3", "\"bakgrund*\" = -1");
+        assert!(matches!(
+            Rulebook::from_toml(&text),
+            Err(RulebookError::Invalid(_))
+        ));
     }
 
     #[test]
