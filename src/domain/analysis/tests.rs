@@ -559,3 +559,16 @@ fn probe_phrasings() {
         );
     }
 }
+
+#[test]
+fn a_list_line_with_a_colon_is_no_lead_in_heading() {
+    let d = doc(vec![
+        h("A. Val av förbättringsområde"),
+        p(&body(0)),
+        p(
+            "B) Telefon: vi ringer upp alla patienter som inte har svarat på kallelsen inom en vecka.",
+        ),
+    ]);
+    let a = analyse(&d, &rb(), Some(1));
+    assert_eq!(a.section('B').status, Status::Missing, "{a:#?}");
+}

@@ -129,7 +129,7 @@ pub(super) fn push_lines(out: &mut Vec<Unit>, text: &str, styled: bool, m: &Matc
         if !styled
             && let Some(c) = LEAD_IN.captures(l)
             && count_words(&c[1]) <= 7
-            && m.heading(&c[1], true, false)
+            && m.heading(&c[1], false, true)
                 .is_some_and(|h| !h.sections.is_empty())
         {
             out.push(Unit::para(&format!("{}:", &c[1]), true));
