@@ -91,7 +91,9 @@ fn join_broken_headings(units: &mut Vec<Unit>, m: &Matcher) {
     let mut i = 0;
     while i + 1 < units.len() {
         let (a, b) = (&units[i], &units[i + 1]);
-        let candidate = a.table.is_none()
+        let label = a.text.len() <= 40 && LABEL_START.is_match(&a.text);
+        let candidate = label
+            && a.table.is_none()
             && b.table.is_none()
             && count_words(&b.text) <= 6
             && m.heading(&a.text, a.styled, false).is_none();
@@ -115,6 +117,10 @@ fn join_broken_headings(units: &mut Vec<Unit>, m: &Matcher) {
         i += 1;
     }
 }
+
+/// A line that starts with a section letter label ("C. ", "D) ").
+static LABEL_START: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Ia-i]\s*[.):]").expect("regex"));
 
 /// A heading written as the start of a paragraph: "Bakgrund: Vi har ...", "C. Mål: ...".
 static LEAD_IN: LazyLock<Regex> = LazyLock::new(|| {
