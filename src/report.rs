@@ -22,6 +22,11 @@ pub fn json_report(file: &str, format: Format, a: &Analysis) -> Value {
                 "status": s.status,
                 "heading": s.heading,
                 "words": s.words,
+                "matched_by": s.matched_by.as_ref().map(|m| json!({
+                    "heading": m.heading,
+                    "rule": m.rule.as_str(),
+                    "score": m.score,
+                })),
             }),
         );
     }

@@ -75,7 +75,7 @@ fi
 CHECKER=$ROOT/../shared/tools/check-contract.py
 if [ -f "$CHECKER" ]; then
   cargo build -q --bin vardval
-  mapfile -t DOCS < <(find fixtures/documents -maxdepth 1 -type f ! -name '*.json' ! -name '*.py' ! -name '*.md' | sort)
+  mapfile -t DOCS < <(find fixtures/documents -maxdepth 2 -type f ! -name '*.json' ! -name '*.py' ! -name '*.md' | sort)
   if ! python3 "$CHECKER" target/debug/vardval "${DOCS[@]}" > target/check-contract.log; then
     cat target/check-contract.log; say "the check JSON contract is broken"; exit 1
   fi

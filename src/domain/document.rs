@@ -69,6 +69,10 @@ pub struct Document {
     pub blocks: Vec<Block>,
     /// Header and footer text (page headers, running footers), kept apart from the body.
     pub furniture: Vec<String>,
+    /// Footnote and endnote text, kept apart like the furniture: a note is not a section's
+    /// content, but a data source named in a note is cited.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// Document title from metadata when the format has one (docProps/core.xml, PDF Info).
     pub title: Option<String>,
     /// Number of pages when the format knows it (PDF), else None.

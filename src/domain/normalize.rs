@@ -4,7 +4,8 @@
 use unicode_normalization::UnicodeNormalization;
 
 /// Fold for comparison: lower case, diacritics removed (å→a, ä→a, ö→o, é→e), every dash
-/// variant turned into '-', typographic quotes dropped, whitespace collapsed, trimmed.
+/// variant turned into '-', typographic quotes and invisible characters (soft hyphen,
+/// zero-width space) dropped, whitespace collapsed, trimmed.
 pub fn fold(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut last_space = true;
@@ -17,6 +18,8 @@ pub fn fold(s: &str) -> String {
             '\u{00a0}' | '\u{2007}' | '\u{202f}' | '\t' | '\n' | '\r' => ' ',
             '\u{201c}' | '\u{201d}' | '\u{201e}' | '\u{2018}' | '\u{2019}' | '\u{00ab}'
             | '\u{00bb}' => continue,
+            // Soft hyphen, zero-width space/joiners and BOM: invisible, never a word break.
+            '\u{00ad}' | '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}' => continue,
             'ø' | 'Ø' => 'o',
             'æ' | 'Æ' => 'a',
             c => c,
@@ -62,6 +65,8 @@ mod tests {
         assert_eq!(fold("D–E. Nuläge"), "d-e. nulage");
         assert_eq!(fold("Primärvårdskvalitét"), "primarvardskvalitet");
         assert_eq!(fold("”Citat”"), "citat");
+        assert_eq!(fold("Över\u{ad}gripande\u{a0}mål"), "overgripande mal");
+        assert_eq!(fold("Nu\u{200b}läge"), "nulage");
     }
 
     #[test]

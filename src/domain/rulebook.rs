@@ -2,6 +2,8 @@
 //! section titles with the rulebook's own questions, synonyms, placeholders, data sources and
 //! money. Loaded from TOML text (`config/rulebook-YYYY.toml`); this module does no I/O.
 
+use std::collections::BTreeMap;
+
 use chrono::NaiveDate;
 use serde::Deserialize;
 
@@ -22,6 +24,14 @@ pub struct Rulebook {
     pub milestones: Vec<Milestone>,
     pub sections: Vec<SectionRule>,
     pub placeholders: Vec<String>,
+    /// Headings that belong to no section (Budget, Bilagor, Referenser ...): they end the
+    /// section before them. Matched as the first words of a heading.
+    #[serde(default)]
+    pub other_headings: Vec<String>,
+    /// A heading that is no listed title or synonym is taken for a section when the weights of
+    /// that section's key ideas found in it sum to at least this, more than any other section.
+    #[serde(default = "default_min_heading_score")]
+    pub min_heading_score: f64,
     pub data_sources: Vec<DataSource>,
     pub money: MoneyRules,
 }
@@ -52,6 +62,10 @@ pub struct SectionRule {
     /// The template's own instruction text; left in a document it is not content.
     #[serde(default)]
     pub instructions: Vec<String>,
+    /// The section's key ideas with weights, for headings that paraphrase the title. A key is
+    /// one or more words (folded); a word ending in '*' matches any word it begins.
+    #[serde(default)]
+    pub keywords: BTreeMap<String, f64>,
     /// Minimum number of measurement points (H).
     #[serde(default)]
     pub min_measurement_points: Option<usize>,
@@ -64,6 +78,10 @@ pub struct DataSource {
     pub name: String,
     /// Spellings to match (case- and diacritic-insensitive).
     pub aliases: Vec<String>,
+}
+
+fn default_min_heading_score() -> f64 {
+    2.0
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +115,21 @@ impl Rulebook {
         }
         if self.milestones.is_empty() {
             return bad("no milestones".into());
+        }
+        if self.min_heading_score.is_nan() || self.min_heading_score <= 0.0 {
+            return bad("min_heading_score must be above 0".into());
+        }
+        for s in &self.sections {
+            if let Some((k, _)) = s
+                .keywords
+                .iter()
+                .find(|(k, w)| k.trim().is_empty() || w.is_nan() || **w <= 0.0)
+            {
+                return bad(format!(
+                    "section {}: keyword {k:?} needs a weight above 0",
+                    s.id
+                ));
+            }
         }
         for m in &self.milestones {
             if m.required.is_empty() {
@@ -146,6 +179,22 @@ mod tests {
         assert_eq!(rb.section('D').title, "Nuläge");
         assert!(rb.section('G').derived);
         assert_eq!(rb.data_sources.len(), 4);
+    }
+
+    #[test]
+    fn key_ideas_and_other_headings_are_loaded_and_checked() {
+        let rb = Rulebook::embedded();
+        assert!(rb.min_heading_score > 0.0);
+        assert!(rb.other_headings.iter().any(|o| o == "budget"));
+        for id in ['A', 'B', 'C', 'D', 'E', 'F', 'H', 'I'] {
+            assert!(!rb.section(id).keywords.is_empty(), "{id} has key ideas");
+        }
+        let text = include_str!("../../config/rulebook-2026.toml")
+            .replace("\"bakgrund*\" = 3", "\"bakgrund*\" = -1");
+        assert!(matches!(
+            Rulebook::from_toml(&text),
+            Err(RulebookError::Invalid(_))
+        ));
     }
 
     #[test]

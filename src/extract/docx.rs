@@ -31,8 +31,12 @@ pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> 
         Some(x) => parse_styles(&x),
         None => Styles::default(),
     };
+    let numbering = match zip.read("word/numbering.xml") {
+        Ok(Some(x)) => parse_numbering(&x),
+        _ => Numbering::default(),
+    };
     deadline.check()?;
-    let blocks = parse_body(&main, &styles, &deadline)?;
+    let blocks = parse_body_numbered(&main, &styles, Some(&numbering), &deadline)?;
 
     let mut furniture = Vec::new();
     let mut parts: Vec<String> = zip
@@ -54,6 +58,16 @@ pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> 
             }
         }
     }
+    // Footnotes and endnotes, kept apart from the body (best effort, like the furniture).
+    let mut notes = Vec::new();
+    for name in ["word/footnotes.xml", "word/endnotes.xml"] {
+        deadline.check()?;
+        if let Ok(Some(xml)) = zip.read(name)
+            && let Ok(bs) = parse_body(&xml, &styles, &deadline)
+        {
+            notes.extend(bs.iter().map(Block::text).filter(|t| !t.trim().is_empty()));
+        }
+    }
     let title = match zip.read("docProps/core.xml") {
         Ok(Some(x)) => core_title(&x),
         _ => None,
@@ -64,6 +78,7 @@ pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> 
         furniture,
         title,
         pages: None,
+        notes,
     })
 }
 
@@ -267,6 +282,9 @@ fn is_skipped(local: &[u8]) -> bool {
 }
 
 struct BodyParser<'s> {
+    numbering: Option<&'s Numbering>,
+    /// List counters per (abstractNumId, ilvl).
+    counters: HashMap<(String, u8), u32>,
     styles: &'s Styles,
     blocks: Vec<Block>,
     paras: Vec<Para>,
@@ -279,12 +297,91 @@ struct BodyParser<'s> {
     run_style: Option<String>,
 }
 
+/// List numbering with letters (`w:numFmt` upperLetter / lowerLetter) from numbering.xml:
+/// the letters live there, not in the text, yet a reader sees "A." before the paragraph.
+#[derive(Debug, Default)]
+struct Numbering {
+    /// numId → abstractNumId.
+    nums: HashMap<String, String>,
+    /// (abstractNumId, ilvl) → (upper case, lvlText such as "%1.", start).
+    letters: HashMap<(String, u8), (bool, String, u32)>,
+}
+
+fn parse_numbering(xml: &[u8]) -> Numbering {
+    let mut n = Numbering::default();
+    let mut r = Reader::from_reader(xml);
+    let (mut abs, mut ilvl, mut num): (Option<String>, Option<u8>, Option<String>) =
+        (None, None, None);
+    let (mut fmt, mut text, mut start) = (None::<bool>, String::new(), 1u32);
+    loop {
+        let ev = r.read_event();
+        let (e, is_start) = match &ev {
+            Ok(Event::Eof) | Err(_) => break,
+            Ok(Event::Start(e)) => (e.clone(), true),
+            Ok(Event::Empty(e)) => (e.clone(), false),
+            Ok(Event::End(e)) => {
+                match e.local_name().as_ref() {
+                    b"lvl" => {
+                        if let (Some(a), Some(l), Some(upper)) = (&abs, ilvl, fmt) {
+                            n.letters
+                                .insert((a.clone(), l), (upper, text.clone(), start));
+                        }
+                        (ilvl, fmt, start) = (None, None, 1);
+                        text.clear();
+                    }
+                    b"abstractNum" => abs = None,
+                    b"num" => num = None,
+                    _ => {}
+                }
+                continue;
+            }
+            Ok(_) => continue,
+        };
+        match e.local_name().as_ref() {
+            b"abstractNum" if is_start => abs = xml_attr(&e, b"abstractNumId"),
+            b"lvl" if is_start => ilvl = xml_attr(&e, b"ilvl").and_then(|v| v.parse().ok()),
+            b"numFmt" if ilvl.is_some() => {
+                fmt = match xml_attr(&e, b"val").as_deref() {
+                    Some("upperLetter") => Some(true),
+                    Some("lowerLetter") => Some(false),
+                    _ => None,
+                }
+            }
+            b"lvlText" if ilvl.is_some() => text = xml_attr(&e, b"val").unwrap_or_default(),
+            b"start" if ilvl.is_some() => {
+                start = xml_attr(&e, b"val")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1)
+            }
+            b"num" if is_start => num = xml_attr(&e, b"numId"),
+            b"abstractNumId" => {
+                if let (Some(id), Some(a)) = (&num, xml_attr(&e, b"val")) {
+                    n.nums.insert(id.clone(), a);
+                }
+            }
+            _ => {}
+        }
+    }
+    n
+}
+
 fn parse_body(
     xml: &[u8],
     styles: &Styles,
     deadline: &Deadline,
 ) -> Result<Vec<Block>, ExtractError> {
+    parse_body_numbered(xml, styles, None, deadline)
+}
+
+fn parse_body_numbered(
+    xml: &[u8],
+    styles: &Styles,
+    numbering: Option<&Numbering>,
+    deadline: &Deadline,
+) -> Result<Vec<Block>, ExtractError> {
     let mut p = BodyParser {
+        numbering,
+        counters: HashMap::new(),
         styles,
         blocks: Vec::new(),
         paras: Vec::new(),
@@ -469,10 +566,38 @@ impl BodyParser<'_> {
         }
     }
 
+    /// The letter label ("A.") list numbering gives a paragraph, counting as Word does.
+    fn letter_label(&mut self, p: &Para) -> Option<String> {
+        let numbering = self.numbering?;
+        let abs = numbering.nums.get(p.num_id.as_deref()?)?;
+        let ilvl = p.ilvl.unwrap_or(0);
+        // Any numbered paragraph advances its level and restarts the deeper ones.
+        self.counters.retain(|(a, l), _| !(a == abs && *l > ilvl));
+        let count = self.counters.entry((abs.clone(), ilvl)).or_insert(0);
+        *count += 1;
+        let (upper, pattern, start) = numbering.letters.get(&(abs.clone(), ilvl))?;
+        let idx = start.saturating_sub(1) + *count - 1;
+        if idx >= 26 {
+            return None;
+        }
+        let base = if *upper { b'A' } else { b'a' };
+        let letter = char::from(base + idx as u8).to_string();
+        let label = pattern.replace(&format!("%{}", ilvl + 1), &letter);
+        (!label.contains('%') && !label.trim().is_empty()).then(|| label.trim().to_string())
+    }
+
     fn finish_para(&mut self, p: Para) {
-        let text = tidy(&p.text);
+        let mut text = tidy(&p.text);
         if text.is_empty() {
             return;
+        }
+        let lettered = if p.num_id.as_deref().is_some_and(|n| n != "0") {
+            self.letter_label(&p)
+        } else {
+            None
+        };
+        if let Some(label) = &lettered {
+            text = format!("{label} {text}");
         }
         let Some(text) = self.tables.take_text(text) else {
             return;
@@ -484,6 +609,12 @@ impl BodyParser<'_> {
             .or_else(|| style.and_then(|s| self.styles.heading_level(s)));
         let block = if let Some(level) = level {
             Block::Heading { level, text }
+        } else if lettered.is_some() {
+            // A letter-numbered paragraph reads like a labelled paragraph ("B. Bakgrund").
+            Block::Paragraph {
+                text,
+                bold: p.visible && p.all_bold,
+            }
         } else if p.num_id.as_deref().is_some_and(|n| n != "0") {
             Block::ListItem {
                 level: p.ilvl.unwrap_or(0).min(8),
@@ -726,5 +857,61 @@ mod tests {
         assert!(is_header_footer("word/footer.xml"));
         assert!(!is_header_footer("word/footnotes.xml"));
         assert!(!is_header_footer("word/headerx.xml"));
+    }
+
+    #[test]
+    fn letters_from_list_numbering_and_notes_apart() {
+        let numbering = format!(
+            r#"<w:numbering {W}><w:abstractNum w:abstractNumId="7"><w:lvl w:ilvl="0"><w:start w:val="1"/><w:numFmt w:val="upperLetter"/><w:lvlText w:val="%1."/></w:lvl></w:abstractNum><w:abstractNum w:abstractNumId="8"><w:lvl w:ilvl="0"><w:numFmt w:val="decimal"/><w:lvlText w:val="%1."/></w:lvl></w:abstractNum><w:num w:numId="2"><w:abstractNumId w:val="7"/></w:num><w:num w:numId="3"><w:abstractNumId w:val="8"/></w:num></w:numbering>"#
+        );
+        let np = |num: &str, text: &str| {
+            format!(
+                r#"<w:p><w:pPr><w:numPr><w:ilvl w:val="0"/><w:numId w:val="{num}"/></w:numPr></w:pPr><w:r><w:rPr><w:b/></w:rPr><w:t>{text}</w:t></w:r></w:p>"#
+            )
+        };
+        let body = [
+            np("2", "Vårt valda område"),
+            para("", &run("Text om området.", false)),
+            np("2", "Därför behövs arbetet"),
+            np("3", "En punkt"),
+            r#"<w:p><w:r><w:t>Se not</w:t></w:r><w:r><w:footnoteReference w:id="1"/></w:r></w:p>"#
+                .to_string(),
+        ]
+        .concat();
+        let d =
+            format!(r#"<?xml version="1.0"?><w:document {W}><w:body>{body}</w:body></w:document>"#);
+        let notes = format!(
+            r#"<w:footnotes {W}><w:footnote w:id="0"><w:p><w:r><w:separator/></w:r></w:p></w:footnote><w:footnote w:id="1"><w:p><w:r><w:t>Källa: Länsbarometern.</w:t></w:r></w:p></w:footnote></w:footnotes>"#
+        );
+        let ends = format!(
+            r#"<w:endnotes {W}><w:endnote w:id="1"><w:p><w:r><w:t>Slutnot.</w:t></w:r></w:p></w:endnote></w:endnotes>"#
+        );
+        let bytes = make_zip(&[
+            ("word/document.xml", d.as_bytes()),
+            ("word/numbering.xml", numbering.as_bytes()),
+            ("word/footnotes.xml", notes.as_bytes()),
+            ("word/endnotes.xml", ends.as_bytes()),
+        ]);
+        let doc = extract(&bytes, &Limits::default()).unwrap();
+        let texts: Vec<String> = doc.blocks.iter().map(Block::text).collect();
+        assert_eq!(
+            texts,
+            vec![
+                "A. Vårt valda område",
+                "Text om området.",
+                "B. Därför behövs arbetet",
+                "En punkt",
+                "Se not"
+            ]
+        );
+        assert_eq!(
+            doc.blocks[0],
+            Block::Paragraph {
+                text: "A. Vårt valda område".into(),
+                bold: true
+            }
+        );
+        assert!(matches!(doc.blocks[3], Block::ListItem { .. }));
+        assert_eq!(doc.notes, vec!["Källa: Länsbarometern.", "Slutnot."]);
     }
 }

@@ -47,6 +47,7 @@ pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> 
     }
     deadline.check()?;
     let blocks = parse(&content, Mode::Content, &mut styles, &deadline)?;
+    let notes = note_texts(&content);
     let title = match zip.read("meta.xml") {
         Ok(Some(x)) => super::docx::core_title(&x),
         _ => None,
@@ -57,7 +58,51 @@ pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> 
         furniture,
         title,
         pages: None,
+        notes,
     })
+}
+
+/// The text of every footnote and endnote (`text:note-body`), one entry per note; the body
+/// parser skips notes, so that they never count as a section's content.
+fn note_texts(xml: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut depth = 0usize;
+    let mut cur = String::new();
+    let mut r = Reader::from_reader(xml);
+    loop {
+        match r.read_event() {
+            Ok(Event::Eof) | Err(_) => break,
+            Ok(Event::Start(e)) => {
+                if depth > 0 || e.local_name().as_ref() == b"note-body" {
+                    depth += 1;
+                }
+            }
+            Ok(Event::End(e)) => {
+                if depth > 0 {
+                    depth -= 1;
+                    if depth == 0 && e.local_name().as_ref() == b"note-body" {
+                        let t = cur.split_whitespace().collect::<Vec<_>>().join(" ");
+                        if !t.is_empty() && out.len() < 10_000 {
+                            out.push(t);
+                        }
+                        cur.clear();
+                    } else if e.local_name().as_ref() == b"p" {
+                        cur.push(' ');
+                    }
+                }
+            }
+            Ok(Event::Text(t)) if depth > 0 && cur.len() < MAX_PARA_BYTES => {
+                cur.push_str(&t.decode().unwrap_or_default());
+            }
+            Ok(Event::GeneralRef(g)) if depth > 0 => {
+                if let Some(s) = xml_ref(&g) {
+                    cur.push_str(&s);
+                }
+            }
+            Ok(_) => {}
+        }
+    }
+    out
 }
 
 /// Which part is parsed: the body of `content.xml`, or the master-page headers and footers of
@@ -77,6 +122,8 @@ struct StyleDef {
 #[derive(Debug, Default)]
 struct StyleMap {
     map: HashMap<String, StyleDef>,
+    /// List styles whose first level is numbered with letters: name → (upper case, suffix).
+    letter_lists: HashMap<String, (bool, String)>,
 }
 
 impl StyleMap {
@@ -153,6 +200,13 @@ struct Parser<'a> {
     active: usize,
     skip: usize,
     cur_style: Option<String>,
+    /// The list style being defined (`text:list-style`).
+    cur_list_style: Option<String>,
+    /// The style of the outermost open list, and letter counters per list style.
+    top_list: Option<String>,
+    letter_count: HashMap<String, u32>,
+    /// A list item has started and its first paragraph has not yet.
+    item_start: bool,
 }
 
 fn parse(
@@ -172,6 +226,10 @@ fn parse(
         active: 0,
         skip: 0,
         cur_style: None,
+        cur_list_style: None,
+        top_list: None,
+        letter_count: HashMap::new(),
+        item_start: false,
     };
     let mut r = Reader::from_reader(xml);
     let mut n = 0u32;
@@ -207,6 +265,22 @@ fn parse(
 }
 
 impl Parser<'_> {
+    /// The letter ("A.") the first paragraph of a top-level item of a letter-numbered list
+    /// shows; counts the item.
+    fn letter_label(&mut self) -> Option<String> {
+        let first = std::mem::take(&mut self.item_start);
+        if !first || self.lists != 1 {
+            return None;
+        }
+        let style = self.top_list.as_ref()?;
+        let (upper, suffix) = self.styles.letter_lists.get(style)?;
+        let n = self.letter_count.entry(style.clone()).or_insert(0);
+        *n += 1;
+        let idx = u8::try_from(*n - 1).ok().filter(|i| *i < 26)?;
+        let letter = char::from(if *upper { b'A' } else { b'a' } + idx);
+        Some(format!("{letter}{suffix}"))
+    }
+
     fn is_container(&self, local: &[u8]) -> bool {
         match self.mode {
             Mode::Content => local == b"text",
@@ -242,6 +316,19 @@ impl Parser<'_> {
                 self.styles.map.insert(sname.clone(), def);
                 self.cur_style = (!empty).then_some(sname);
             }
+            b"list-style" if !empty => self.cur_list_style = xml_attr(e, b"name"),
+            b"list-level-style-number" => {
+                let fmt = xml_attr(e, b"num-format");
+                if let Some(list) = &self.cur_list_style
+                    && xml_attr(e, b"level").as_deref() == Some("1")
+                    && matches!(fmt.as_deref(), Some("A") | Some("a"))
+                {
+                    let suffix = xml_attr(e, b"num-suffix").unwrap_or_default();
+                    self.styles
+                        .letter_lists
+                        .insert(list.clone(), (fmt.as_deref() == Some("A"), suffix));
+                }
+            }
             b"text-properties" => {
                 if let Some(s) = &self.cur_style
                     && let Some(w) = xml_attr(e, b"font-weight")
@@ -270,6 +357,7 @@ impl Parser<'_> {
         }
         match local {
             b"p" | b"h" => {
+                let label = self.letter_label();
                 let style = xml_attr(e, b"style-name");
                 let heading = if local == b"h" {
                     Some(
@@ -285,7 +373,9 @@ impl Parser<'_> {
                         .map(|_| 1)
                 };
                 let style_bold = style.and_then(|s| self.styles.bold(&s)).unwrap_or(false);
-                let list_level = (self.lists > 0).then(|| (self.lists - 1).min(8) as u8);
+                // A letter-numbered item reads like a labelled paragraph ("B. Bakgrund").
+                let list_level =
+                    (self.lists > 0 && label.is_none()).then(|| (self.lists - 1).min(8) as u8);
                 if !empty {
                     self.spans.clear();
                     self.paras.push(Para {
@@ -293,6 +383,7 @@ impl Parser<'_> {
                         list_level,
                         style_bold,
                         all_bold: true,
+                        text: label.map(|l| format!("{l} ")).unwrap_or_default(),
                         ..Para::default()
                     });
                 }
@@ -301,7 +392,20 @@ impl Parser<'_> {
                 let b = xml_attr(e, b"style-name").and_then(|s| self.styles.bold(&s));
                 self.spans.push(b);
             }
-            b"list" if !empty => self.lists += 1,
+            b"list" if !empty => {
+                if self.lists == 0 {
+                    self.top_list = xml_attr(e, b"style-name");
+                    let continues = xml_attr(e, b"continue-numbering").as_deref() == Some("true")
+                        || xml_attr(e, b"continue-list").is_some();
+                    if let Some(st) = &self.top_list
+                        && !continues
+                    {
+                        self.letter_count.remove(st);
+                    }
+                }
+                self.lists += 1;
+            }
+            b"list-item" => self.item_start = true,
             b"s" => {
                 let n = xml_attr(e, b"c")
                     .and_then(|c| c.parse::<usize>().ok())
@@ -541,5 +645,30 @@ mod tests {
             extract(&z, &Limits::default()).unwrap_err().kind(),
             "corrupt"
         );
+    }
+
+    #[test]
+    fn letters_from_a_letter_numbered_list_and_notes_apart() {
+        let auto = r#"<text:list-style style:name="L1"><text:list-level-style-number text:level="1" style:num-format="A" style:num-suffix="."/></text:list-style>"#;
+        let body = r#"<text:list text:style-name="L1"><text:list-item><text:p>Vårt område</text:p></text:list-item></text:list>
+<text:p>Text<text:note text:note-class="footnote"><text:note-citation>1</text:note-citation><text:note-body><text:p>Källa: Länsbarometern.</text:p></text:note-body></text:note></text:p>
+<text:list text:style-name="L1" text:continue-numbering="true"><text:list-item><text:p>Bakgrunden</text:p></text:list-item></text:list>
+<text:list text:style-name="L1"><text:list-item><text:p>Ny lista</text:p></text:list-item></text:list>
+<text:list><text:list-item><text:p>Punkt</text:p></text:list-item></text:list>"#;
+        let doc = extract(&odt(body, auto, "", "<manifest/>"), &Limits::default()).unwrap();
+        let texts: Vec<String> = doc.blocks.iter().map(Block::text).collect();
+        assert_eq!(
+            texts,
+            vec![
+                "A. Vårt område",
+                "Text",
+                "B. Bakgrunden",
+                "A. Ny lista",
+                "Punkt"
+            ]
+        );
+        assert!(matches!(doc.blocks[0], Block::Paragraph { .. }));
+        assert!(matches!(doc.blocks[4], Block::ListItem { .. }));
+        assert_eq!(doc.notes, vec!["Källa: Länsbarometern."]);
     }
 }

@@ -1,0 +1,277 @@
+//! Baseline (D), goal (C) and measurement points (H).
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::units::Unit;
+use super::{Baseline, Goal};
+use crate::domain::document::count_words;
+
+pub(super) const NUM: &str = r"\d+(?:[.,]\d+)?";
+
+pub(super) static PERCENT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(&format!(r"(?i)\b{NUM}\s*(?:%|procent\b)")).expect("regex"));
+pub(super) static X_OF_Y: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\b\d+\s+av\s+(?:de\s+|totalt\s+)?\d+\b").expect("regex"));
+pub(super) static WITH_UNIT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(
+        r"(?i)\b{NUM}\s*(?:dagar|dygn|veckor|timmar|minuter|min|patienter|personer|besök|st|stycken|mmol/mol|mmol/l|mmol|kg|kronor|kr|samtal|ärenden|invånare|individer|recept|remisser|listade|fall|läkemedel|genomgångar|kontakter|vårdplaner|bokningar|uppföljningar|återbesök)\b"
+    ))
+    .expect("regex")
+});
+pub(super) static TIME_UNIT_PERIOD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:inom|om|efter|på|under)\s+(?:de\s+)?(?:närmaste\s+|kommande\s+)?\d+\s*(?:dagar|dygn|veckor|timmar|månader|år)\b").expect("regex")
+});
+pub(super) static TARGET_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:öka|minska|höja|sänka|halvera|nå|uppnå|minst|högst|max|maximalt|mer än|fler än|färre än|över|under|till|med|från|ned till|upp till)\s+(?:\w+\s+){0,3}?(\d+(?:[.,]\d+)?)\b").expect("regex")
+});
+pub(super) const MONTHS: &str = "januari|februari|mars|april|maj|juni|juli|augusti|september|oktober|november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|okt|nov|dec";
+pub(super) static TIME_BOUND: LazyLock<Vec<Regex>> = LazyLock::new(|| {
+    [
+        r"\b20\d\d-\d{1,2}-\d{1,2}\b".to_string(),
+        r"\b\d{1,2}/\d{1,2}(?:[/-]20\d\d)?\b".to_string(),
+        format!(r"(?i)\b\d{{1,2}}\s+(?:{MONTHS})\b"),
+        format!(r"(?i)\b(?:{MONTHS})\s+(?:månad\s+)?(?:år\s+)?20\d\d\b"),
+        r"(?i)\b(?:våren|hösten|sommaren|vintern|vår|höst|sommar|vinter|kvartal\s*\d|q[1-4]|tertial\s*\d|halvår|årsskiftet|utgången av|slutet av|början av|mitten av)\s*(?:av\s+)?(?:år\s+)?20\d\d\b".to_string(),
+        r"(?i)\b(?:senast|till|tills|under|innan|före|inför|per|år|t\.o\.m\.?|tom|till och med|from|fr\.o\.m\.?|by|vid)\s+(?:utgången av\s+|slutet av\s+)?(?:år\s+)?20\d\d\b".to_string(),
+        r"(?i)\binom\s+(?:de\s+)?(?:närmaste\s+|kommande\s+)?(?:\d+|en|ett|två|tre|fyra|fem|sex|sju|åtta|nio|tio|elva|tolv|arton|tjugofyra)\s+(?:dagar|veckor|månader|år|kvartal|terminer)\b".to_string(),
+        r"(?i)\b(?:vecka|v\.|v)\s*\d{1,2}\b(?:\s+20\d\d)?".to_string(),
+        format!(r"(?i)\b(?:senast|till|före|innan|under|i)\s+(?:{MONTHS})\b"),
+        r"(?i)\b(?:vid\s+)?(?:årets\s+slut|slutet\s+av\s+året|innan\s+årets\s+slut|under\s+året|i\s+år)\b".to_string(),
+    ]
+    .iter()
+    .map(|r| Regex::new(r).expect("regex"))
+    .collect()
+});
+pub(super) static YEAR: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^(?:19|20)\d\d$").expect("regex"));
+
+/// Measured values in a text: percentages, "x av y", numbers with units.
+pub(super) fn measured_values(text: &str) -> Vec<String> {
+    let mut found: Vec<(usize, String)> = Vec::new();
+    for re in [&*PERCENT, &*X_OF_Y, &*WITH_UNIT] {
+        for m in re.find_iter(text) {
+            if !found
+                .iter()
+                .any(|(s, v)| *s <= m.start() && m.start() < s + v.len())
+            {
+                found.push((m.start(), m.as_str().trim().to_string()));
+            }
+        }
+    }
+    found.sort();
+    found.into_iter().map(|(_, v)| v).collect()
+}
+
+/// Sentences of a section: lines are joined first (PDF text breaks sentences across lines),
+/// then split after '.', '!' or '?' followed by a capital letter or digit.
+pub(super) fn sentences(texts: &[String]) -> Vec<String> {
+    let joined: Vec<String> = texts
+        .iter()
+        .flat_map(|t| t.lines())
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    let mut out = Vec::new();
+    for t in [joined.join(" ")] {
+        for line in t.lines() {
+            let mut cur = String::new();
+            let chars: Vec<char> = line.chars().collect();
+            for (i, c) in chars.iter().enumerate() {
+                cur.push(*c);
+                let end = matches!(c, '.' | '!' | '?')
+                    && chars.get(i + 1).is_some_and(|n| n.is_whitespace())
+                    && chars
+                        .get(i + 2)
+                        .is_some_and(|n| n.is_uppercase() || n.is_numeric());
+                if end {
+                    out.push(cur.trim().to_string());
+                    cur.clear();
+                }
+            }
+            if !cur.trim().is_empty() {
+                out.push(cur.trim().to_string());
+            }
+        }
+    }
+    out
+}
+
+pub(super) fn excerpt(s: &str) -> String {
+    const MAX: usize = 240;
+    if s.chars().count() <= MAX {
+        s.to_string()
+    } else {
+        let cut: String = s.chars().take(MAX).collect();
+        format!("{}…", cut.trim_end())
+    }
+}
+
+/// A label that says the number after it is the baseline ("Utgångsvärde", "Baslinje").
+static BASELINE_LABEL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:utgångsvärde\w*|utgångsläge\w*|baslinje\w*|baseline|startvärde\w*|nollmätning\w*|nuvarande\s+värde\w*)\b")
+        .expect("regex")
+});
+static BARE_NUMBER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b\d+(?:[.,]\d+)?\b").expect("regex"));
+
+fn bare_numbers(s: &str) -> Vec<String> {
+    BARE_NUMBER
+        .find_iter(s)
+        .map(|m| m.as_str().to_string())
+        .filter(|n| !YEAR.is_match(n))
+        .collect()
+}
+
+/// Numbers a table labels as the baseline: the rest of a row whose first cell carries the
+/// label, or a column whose header does.
+fn labelled_table_values(rows: &[Vec<String>]) -> Vec<String> {
+    let mut out = Vec::new();
+    for row in rows {
+        if row.first().is_some_and(|c| BASELINE_LABEL.is_match(c)) {
+            out.extend(row.iter().skip(1).flat_map(|c| bare_numbers(c)));
+        }
+    }
+    if let Some(header) = rows.first() {
+        for (col, h) in header.iter().enumerate() {
+            if col > 0 && BASELINE_LABEL.is_match(h) {
+                out.extend(
+                    rows.iter()
+                        .skip(1)
+                        .filter_map(|r| r.get(col))
+                        .flat_map(|c| bare_numbers(c)),
+                );
+            }
+        }
+    }
+    out
+}
+
+pub(super) fn find_baseline(texts: &[String], units: &[Unit]) -> Baseline {
+    let mut values = Vec::new();
+    let mut first = None;
+    for s in sentences(texts) {
+        let mut v = measured_values(&s);
+        if v.is_empty()
+            && let Some(m) = BASELINE_LABEL.find(&s)
+        {
+            // "Utgångsvärde (antal patienter) 148": a labelled number without a unit.
+            v = bare_numbers(&s[m.end()..]);
+        }
+        if !v.is_empty() && first.is_none() {
+            first = Some(excerpt(&s));
+        }
+        values.extend(v);
+    }
+    for rows in units.iter().filter_map(|u| u.table.as_ref()) {
+        let v = labelled_table_values(rows);
+        if !v.is_empty() && first.is_none() {
+            first = Some(excerpt(
+                &rows
+                    .iter()
+                    .map(|r| r.join(" | "))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ));
+        }
+        for x in v {
+            if !values.contains(&x) {
+                values.push(x);
+            }
+        }
+    }
+    Baseline {
+        found: !values.is_empty(),
+        values,
+        excerpt: first,
+    }
+}
+
+/// A target stated as a relative change: "ska halveras", "fördubblas", "öka med en
+/// tredjedel", "minska med hälften".
+static RELATIVE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:halver|fördubbl|tredubbl|fyrdubbl|dubbler)\w*\b|\b(?:öka|minska|höja|sänka|reducera|förbättra|växa|korta)\w*\s+(?:\w+\s+){0,2}?med\s+(?:en\s+|ett\s+)?(?:hälften|halva|tredjedel|fjärdedel|femtedel|tiondel|\w+\s+procent)")
+        .expect("regex")
+});
+
+pub(super) fn is_measurable(s: &str) -> bool {
+    if PERCENT.is_match(s) || X_OF_Y.is_match(s) || RELATIVE.is_match(s) {
+        return true;
+    }
+    // Numbers with units, but not a period such as "inom 6 månader".
+    let periods: Vec<(usize, usize)> = TIME_UNIT_PERIOD
+        .find_iter(s)
+        .map(|m| (m.start(), m.end()))
+        .collect();
+    let outside = |a: usize| !periods.iter().any(|(p, q)| *p <= a && a < *q);
+    if WITH_UNIT.find_iter(s).any(|m| outside(m.start())) {
+        return true;
+    }
+    TARGET_NUMBER
+        .captures_iter(s)
+        .filter_map(|c| c.get(1))
+        .any(|n| !YEAR.is_match(n.as_str()) && outside(n.start()))
+}
+
+pub(super) fn is_time_bound(s: &str) -> bool {
+    TIME_BOUND.iter().any(|r| r.is_match(s))
+}
+
+pub(super) fn find_goal(texts: &[String]) -> Goal {
+    let content: Vec<String> = sentences(texts)
+        .into_iter()
+        .filter(|s| count_words(s) >= 3)
+        .collect();
+    if content.is_empty() {
+        return Goal::default();
+    }
+    let measurable = content.iter().any(|s| is_measurable(s));
+    let time_bound = content.iter().any(|s| is_time_bound(s));
+    let pick = content
+        .iter()
+        .find(|s| is_measurable(s) && is_time_bound(s))
+        .or_else(|| {
+            content
+                .iter()
+                .find(|s| is_measurable(s) || is_time_bound(s))
+        })
+        .unwrap_or(&content[0]);
+    Goal {
+        found: true,
+        measurable,
+        time_bound,
+        excerpt: Some(excerpt(pick)),
+    }
+}
+
+/// Measurement points in H: data rows with numbers in its tables, or, without a table, the
+/// measured values in its text.
+pub(super) fn measurement_points(units: &[Unit]) -> usize {
+    let tables: Vec<&Vec<Vec<String>>> = units.iter().filter_map(|u| u.table.as_ref()).collect();
+    if !tables.is_empty() {
+        return tables
+            .iter()
+            .map(|rows| {
+                rows.iter()
+                    .skip(1)
+                    .filter(|r| r.iter().any(|c| c.chars().any(|ch| ch.is_ascii_digit())))
+                    .count()
+            })
+            .sum();
+    }
+    let text: Vec<String> = units.iter().map(|u| u.text.clone()).collect();
+    let joined = text.join("\n");
+    let mut n = measured_values(&joined).len();
+    if n == 0 {
+        // Bare numbers that are not years or dates ("mars 45, juni 58").
+        static BARE: LazyLock<Regex> =
+            LazyLock::new(|| Regex::new(r"\b\d+(?:[.,]\d+)?\b").expect("regex"));
+        n = BARE
+            .find_iter(&joined)
+            .filter(|m| !YEAR.is_match(m.as_str()))
+            .count();
+    }
+    n
+}

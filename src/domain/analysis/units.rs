@@ -1,0 +1,190 @@
+//! Step 1: flatten blocks into units (lines), unrolling the region's two-column template table.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::headings::{Matcher, Rule};
+use crate::domain::document::{Block, count_words};
+
+#[derive(Debug, Clone)]
+pub(super) struct Unit {
+    pub(super) text: String,
+    /// Heading style, bold paragraph, or first cell of a template row.
+    pub(super) styled: bool,
+    /// A table kept whole (rows of cells).
+    pub(super) table: Option<Vec<Vec<String>>>,
+    pub(super) list_item: bool,
+    /// A short line set apart from the text around it (the previous line ends a sentence or a
+    /// paragraph): in PDF text, where no style survives, the shape of a heading.
+    pub(super) apart: bool,
+}
+
+impl Unit {
+    pub(super) fn para(text: &str, styled: bool) -> Unit {
+        Unit {
+            text: text.trim().to_string(),
+            styled,
+            table: None,
+            list_item: false,
+            apart: false,
+        }
+    }
+}
+
+pub(super) fn flatten(blocks: &[Block], m: &Matcher) -> Vec<Unit> {
+    let mut out = Vec::new();
+    for b in blocks {
+        match b {
+            Block::Heading { text, .. } => push_lines(&mut out, text, true, m),
+            Block::Paragraph { text, bold } => push_lines(&mut out, text, *bold, m),
+            Block::ListItem { text, .. } => {
+                for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                    let mut u = Unit::para(line, false);
+                    u.list_item = true;
+                    out.push(u);
+                }
+            }
+            Block::Table { rows } => {
+                let heading_cells = rows
+                    .iter()
+                    .flatten()
+                    .filter(|c| {
+                        let first = c.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+                        m.heading(first, true, false)
+                            .is_some_and(|h| matches!(h.rule, Rule::Label | Rule::Title))
+                    })
+                    .count();
+                if heading_cells >= 2 {
+                    // The region's template as a table: unroll cell by cell; the first line of
+                    // a cell may be the heading and the rest its content.
+                    for row in rows {
+                        for (i, cell) in row.iter().enumerate() {
+                            let mut first = true;
+                            for line in cell.lines().filter(|l| !l.trim().is_empty()) {
+                                out.push(Unit::para(line, first && i == 0));
+                                first = false;
+                            }
+                        }
+                    }
+                } else {
+                    out.push(Unit {
+                        text: b.text(),
+                        styled: false,
+                        table: Some(rows.clone()),
+                        list_item: false,
+                        apart: false,
+                    });
+                }
+            }
+        }
+    }
+    join_broken_headings(&mut out, m);
+    mark_apart(&mut out);
+    out
+}
+
+/// PDF text may break a heading in two at a soft hyphen or a wide space ("C. Över" /
+/// "gripande mål"): join a label line that is no heading with the next short line when
+/// together they make a labelled title.
+fn join_broken_headings(units: &mut Vec<Unit>, m: &Matcher) {
+    let mut i = 0;
+    while i + 1 < units.len() {
+        let (a, b) = (&units[i], &units[i + 1]);
+        let label = a.text.len() <= 40 && LABEL_START.is_match(&a.text);
+        let candidate = label
+            && a.table.is_none()
+            && b.table.is_none()
+            && count_words(&b.text) <= 6
+            && m.heading(&a.text, a.styled, false).is_none();
+        if candidate {
+            let joined = [
+                format!("{}{}", a.text, b.text),
+                format!("{} {}", a.text, b.text),
+            ]
+            .into_iter()
+            .find(|j| {
+                m.heading(j, a.styled, false)
+                    .is_some_and(|h| h.rule == Rule::Label && !h.sections.is_empty())
+                    && m.title_sections(j.split_once(' ').map_or("", |x| x.1), false)
+                        .is_some()
+            });
+            if let Some(j) = joined {
+                units[i].text = j;
+                units.remove(i + 1);
+            }
+        }
+        i += 1;
+    }
+}
+
+/// A line that starts with a section letter label ("C. ", "D) ").
+static LABEL_START: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Ia-i]\s*[.):]").expect("regex"));
+
+/// A heading written as the start of a paragraph: "Bakgrund: Vi har ...", "C. Mål: ...".
+static LEAD_IN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^((?:[A-I][.)]\s*)?\p{Lu}[^:.!?]{0,60}):\s+(\S.*)$").expect("regex")
+});
+
+pub(super) fn push_lines(out: &mut Vec<Unit>, text: &str, styled: bool, m: &Matcher) {
+    // A paragraph with soft line breaks may hold "A. Titel\nInnehåll ..."; split so a heading
+    // written on the first line of a paragraph is still seen.
+    for l in text.lines().filter(|l| !l.trim().is_empty()) {
+        let l = l.trim();
+        if !styled
+            && let Some(c) = LEAD_IN.captures(l)
+            && count_words(&c[1]) <= 7
+            && m.heading(&c[1], false, true)
+                .is_some_and(|h| !h.sections.is_empty())
+        {
+            out.push(Unit::para(&format!("{}:", &c[1]), true));
+            out.push(Unit::para(&c[2], false));
+            continue;
+        }
+        out.push(Unit::para(l, styled));
+    }
+}
+
+/// Mark short lines that stand apart: at most eight words, a capital first, no closing
+/// punctuation, and the line before ends a sentence or is much shorter than a full line.
+fn mark_apart(units: &mut [Unit]) {
+    let full = units
+        .iter()
+        .filter(|u| u.table.is_none())
+        .map(|u| u.text.chars().count())
+        .max()
+        .unwrap_or(0);
+    for i in 0..units.len() {
+        let u = &units[i];
+        if u.table.is_some() || u.styled || u.list_item {
+            continue;
+        }
+        let t = u.text.trim();
+        let shape = count_words(t) <= 8
+            && t.chars().next().is_some_and(char::is_uppercase)
+            && !t.ends_with(['.', ',', ';'])
+            && t.chars().count() * 10 < full.max(1) * 6;
+        if !shape {
+            continue;
+        }
+        let before = match i.checked_sub(1).map(|p| &units[p]) {
+            None => true,
+            Some(p) if p.table.is_some() => true,
+            Some(p) => {
+                let pt = p.text.trim();
+                p.styled || pt.ends_with(['.', '!', '?', ':']) || pt.chars().count() * 10 < full * 6
+            }
+        };
+        // A heading is followed by a new sentence (or nothing), not by the rest of its own.
+        let after = units.get(i + 1).is_none_or(|n| {
+            n.table.is_some()
+                || n.text
+                    .trim()
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_uppercase() || c.is_ascii_digit())
+        });
+        units[i].apart = before && after;
+    }
+}
