@@ -72,6 +72,7 @@ pub async fn build_pipeline(s: &Settings, clock: Arc<dyn Clock>) -> anyhow::Resu
         max_replies_per_hour: s.replies.max_per_recipient_per_hour,
         max_replies_per_day: s.replies.max_per_recipient_per_day,
         own_addresses: own,
+        mail_policy: s.mailbox.mail_policy(),
         clock,
     })
 }

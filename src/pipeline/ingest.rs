@@ -15,9 +15,9 @@ use crate::domain::cycle;
 use crate::domain::document::{Document, Format};
 use crate::domain::rulebook::Rulebook;
 use crate::extract::{self, ExtractError, Limits};
-use crate::mail::parse::understand;
+use crate::mail::parse::understand_with;
 use crate::mail::registry::{Clinic, Registry};
-use crate::mail::{Attachment, Inbound, MailClass};
+use crate::mail::{Attachment, Inbound, MailClass, MailPolicy};
 use crate::ports::{Clock, Fetched};
 use crate::reply::{Composer, Original, ReceiptFacts, Reply};
 use crate::report;
@@ -59,6 +59,7 @@ pub struct Pipeline {
     pub max_replies_per_hour: u32,
     pub max_replies_per_day: u32,
     pub own_addresses: Vec<String>,
+    pub mail_policy: MailPolicy,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -167,7 +168,8 @@ impl Pipeline {
             };
             let registry = self.registry.clone();
             let own = self.own_addresses.clone();
-            tokio::task::spawn_blocking(move || understand(&raw, &registry, &own))
+            let policy = self.mail_policy.clone();
+            tokio::task::spawn_blocking(move || understand_with(&raw, &registry, &own, &policy))
                 .await
                 .map_err(|e| std::io::Error::other(e.to_string()))?
         };
@@ -226,6 +228,13 @@ impl Pipeline {
         } = plan;
         // Rate limit and "reply only to known clinic addresses".
         let mut reply = reply;
+        // List/bulk/Auto-Submitted headers on a clinic's document: recorded, not answered.
+        if let Some(why) = &inbound.suppress_reply
+            && message.class != MessageClass::Duplicate
+        {
+            triage = Some(triage.map_or_else(|| why.clone(), |t| format!("{t}; {why}")));
+            reply = None;
+        }
         if let Some(r) = &reply
             && let Some(why) = self.rate_limited(&r.recipient, now).await?
         {

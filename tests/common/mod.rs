@@ -204,6 +204,7 @@ pub async fn pipeline(url: &str, clock: Arc<dyn Clock>, archive: &Path) -> Pipel
         max_replies_per_hour: 5,
         max_replies_per_day: 20,
         own_addresses: vec!["vardval@rjl.test".into()],
+        mail_policy: vardval::mail::MailPolicy::default(),
         clock,
     }
 }
