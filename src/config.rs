@@ -97,9 +97,29 @@ pub struct MailboxSettings {
     /// Exchange, recognised by its greeting), "sensitive" or "insensitive".
     #[serde(default)]
     pub folder_case: crate::adapters::imap::FolderCase,
+    /// authserv-ids (RFC 8601) whose `Authentication-Results` headers are read, e.g. the
+    /// receiving MX; empty = read only the top-most header.
+    #[serde(default)]
+    pub trusted_authserv_ids: Vec<String>,
+    /// Deepest MIME nesting (multiparts and forwarded messages open at once) accepted;
+    /// deeper mail is quarantined unread.
+    #[serde(default = "default_max_mime_depth")]
+    pub max_mime_depth: usize,
 }
 
 impl MailboxSettings {
+    /// What the mail reader trusts and tolerates.
+    pub fn mail_policy(&self) -> crate::mail::MailPolicy {
+        crate::mail::MailPolicy {
+            trusted_authserv_ids: self
+                .trusted_authserv_ids
+                .iter()
+                .map(|s| s.trim().to_ascii_lowercase())
+                .collect(),
+            max_mime_depth: self.max_mime_depth,
+        }
+    }
+
     pub fn kind_name(&self) -> String {
         match self.kind {
             MailboxKind::Maildir => format!(
@@ -323,6 +343,11 @@ fn default_poll() -> u64 {
 fn default_idle_refresh() -> u64 {
     25 * 60
 }
+fn default_max_mime_depth() -> usize {
+    crate::mail::scan::DEFAULT_MAX_DEPTH
+}
+/// Highest accepted `max_mime_depth`: the parser's tree is walked recursively up to it.
+const MAX_MIME_DEPTH_LIMIT: usize = 64;
 fn default_imap_tls() -> TlsMode {
     TlsMode::Tls
 }
@@ -452,6 +477,19 @@ impl Settings {
         }
         if self.mailbox.poll_interval_secs == 0 {
             return bad("[mailbox] poll_interval_secs must be at least 1");
+        }
+        if !(1..=MAX_MIME_DEPTH_LIMIT).contains(&self.mailbox.max_mime_depth) {
+            return bad("[mailbox] max_mime_depth must be between 1 and 64");
+        }
+        if self
+            .mailbox
+            .trusted_authserv_ids
+            .iter()
+            .any(|id| id.trim().is_empty() || id.contains([';', ' ', '(']))
+        {
+            return bad(
+                "[mailbox] trusted_authserv_ids must be host names such as \"mx.rjl.test\"",
+            );
         }
         match self.smtp.kind {
             SmtpKind::File if self.smtp.dir.is_none() => {
@@ -710,6 +748,31 @@ path = "clinics.csv"
         assert_eq!(s.replies.max_per_clinic_per_day, 3);
         let zero = format!("{MIN}\n[limits]\nmax_attempts = 0\n");
         assert!(Settings::load(&write(d.path(), &zero)).is_err());
+    }
+
+    #[test]
+    fn mail_policy_defaults_and_bounds() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Settings::load(&write(d.path(), MIN)).unwrap();
+        assert_eq!(s.mailbox.mail_policy(), crate::mail::MailPolicy::default());
+        let text = MIN.replace(
+            "path = \"mail\"",
+            "path = \"mail\"\ntrusted_authserv_ids = [\"MX.rjl.test\"]\nmax_mime_depth = 10",
+        );
+        let p = Settings::load(&write(d.path(), &text))
+            .unwrap()
+            .mailbox
+            .mail_policy();
+        assert_eq!(p.trusted_authserv_ids, vec!["mx.rjl.test".to_string()]);
+        assert_eq!(p.max_mime_depth, 10);
+        for bad in [
+            "max_mime_depth = 0",
+            "max_mime_depth = 1000",
+            "trusted_authserv_ids = [\"\"]",
+        ] {
+            let text = MIN.replace("path = \"mail\"", &format!("path = \"mail\"\n{bad}"));
+            assert!(Settings::load(&write(d.path(), &text)).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -12,6 +12,39 @@ use crate::domain::analysis::Analysis;
 use crate::domain::cycle::{swedish_date, swedish_local};
 use crate::domain::grading::Status;
 use crate::domain::rulebook::{Milestone, Rulebook};
+use crate::mail::clean::{MAX_QUOTED_CHARS, clean_text};
+
+/// At most this many Message-IDs in a reply's References (RFC 5322 §3.6.4 trimmed the way
+/// mail clients do: the first one, then the most recent ones).
+pub const MAX_REFERENCES: usize = 10;
+/// A Message-ID longer than this (octets) is not copied into a reply.
+pub const MAX_ID_OCTETS: usize = 250;
+
+/// A sender's Message-ID fit to copy into our headers: no angle brackets, no whitespace or
+/// control characters, ASCII, `left@right`, and not longer than [`MAX_ID_OCTETS`].
+fn usable_id(id: &str) -> Option<&str> {
+    let id = id.trim().trim_start_matches('<').trim_end_matches('>');
+    (!id.is_empty()
+        && id.len() <= MAX_ID_OCTETS
+        && id.contains('@')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'<' | b'>' | b'"' | b'\\')))
+    .then_some(id)
+}
+
+/// The References of a reply: the original's references plus its Message-ID, unusable ids
+/// dropped, trimmed to the first one and the last `MAX_REFERENCES - 1`.
+pub fn thread_references(references: &[String], message_id: &str) -> Vec<String> {
+    let mut ids: Vec<&str> = references.iter().filter_map(|r| usable_id(r)).collect();
+    ids.push(message_id);
+    if ids.len() > MAX_REFERENCES {
+        let tail = ids.split_off(ids.len() - (MAX_REFERENCES - 1));
+        ids.truncate(1);
+        ids.extend(tail);
+    }
+    ids.into_iter().map(|i| format!("<{i}>")).collect()
+}
 
 /// The templates shipped with the binary (from `templates/`).
 const TEMPLATES: &[(&str, &str)] = &[
@@ -213,7 +246,7 @@ impl Composer {
             kind => if f.supplement { "supplement" } else { "submission" },
             milestone_short => f.milestone.short,
             milestone_name => f.milestone.name,
-            document_name => f.document_name,
+            document_name => clean_text(f.document_name, MAX_QUOTED_CHARS),
             received_local => swedish_local(f.received_at, tz),
             due_date => swedish_date(f.milestone.due),
             on_time => f.on_time,
@@ -222,7 +255,7 @@ impl Composer {
             sections => sections,
             shortcomings => shortcomings,
             baseline_found => a.baseline.found,
-            baseline_values => a.baseline.values.join(", "),
+            baseline_values => clean_text(&a.baseline.values.join(", "), 400),
             goal_text => match (a.goal.measurable, a.goal.time_bound) {
                 (true, true) => "mätbart och tidsatt",
                 (true, false) => "mätbart, men vi hittade ingen tidpunkt (datum, månad och år)",
@@ -231,8 +264,8 @@ impl Composer {
                 (false, false) => "vi hittade inget mål i avsnitt C",
             },
             subject_note => f.subject_note,
-            data_sources => a.data_sources.join(", "),
-            notes => a.notes,
+            data_sources => clean_text(&a.data_sources.join(", "), 400),
+            notes => a.notes.iter().map(|n| clean_text(n, 400)).collect::<Vec<_>>(),
             reference => reference,
             precheck => precheck,
             submit_address => self.from.email.to_string(),
@@ -251,7 +284,7 @@ impl Composer {
     ) -> Result<Reply, ReplyError> {
         let docs: Vec<Value> = documents
             .iter()
-            .map(|(n, m)| context! { name => n, message => m })
+            .map(|(n, m)| context! { name => clean_text(n, MAX_QUOTED_CHARS), message => m })
             .collect();
         let ctx = context! {
             clinic_name => clinic_name,
@@ -275,7 +308,14 @@ impl Composer {
         let ctx = context! {
             clinic_name => clinic_name,
             received_local => swedish_local(received_at, self.rulebook.tz()),
-            other_names => other_names.join(", "),
+            other_names => clean_text(
+                &other_names
+                    .iter()
+                    .map(|n| clean_text(n, MAX_QUOTED_CHARS))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                4 * MAX_QUOTED_CHARS,
+            ),
             reference => reference,
         };
         self.build("no_document", &ctx, orig, reference, now)
@@ -309,11 +349,9 @@ impl Composer {
             .date(std::time::SystemTime::from(now))
             .header(AutoSubmitted("auto-replied".into()))
             .header(ContentType::TEXT_PLAIN);
-        if let Some(mid) = orig.message_id {
+        if let Some(mid) = orig.message_id.and_then(usable_id) {
             b = b.in_reply_to(format!("<{mid}>"));
-            let mut refs: Vec<String> = orig.references.iter().map(|r| format!("<{r}>")).collect();
-            refs.push(format!("<{mid}>"));
-            b = b.references(refs.join(" "));
+            b = b.references(thread_references(orig.references, mid).join(" "));
         }
         let msg = b.body(body).map_err(|e| ReplyError::Build(e.to_string()))?;
         Ok(Reply {
@@ -338,5 +376,31 @@ impl header::Header for AutoSubmitted {
     }
     fn display(&self) -> HeaderValue {
         HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_are_trimmed_like_mail_clients_do() {
+        let refs: Vec<String> = (0..5000).map(|i| format!("r{i}@vc.test")).collect();
+        let t = thread_references(&refs, "m@vc.test");
+        assert_eq!(t.len(), MAX_REFERENCES);
+        assert_eq!(t[0], "<r0@vc.test>");
+        assert_eq!(t[MAX_REFERENCES - 2], "<r4999@vc.test>");
+        assert_eq!(t[MAX_REFERENCES - 1], "<m@vc.test>");
+        let odd = vec![
+            "a b@x".to_string(),
+            "x".repeat(300) + "@vc.test",
+            "no-at".into(),
+            "ok@vc.test".into(),
+        ];
+        assert_eq!(
+            thread_references(&odd, "m@vc.test"),
+            vec!["<ok@vc.test>", "<m@vc.test>"]
+        );
+        assert_eq!(usable_id("<m\r\n@x>"), None);
     }
 }

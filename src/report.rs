@@ -10,6 +10,7 @@ use crate::domain::document::Format;
 use crate::domain::grading::{Grade, Status};
 use crate::domain::rulebook::Rulebook;
 use crate::extract::ExtractError;
+use crate::mail::clean::{MAX_QUOTED_CHARS, clean_text};
 
 /// The JSON report for an analysed document.
 pub fn json_report(file: &str, format: Format, a: &Analysis) -> Value {
@@ -81,6 +82,9 @@ pub fn text_report(file: &str, format: Format, a: &Analysis, rb: &Rulebook, colo
         }
     };
     let mut o = String::new();
+    // File names and document text are sender-controlled: no control or bidi characters,
+    // no line breaks, bounded length.
+    let file = clean_text(file, 2 * MAX_QUOTED_CHARS);
     let ms = rb
         .milestone(a.milestone)
         .map_or(String::new(), |m| m.name.clone());
@@ -112,7 +116,9 @@ pub fn text_report(file: &str, format: Format, a: &Analysis, rb: &Rulebook, colo
             s.id,
             status_sv(s.status),
             s.words,
-            s.heading.as_deref().unwrap_or("–"),
+            s.heading
+                .as_deref()
+                .map_or("–".to_string(), |h| clean_text(h, MAX_QUOTED_CHARS)),
             req
         );
         if s.required && s.status != Status::Ok {
@@ -128,7 +134,7 @@ pub fn text_report(file: &str, format: Format, a: &Analysis, rb: &Rulebook, colo
         if a.baseline.values.is_empty() {
             String::new()
         } else {
-            format!(" ({})", a.baseline.values.join(", "))
+            format!(" ({})", clean_text(&a.baseline.values.join(", "), 400))
         }
     );
     let _ = writeln!(
@@ -139,7 +145,7 @@ pub fn text_report(file: &str, format: Format, a: &Analysis, rb: &Rulebook, colo
         yes(a.goal.time_bound)
     );
     if let Some(x) = &a.goal.excerpt {
-        let _ = writeln!(o, "  \"{x}\"");
+        let _ = writeln!(o, "  \"{}\"", clean_text(x, 400));
     }
     let _ = writeln!(
         o,
@@ -147,11 +153,11 @@ pub fn text_report(file: &str, format: Format, a: &Analysis, rb: &Rulebook, colo
         if a.data_sources.is_empty() {
             "inga angivna".to_string()
         } else {
-            a.data_sources.join(", ")
+            clean_text(&a.data_sources.join(", "), 400)
         }
     );
     for n in &a.notes {
-        let _ = writeln!(o, "Obs: {n}");
+        let _ = writeln!(o, "Obs: {}", clean_text(n, 400));
     }
     o
 }

@@ -74,6 +74,7 @@ pub async fn build_pipeline(s: &Settings, clock: Arc<dyn Clock>) -> anyhow::Resu
         max_replies_per_day: s.replies.max_per_recipient_per_day,
         own_addresses: own,
         precheck: s.precheck.clone(),
+        mail_policy: s.mailbox.mail_policy(),
         clock,
         guards: Guards {
             max_attempts: s.limits.max_attempts(),

@@ -47,7 +47,7 @@ pub async fn submissions(config: &Path, as_json: bool) -> anyhow::Result<()> {
                 rfc(r.received_at),
                 if r.on_time { "ja" } else { "nej" },
                 r.pre_grade.map_or("-", |g| g.as_str()),
-                r.doc_name
+                crate::mail::clean::clean_text(&r.doc_name, crate::mail::clean::MAX_QUOTED_CHARS)
             );
         }
     }

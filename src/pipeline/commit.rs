@@ -56,6 +56,14 @@ impl Pipeline {
             mut triage,
             mut reply,
         } = plan;
+        // List/bulk/Auto-Submitted headers on a clinic's document: recorded, not answered,
+        // and reviewers are told.
+        if let Some(why) = &inbound.suppress_reply
+            && message.class != MessageClass::Duplicate
+        {
+            triage = join(triage, why.clone());
+            reply = None;
+        }
         if let Some(r) = &reply {
             match self.hold_back(r, &message, now).await? {
                 None => {}

@@ -17,9 +17,9 @@ use crate::domain::document::{Document, Format};
 use crate::domain::precheck::PrecheckRule;
 use crate::domain::rulebook::Rulebook;
 use crate::extract::{self, ExtractError, Limits};
-use crate::mail::parse::understand;
+use crate::mail::parse::understand_with;
 use crate::mail::registry::{Clinic, Registry};
-use crate::mail::{Attachment, Inbound, MailClass};
+use crate::mail::{Attachment, Inbound, MailClass, MailPolicy};
 use crate::ports::{Clock, Fetched};
 use crate::reply::{Composer, Original, ReceiptFacts, Reply};
 use crate::report;
@@ -76,6 +76,7 @@ pub struct Pipeline {
     pub own_addresses: Vec<String>,
     /// When a mail asks for a pre-check (Förhandskontroll) instead of submitting.
     pub precheck: PrecheckRule,
+    pub mail_policy: MailPolicy,
     pub clock: Arc<dyn Clock>,
     /// Poison-mail and reply-loop guards.
     pub guards: Guards,
@@ -281,9 +282,10 @@ impl Pipeline {
             let registry = self.registry.clone();
             let own = self.own_addresses.clone();
             let faults = self.guards.test_faults;
+            let policy = self.mail_policy.clone();
             poison::blocking("parsing the message", deadline, budget, move || {
                 poison::test_fault(&raw, faults);
-                understand(&raw, &registry, &own)
+                understand_with(&raw, &registry, &own, &policy)
             })
             .await?
         };

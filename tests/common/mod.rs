@@ -209,6 +209,7 @@ pub async fn pipeline(url: &str, clock: Arc<dyn Clock>, archive: &Path) -> Pipel
             addresses: vec!["vardval+forhandskontroll@rjl.test".into()],
             ..Default::default()
         },
+        mail_policy: vardval::mail::MailPolicy::default(),
         clock,
         guards: Default::default(),
     }
