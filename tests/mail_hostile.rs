@@ -254,11 +254,9 @@ fn list_and_bulk_headers_on_a_clinic_plan_record_it_without_a_reply() {
 
 #[test]
 fn list_headers_keep_todays_class_without_document_or_from_strangers() {
-    let no_doc = format!(
-        "From: Anna <anna@ekbacken.vc.test>\r\nTo: vardval@rjl.test\r\nSubject: Nyhetsbrev\r\n\
-         Message-ID: <n@ekbacken.vc.test>\r\nList-Unsubscribe: <mailto:u@x.test>\r\n\
-         Content-Type: text/plain\r\n\r\nHej\r\n"
-    );
+    let no_doc = "From: Anna <anna@ekbacken.vc.test>\r\nTo: vardval@rjl.test\r\n\
+                  Subject: Nyhetsbrev\r\nMessage-ID: <n@ekbacken.vc.test>\r\n\
+                  List-Unsubscribe: <mailto:u@x.test>\r\nContent-Type: text/plain\r\n\r\nHej\r\n";
     let m = understand(no_doc.as_bytes(), &registry(), &own());
     assert_eq!(m.class, MailClass::MailingList, "{}", m.reason);
     assert_eq!(m.suppress_reply, None);
