@@ -278,3 +278,25 @@ fn list_headers_keep_todays_class_without_document_or_from_strangers() {
     );
     assert_eq!(auto.class, MailClass::AutoReply, "{}", auto.reason);
 }
+
+#[test]
+fn the_reason_quotes_file_names_cleaned() {
+    let raw = String::from_utf8(plan_mail("From: Anna <anna@ekbacken.vc.test>\r\n"))
+        .unwrap()
+        .replace(
+            "filename=plan.pdf",
+            "filename*=utf-8''plan%E2%80%AE%0D%0AX-Injected%3A%20yes.pdf",
+        );
+    let m = understand(raw.as_bytes(), &registry(), &own());
+    assert_eq!(m.class, MailClass::Submission, "{}", m.reason);
+    assert!(
+        m.documents[0].name.contains('\u{202E}'),
+        "the record keeps the name as sent"
+    );
+    assert!(
+        m.reason.contains("plan X-Injected: yes.pdf"),
+        "{}",
+        m.reason
+    );
+    assert!(!m.reason.contains('\u{202E}') && !m.reason.contains('\n'));
+}

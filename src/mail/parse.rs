@@ -250,11 +250,13 @@ fn classify(
     }
     let n = inbound.documents.len();
     if n > 0 {
-        let names: Vec<&str> = inbound.documents.iter().map(|d| d.name.as_str()).collect();
+        let quote =
+            |d: &Attachment| super::clean::clean_text(&d.name, super::clean::MAX_QUOTED_CHARS);
+        let names: Vec<String> = inbound.documents.iter().map(quote).collect();
         let appendices = if inbound.appendices.is_empty() {
             String::new()
         } else {
-            let a: Vec<&str> = inbound.appendices.iter().map(|d| d.name.as_str()).collect();
+            let a: Vec<String> = inbound.appendices.iter().map(quote).collect();
             format!(" and appendix {}", a.join(", "))
         };
         (
