@@ -254,11 +254,9 @@ fn list_and_bulk_headers_on_a_clinic_plan_record_it_without_a_reply() {
 
 #[test]
 fn list_headers_keep_todays_class_without_document_or_from_strangers() {
-    let no_doc = format!(
-        "From: Anna <anna@ekbacken.vc.test>\r\nTo: vardval@rjl.test\r\nSubject: Nyhetsbrev\r\n\
-         Message-ID: <n@ekbacken.vc.test>\r\nList-Unsubscribe: <mailto:u@x.test>\r\n\
-         Content-Type: text/plain\r\n\r\nHej\r\n"
-    );
+    let no_doc = "From: Anna <anna@ekbacken.vc.test>\r\nTo: vardval@rjl.test\r\n\
+                  Subject: Nyhetsbrev\r\nMessage-ID: <n@ekbacken.vc.test>\r\n\
+                  List-Unsubscribe: <mailto:u@x.test>\r\nContent-Type: text/plain\r\n\r\nHej\r\n";
     let m = understand(no_doc.as_bytes(), &registry(), &own());
     assert_eq!(m.class, MailClass::MailingList, "{}", m.reason);
     assert_eq!(m.suppress_reply, None);
@@ -279,4 +277,26 @@ fn list_headers_keep_todays_class_without_document_or_from_strangers() {
         &own(),
     );
     assert_eq!(auto.class, MailClass::AutoReply, "{}", auto.reason);
+}
+
+#[test]
+fn the_reason_quotes_file_names_cleaned() {
+    let raw = String::from_utf8(plan_mail("From: Anna <anna@ekbacken.vc.test>\r\n"))
+        .unwrap()
+        .replace(
+            "filename=plan.pdf",
+            "filename*=utf-8''plan%E2%80%AE%0D%0AX-Injected%3A%20yes.pdf",
+        );
+    let m = understand(raw.as_bytes(), &registry(), &own());
+    assert_eq!(m.class, MailClass::Submission, "{}", m.reason);
+    assert!(
+        m.documents[0].name.contains('\u{202E}'),
+        "the record keeps the name as sent"
+    );
+    assert!(
+        m.reason.contains("plan X-Injected: yes.pdf"),
+        "{}",
+        m.reason
+    );
+    assert!(!m.reason.contains('\u{202E}') && !m.reason.contains('\n'));
 }

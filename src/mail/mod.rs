@@ -8,6 +8,7 @@
 pub mod clean;
 pub mod identity;
 pub mod parse;
+pub mod parts;
 pub mod registry;
 pub mod scan;
 pub mod tnef;

@@ -365,10 +365,7 @@ fn scan(raw: &[u8], base: usize, limit: usize, encoded_levels: usize) -> Result<
             Ok(())
         }
     };
-    'outer: loop {
-        let Some(h) = c.headers() else {
-            break;
-        };
+    'outer: while let Some(h) = c.headers() {
         let (media, boundary) = match &h.content_type {
             Some(ct) => parse_content_type(ct),
             None if state.kind == Kind::Digest => ("message/rfc822".to_string(), None),
