@@ -67,6 +67,7 @@ fn class_of(o: &Outcome) -> MessageClass {
     match o {
         Outcome::Recorded { class, .. } => *class,
         Outcome::AlreadyRecorded => panic!("already recorded"),
+        Outcome::Quarantined { reason } => panic!("quarantined: {reason}"),
     }
 }
 
