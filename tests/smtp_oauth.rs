@@ -1,8 +1,8 @@
 //! SMTP AUTH with an OAuth2 token command (Exchange Online, issue 10, class 12).
 //!
-//! A scripted SMTP server (tests/common/fake_smtp.rs) records every command it gets, so the tests can
-//! show which mechanism was used, that the token command runs again for every connection and
-//! that no password is ever sent when a token command is configured. The lab test at the end
+//! A scripted SMTP server (tests/common/fake_smtp.rs) records every command it gets, so the
+//! tests can show which mechanism was used, that the token command runs again for every
+//! connection and that no password is ever sent when a token command is configured. The lab test at the end
 //! sends through the real Postfix submission port with XOAUTH2 and a token that expires
 //! between two sends.
 
