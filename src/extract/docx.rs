@@ -306,6 +306,7 @@ fn parse_body(
         match r.read_event() {
             Ok(Event::Eof) => break,
             Err(e) => return Err(ExtractError::Corrupt(format!("DOCX XML: {e}"))),
+            Ok(Event::DocType(_)) => return Err(super::doctype_error("DOCX")),
             Ok(Event::Start(e)) => p.start(&e, false),
             Ok(Event::Empty(e)) => {
                 p.start(&e, true);

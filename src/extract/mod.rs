@@ -55,7 +55,8 @@ impl ExtractError {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
-    /// Largest input file accepted, in bytes.
+    /// Largest input file accepted, in bytes. Embedded media (photos) count here only: the
+    /// zip budget below bounds the XML that is actually parsed.
     pub max_file_bytes: u64,
     /// Largest total of decompressed bytes read from a zip container (DOCX/ODT), and the bound
     /// on one decompressed PDF stream or page content.
@@ -77,7 +78,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_file_bytes: 25 * 1024 * 1024,
+            max_file_bytes: 64 * 1024 * 1024,
             max_decompressed_bytes: 64 * 1024 * 1024,
             max_zip_entries: 2_000,
             max_zip_ratio: 200,
@@ -201,6 +202,14 @@ pub(crate) fn xml_ref(r: &quick_xml::events::BytesRef<'_>) -> Option<String> {
     }
     let name = r.decode().ok()?;
     quick_xml::escape::resolve_predefined_entity(&name).map(String::from)
+}
+
+/// The error for a document type declaration in an office XML part. OOXML packages may not
+/// contain DTD declarations (ECMA-376 Part 2, OPC) and office suites never write one into ODF
+/// either, so a DTD means a crafted or broken file, typically an entity bomb: `corrupt`, not an
+/// empty document (`no_text`). Entities are never expanded in any case.
+pub(crate) fn doctype_error(format: &str) -> ExtractError {
+    ExtractError::Corrupt(format!("{format} XML with a DTD (not allowed in office documents)"))
 }
 
 /// Most distinct furniture lines kept (bounds the duplicate check on hostile headers).
