@@ -3,7 +3,6 @@
 //! parsed, not media), and through the real binary a missing path or a folder is a usage error
 //! on stderr (exit 2), not a Swedish message meant for a clinic.
 
-
 use std::io::{Cursor, Write};
 use std::process::Command;
 
@@ -69,7 +68,8 @@ fn odt_with_a_dtd_is_corrupt() {
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
     let o = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     w.start_file("mimetype", o).unwrap();
-    w.write_all(b"application/vnd.oasis.opendocument.text").unwrap();
+    w.write_all(b"application/vnd.oasis.opendocument.text")
+        .unwrap();
     w.start_file("content.xml", o).unwrap();
     w.write_all(content.as_bytes()).unwrap();
     let odt = w.finish().unwrap().into_inner();

@@ -4,7 +4,8 @@
 //! The per-format readers live in submodules:
 //! - [`sniff`]: format detection from the bytes (never the file name).
 //! - [`zipsafe`]: the bounded zip reader that DOCX and ODT go through (zip-bomb defence).
-//! - [`docx`], [`odt`], [`pdf`], [`doc`], [`rtf`]: one reader per format.
+//! - [`docx`], [`odt`], [`pdf`], [`doc`], [`rtf`], [`pptx`], [`odp`]: one reader per format
+//!   (the two slide formats share `slides`: slide titles as headings, notes kept apart).
 //!
 //! No network, no file system: callers hand in bytes. Every reader works under [`Limits`] so that
 //! hostile input (zip bombs, huge PDFs, corrupt or encrypted files) ends in an error, in
@@ -12,9 +13,12 @@
 
 pub mod doc;
 pub mod docx;
+pub mod odp;
 pub mod odt;
 pub mod pdf;
+pub mod pptx;
 pub mod rtf;
+mod slides;
 pub mod sniff;
 mod tables;
 pub mod zipsafe;
@@ -114,6 +118,9 @@ pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> 
         Format::Pdf => pdf::extract(bytes, limits),
         Format::Doc => doc::extract(bytes, limits),
         Format::Rtf => rtf::extract(bytes, limits),
+        Format::Pptx => pptx::extract(bytes, limits),
+        Format::Odp => odp::extract(bytes, limits),
+        Format::Png | Format::Jpeg => Err(ExtractError::NoText),
     })?;
     if doc.words() < limits.min_words {
         return Err(ExtractError::NoText);
@@ -209,7 +216,9 @@ pub(crate) fn xml_ref(r: &quick_xml::events::BytesRef<'_>) -> Option<String> {
 /// either, so a DTD means a crafted or broken file, typically an entity bomb: `corrupt`, not an
 /// empty document (`no_text`). Entities are never expanded in any case.
 pub(crate) fn doctype_error(format: &str) -> ExtractError {
-    ExtractError::Corrupt(format!("{format} XML with a DTD (not allowed in office documents)"))
+    ExtractError::Corrupt(format!(
+        "{format} XML with a DTD (not allowed in office documents)"
+    ))
 }
 
 /// Most distinct furniture lines kept (bounds the duplicate check on hostile headers).

@@ -57,6 +57,7 @@ pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> 
         furniture,
         title,
         pages: None,
+        ..Document::default()
     })
 }
 

@@ -551,6 +551,7 @@ impl<'a> Parser<'a> {
             furniture: self.furniture,
             title: (!title.is_empty()).then_some(title),
             pages: None,
+            ..Document::default()
         }
     }
 }
