@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use crate::domain::analysis::Analysis;
-use crate::domain::document::Format;
+use crate::domain::document::{Format, TextSource};
 use crate::domain::grading::{Grade, Status};
 use crate::domain::rulebook::Rulebook;
 use crate::extract::ExtractError;
@@ -34,6 +34,20 @@ pub fn json_report(file: &str, format: Format, a: &Analysis) -> Value {
         "data_sources": a.data_sources,
         "grade": a.grade,
     })
+}
+
+/// Said wherever a report rests on OCR text (JSON `document.note`, the text report).
+pub const OCR_NOTE: &str = "Texten är maskinläst (OCR) från bilder av sidorna, till exempel en inskannad PDF eller ett foto. Kontrollen är därför mindre säker än för ett dokument med text.";
+
+/// Add where the text came from to a JSON report: `document.source` is `"text"` or `"ocr"`,
+/// and an OCR report gets `document.note` ([`OCR_NOTE`]).
+pub fn add_source(report: &mut Value, source: TextSource) {
+    if let Some(d) = report.get_mut("document").and_then(Value::as_object_mut) {
+        d.insert("source".into(), json!(source));
+        if source == TextSource::Ocr {
+            d.insert("note".into(), json!(OCR_NOTE));
+        }
+    }
 }
 
 /// The Swedish explanation of an extraction error, fit to forward to the clinic.

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::domain::analysis::analyse;
+use crate::domain::document::TextSource;
 use crate::domain::rulebook::Rulebook;
 use crate::extract::{self, Limits};
 use crate::report;
@@ -41,11 +42,16 @@ pub fn run(
             let a = analyse(&doc, rb, milestone);
             match format {
                 OutputFormat::Json => {
-                    println!("{}", report::json_report(&name, fmt, &a));
+                    let mut v = report::json_report(&name, fmt, &a);
+                    report::add_source(&mut v, doc.source);
+                    println!("{v}");
                 }
                 OutputFormat::Text => {
                     let color = std::io::stdout().is_terminal();
                     print!("{}", report::text_report(&name, fmt, &a, rb, color));
+                    if doc.source == TextSource::Ocr {
+                        println!("\nObs: {}", report::OCR_NOTE);
+                    }
                 }
             }
             ExitCode::SUCCESS

@@ -2,6 +2,7 @@
 //!
 //! Owns format dispatch, the shared [`Limits`], the wall-clock [`Deadline`] and the panic guard.
 //! The per-format readers live in submodules:
+//! - [`ocr`]: image-only PDFs and photos of pages through Tesseract (subprocesses, bounded).
 //! - [`sniff`]: format detection from the bytes (never the file name).
 //! - [`zipsafe`]: the bounded zip reader that DOCX and ODT go through (zip-bomb defence).
 //! - [`docx`], [`odt`], [`pdf`], [`doc`], [`rtf`], [`pptx`], [`odp`]: one reader per format
@@ -13,6 +14,7 @@
 
 pub mod doc;
 pub mod docx;
+pub mod ocr;
 pub mod odp;
 pub mod odt;
 pub mod pdf;
@@ -75,8 +77,11 @@ pub struct Limits {
     pub max_pdf_objects: usize,
     /// Wall-clock budget for one extraction, in milliseconds (checked between pages/parts).
     pub max_millis: u64,
-    /// Fewer body words than this means "no text" (e.g. a scanned PDF without text layer).
+    /// Fewer body words than this means "no text" (e.g. a scanned PDF without text layer,
+    /// when OCR is off or unavailable).
     pub min_words: usize,
+    /// OCR of scans (`[limits.ocr]`).
+    pub ocr: ocr::OcrLimits,
 }
 
 impl Default for Limits {
@@ -90,6 +95,7 @@ impl Default for Limits {
             max_pdf_objects: 200_000,
             max_millis: 10_000,
             min_words: 5,
+            ocr: ocr::OcrLimits::default(),
         }
     }
 }
@@ -101,7 +107,8 @@ pub fn sniff(bytes: &[u8]) -> Result<Format, ExtractError> {
 
 /// Extract a document from bytes under the given limits.
 ///
-/// Order: size check, sniff, the format's reader (behind a panic guard), then the
+/// Order: size check, sniff, the format's reader (behind a panic guard); a PDF without a text
+/// layer and a photo (PNG/JPEG) then go through [`ocr`] when it is on and installed; last the
 /// [`Limits::min_words`] check that turns an empty body into [`ExtractError::NoText`].
 pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> {
     if bytes.len() as u64 > limits.max_file_bytes {
@@ -112,7 +119,7 @@ pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> 
         )));
     }
     let format = guard(|| sniff::sniff_with(bytes, limits))?;
-    let doc = guard(|| match format {
+    let mut doc = guard(|| match format {
         Format::Docx => docx::extract(bytes, limits),
         Format::Odt => odt::extract(bytes, limits),
         Format::Pdf => pdf::extract(bytes, limits),
@@ -120,8 +127,20 @@ pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> 
         Format::Rtf => rtf::extract(bytes, limits),
         Format::Pptx => pptx::extract(bytes, limits),
         Format::Odp => odp::extract(bytes, limits),
-        Format::Png | Format::Jpeg => Err(ExtractError::NoText),
+        Format::Png | Format::Jpeg => Ok(Document {
+            format: Some(format),
+            ..Document::default()
+        }),
     })?;
+    if doc.words() < limits.min_words
+        && matches!(format, Format::Pdf | Format::Png | Format::Jpeg)
+        && let Some(scanned) = ocr::read(format, bytes, doc.pages, &limits.ocr)?
+    {
+        doc = Document {
+            title: doc.title.take(),
+            ..scanned
+        };
+    }
     if doc.words() < limits.min_words {
         return Err(ExtractError::NoText);
     }

@@ -5,7 +5,8 @@
 //! `ppt/presentation.xml` → PPTX, with the ODF text mimetype or `content.xml` → ODT, with the
 //! ODF presentation mimetype → ODP, other zips (xlsx, ods…) → unsupported;
 //! an OLE compound file with a `WordDocument` stream → DOC, with `EncryptedPackage` →
-//! encrypted OOXML, other OLE files (xls, msg) → unsupported; `{\rtf` → RTF; empty or tiny
+//! encrypted OOXML, other OLE files (xls, msg) → unsupported; `{\rtf` → RTF; PNG and JPEG →
+//! images (photos of pages, read with OCR when available); empty or tiny
 //! input → corrupt; everything else → unsupported.
 
 use super::zipsafe::SafeZip;
@@ -38,6 +39,12 @@ pub fn sniff_with(bytes: &[u8], limits: &Limits) -> Result<Format, ExtractError>
     }
     if bytes.starts_with(OLE_MAGIC) {
         return sniff_ole(bytes);
+    }
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return Ok(Format::Png);
+    }
+    if bytes.starts_with(b"\xFF\xD8\xFF") {
+        return Ok(Format::Jpeg);
     }
     if bytes.len() < TINY {
         return Err(ExtractError::Corrupt(format!(
@@ -176,7 +183,15 @@ mod tests {
         assert_eq!(sniff(b"").unwrap_err().kind(), "corrupt");
         assert_eq!(sniff(b"PK").unwrap_err().kind(), "corrupt");
         assert_eq!(
-            sniff(b"\x89PNG\r\n\x1a\n0000000000000000")
+            sniff(b"\x89PNG\r\n\x1a\n0000000000000000").unwrap(),
+            Format::Png
+        );
+        assert_eq!(
+            sniff(b"\xFF\xD8\xFF\xE0 JFIF 000000000").unwrap(),
+            Format::Jpeg
+        );
+        assert_eq!(
+            sniff(b"GIF89a is not a page photo we read")
                 .unwrap_err()
                 .kind(),
             "unsupported"
