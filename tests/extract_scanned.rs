@@ -105,11 +105,15 @@ fn the_receipt_says_the_check_of_a_scan_is_less_certain() {
         rulebook: rb.clone(),
         from: "Vårdval <vardval@rjl.test>".parse().unwrap(),
     };
+    // A fixed time of record (the server's receive time in production).
+    let at = chrono::DateTime::parse_from_rfc3339("2026-02-10T09:00:00Z")
+        .unwrap()
+        .to_utc();
     let body = |from_scan: bool| {
         let facts = ReceiptFacts {
             clinic_name: "Vårdcentralen Exempel",
             document_name: "plan.pdf",
-            received_at: chrono::Utc::now(),
+            received_at: at,
             milestone: rb.milestone(1).unwrap(),
             on_time: true,
             version: 1,
@@ -124,9 +128,7 @@ fn the_receipt_says_the_check_of_a_scan_is_less_certain() {
             references: &[],
             subject: "Projektplan",
         };
-        let r = composer
-            .receipt(&orig, &facts, "REF1", chrono::Utc::now())
-            .unwrap();
+        let r = composer.receipt(&orig, &facts, "REF1", at).unwrap();
         let m = mail_parser::MessageParser::default().parse(&r.raw).unwrap();
         m.body_text(0).unwrap().into_owned()
     };

@@ -54,6 +54,10 @@ pub fn run(
                     }
                 }
             }
+            // The process ends right after this: freeing thousands of small blocks one by one
+            // only costs time (docs/performance.md, "Start-up"). The OS takes the memory back.
+            std::mem::forget(a);
+            std::mem::forget(doc);
             ExitCode::SUCCESS
         }
         Err(e) => {

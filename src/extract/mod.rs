@@ -291,6 +291,17 @@ mod tests {
     }
 
     #[test]
+    fn ocr_settings_are_a_sub_table_of_the_limits() {
+        let l: Limits =
+            toml::from_str("min_words = 3\n[ocr]\nenabled = false\ndpi = 300\n").unwrap();
+        assert_eq!(l.min_words, 3);
+        assert!(!l.ocr.enabled);
+        assert_eq!(l.ocr.dpi, 300);
+        assert_eq!(l.ocr.language, "swe");
+        assert!(toml::from_str::<Limits>("[ocr]\ndpj = 300\n").is_err());
+    }
+
+    #[test]
     fn guard_maps_panics_to_corrupt() {
         let r: Result<(), _> = guard(|| panic!("boom"));
         assert_eq!(r.unwrap_err().kind(), "corrupt");
