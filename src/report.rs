@@ -55,7 +55,7 @@ pub fn swedish_error(e: &ExtractError) -> String {
     match e {
         ExtractError::Corrupt(_) => "Filen verkar vara skadad eller ofullständig och går inte att öppna. Spara dokumentet på nytt (Word, PDF eller ODT) och skicka det igen.".into(),
         ExtractError::Encrypted => "Filen är lösenordsskyddad och kan inte läsas. Ta bort lösenordsskyddet och skicka dokumentet igen.".into(),
-        ExtractError::Unsupported(_) => "Filtypen stöds inte. Skicka dokumentet som Word (.docx eller .doc), PDF, ODT eller RTF.".into(),
+        ExtractError::Unsupported(_) => "Filtypen stöds inte. Skicka dokumentet som Word (.docx eller .doc), PDF, ODT, RTF eller som presentation (.pptx eller .odp).".into(),
         ExtractError::TooLarge(_) => "Filen är för stor eller för omfattande för att kontrolleras automatiskt. Skicka en mindre version av dokumentet, gärna utan stora bilder.".into(),
         ExtractError::NoText => "Dokumentet innehåller ingen läsbar text, till exempel en inskannad bild. Skicka dokumentet som Word eller som en PDF med text.".into(),
     }

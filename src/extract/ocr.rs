@@ -11,8 +11,8 @@
 //! [`OcrLimits::parallel`] workers (0 = the number of cores). The whole scan has its own time
 //! budget, [`OcrLimits::max_millis`], beyond which the answer is `too_large`.
 //!
-//! When the programs are missing (or OCR is switched off) the caller keeps the `no_text`
-//! answer. A page whose process fails or hits its memory limit counts as an empty page.
+//! When the programs are missing, the scratch folder cannot be written, or OCR is switched
+//! off, the caller keeps the `no_text` answer. A page whose process fails or hits its memory limit counts as an empty page.
 //! The text of every page becomes lines, and lines become blocks like a PDF's text layer
 //! ([`super::pdf::lines_to_blocks`]: running headers to furniture, page numbers dropped).
 
@@ -104,11 +104,23 @@ pub fn read(
         Format::Jpeg => "jpg",
         _ => return Ok(None),
     };
-    let scratch = Scratch::new()
-        .map_err(|e| ExtractError::TooLarge(format!("OCR cannot make a scratch folder: {e}")))?;
+    // A full or read-only temp folder is our problem, not the clinic's file: no OCR, as if
+    // Tesseract were missing (`no_text`), and a warning for the operator.
+    let scratch = match Scratch::new() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("OCR skipped: cannot make a scratch folder: {e}");
+            return Ok(None);
+        }
+    };
     let file = scratch.0.join(format!("scan.{ext}"));
-    std::fs::write(&file, bytes)
-        .map_err(|e| ExtractError::TooLarge(format!("OCR cannot write its input: {e}")))?;
+    if let Err(e) = std::fs::write(&file, bytes) {
+        tracing::warn!(
+            "OCR skipped: cannot write the scan to {}: {e}",
+            file.display()
+        );
+        return Ok(None);
+    }
     let page_texts: Vec<PageText> = match format {
         Format::Pdf => in_parallel(pages.unwrap_or(0) as usize, o, start, |i| {
             pdf_page(&file, i as u32 + 1, o)
