@@ -54,6 +54,21 @@ done
 printf '%-22s %-22s %10s %8s\n' "pdftotext" "$(basename "$PDF")" \
     "$(time_ms pdftotext "$PDF" -)" "$(words pdftotext "$PDF" -)"
 
+# CPU time (user + sys, `perf stat` task-clock) per whole process, side by side in one run:
+# what issue 11 compares (wall time on a shared machine mostly measures the neighbours).
+if command -v perf >/dev/null; then
+    echo
+    printf '%-34s %-30s %12s\n' "process" file "CPU ms/run"
+    cpu_ms() { perf stat -r "$RUNS" -x, -e task-clock "$@" 2>&1 >/dev/null | tail -n 1 | cut -d, -f1; }
+    SMALL="$DIR/m1-green-heading-styles.docx"
+    for f in "$SMALL" "$DOCX" "$PDF"; do
+        printf '%-34s %-30s %12s\n' "vardval check --format json" "$(basename "$f")" \
+            "$(cpu_ms target/release/vardval check "$f" --format json)"
+    done
+    printf '%-34s %-30s %12s\n' "pdftotext" "$(basename "$PDF")" "$(cpu_ms pdftotext "$PDF" /dev/null)"
+    printf '%-34s %-30s %12s\n' "vardval --version (start-up floor)" "-" "$(cpu_ms target/release/vardval --version)"
+fi
+
 echo
 echo "zip bomb ($(basename "$BOMB"), $(stat -c %s "$BOMB") bytes):"
 /usr/bin/time -v target/release/examples/extract "$BOMB" 2>/tmp/vardval-bomb-time.txt

@@ -19,7 +19,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Analyse one document (DOCX, PDF, ODT, DOC, RTF) like a reviewer would.
+    /// Analyse one document (DOCX, PDF, ODT, DOC, RTF, PPTX, ODP; scans and photos with OCR).
     Check {
         /// The document to analyse.
         file: PathBuf,

@@ -369,7 +369,7 @@ fn default_max_backoff() -> u64 {
 
 impl LimitSettings {
     pub fn max_message_bytes(&self) -> u64 {
-        self.max_message_bytes.unwrap_or(40 * 1024 * 1024)
+        self.max_message_bytes.unwrap_or(80 * 1024 * 1024)
     }
     pub fn max_attempts(&self) -> u32 {
         self.max_attempts.unwrap_or(3)

@@ -155,6 +155,8 @@ pub struct ReceiptFacts<'a> {
     pub analysis: &'a Analysis,
     /// Set when the subject names another milestone than the document (Swedish).
     pub subject_note: Option<String>,
+    /// The text was read with OCR from a scan or photo: the check is less certain.
+    pub from_scan: bool,
 }
 
 #[derive(Serialize)]
@@ -264,6 +266,7 @@ impl Composer {
                 (false, false) => "vi hittade inget mål i avsnitt C",
             },
             subject_note => f.subject_note,
+            from_scan => f.from_scan,
             data_sources => clean_text(&a.data_sources.join(", "), 400),
             notes => a.notes.iter().map(|n| clean_text(n, 400)).collect::<Vec<_>>(),
             reference => reference,

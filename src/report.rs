@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use crate::domain::analysis::Analysis;
-use crate::domain::document::Format;
+use crate::domain::document::{Format, TextSource};
 use crate::domain::grading::{Grade, Status};
 use crate::domain::rulebook::Rulebook;
 use crate::extract::ExtractError;
@@ -42,12 +42,26 @@ pub fn json_report(file: &str, format: Format, a: &Analysis) -> Value {
     })
 }
 
+/// Said wherever a report rests on OCR text (JSON `document.note`, the text report).
+pub const OCR_NOTE: &str = "Texten är maskinläst (OCR) från bilder av sidorna, till exempel en inskannad PDF eller ett foto. Kontrollen är därför mindre säker än för ett dokument med text.";
+
+/// Add where the text came from to a JSON report: `document.source` is `"text"` or `"ocr"`,
+/// and an OCR report gets `document.note` ([`OCR_NOTE`]).
+pub fn add_source(report: &mut Value, source: TextSource) {
+    if let Some(d) = report.get_mut("document").and_then(Value::as_object_mut) {
+        d.insert("source".into(), json!(source));
+        if source == TextSource::Ocr {
+            d.insert("note".into(), json!(OCR_NOTE));
+        }
+    }
+}
+
 /// The Swedish explanation of an extraction error, fit to forward to the clinic.
 pub fn swedish_error(e: &ExtractError) -> String {
     match e {
         ExtractError::Corrupt(_) => "Filen verkar vara skadad eller ofullständig och går inte att öppna. Spara dokumentet på nytt (Word, PDF eller ODT) och skicka det igen.".into(),
         ExtractError::Encrypted => "Filen är lösenordsskyddad och kan inte läsas. Ta bort lösenordsskyddet och skicka dokumentet igen.".into(),
-        ExtractError::Unsupported(_) => "Filtypen stöds inte. Skicka dokumentet som Word (.docx eller .doc), PDF, ODT eller RTF.".into(),
+        ExtractError::Unsupported(_) => "Filtypen stöds inte. Skicka dokumentet som Word (.docx eller .doc), PDF, ODT, RTF eller som presentation (.pptx eller .odp).".into(),
         ExtractError::TooLarge(_) => "Filen är för stor eller för omfattande för att kontrolleras automatiskt. Skicka en mindre version av dokumentet, gärna utan stora bilder.".into(),
         ExtractError::NoText => "Dokumentet innehåller ingen läsbar text, till exempel en inskannad bild. Skicka dokumentet som Word eller som en PDF med text.".into(),
     }

@@ -81,7 +81,7 @@ fn every_labelled_file_gives_its_label() {
                 let got_fmt = d.format.map(Format::as_str).unwrap_or("none");
                 if got_fmt != want {
                     failures.push(format!("{}: format {got_fmt}, want {want}", l.file));
-                } else if d.words() < 50 {
+                } else if d.words() < 50 && !l.covers.iter().any(|c| c == "one-sentence-sections") {
                     failures.push(format!("{}: only {} words", l.file, d.words()));
                 } else {
                     ok += 1;
@@ -277,8 +277,9 @@ fn hostile_errors_are_specific() {
         load("hostile-encrypted.pdf").unwrap_err(),
         ExtractError::Encrypted
     );
-    assert_eq!(
-        load("hostile-scanned-image-only.pdf").unwrap_err(),
-        ExtractError::NoText
-    );
+    // Without OCR (off, or Tesseract missing) a scan has no text; with it, see extract_scanned.
+    let bytes = std::fs::read(dir().join("hostile-scanned-image-only.pdf")).unwrap();
+    let mut no_ocr = Limits::default();
+    no_ocr.ocr.enabled = false;
+    assert_eq!(extract(&bytes, &no_ocr).unwrap_err(), ExtractError::NoText);
 }

@@ -7,7 +7,8 @@
 #      a second one with the inbox-prefix profile (INBOX. namespace, no MOVE) on 11xxx ports;
 #   2. PostgreSQL on 127.0.0.1:5432 (started, or installed, when not running); every store test
 #      runs against both SQLite and PostgreSQL;
-#   3. cargo nextest (or cargo test) over the whole workspace, then the `check` JSON contract
+#   3. Tesseract with the Swedish model and pdftoppm (OCR of scans), from Debian packages;
+#   4. cargo nextest (or cargo test) over the whole workspace, then the `check` JSON contract
 #      over the document corpus.
 # Environment: VARDVAL_TEST_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres; tests create and drop their own databases there),
 #              VARDVAL_SKIP_MAIL=1 / VARDVAL_SKIP_PG=1 to skip what this machine cannot run
@@ -39,6 +40,18 @@ ensure_postgres() {
   say "PostgreSQL did not come up"; exit 1
 }
 
+# OCR of scanned plans (tests/extract_scanned.rs, the corpus' scanned PDF): Tesseract with the
+# Swedish model, and Poppler's pdftoppm for page images.
+ensure_ocr() {
+  if command -v tesseract >/dev/null && command -v pdftoppm >/dev/null \
+     && tesseract --list-langs 2>/dev/null | grep -qx swe; then return; fi
+  if [ "$(id -u)" != 0 ]; then say "tesseract-ocr, tesseract-ocr-swe and poppler-utils are missing and I am not root"; exit 1; fi
+  say "installing Tesseract (Swedish) and poppler-utils from Debian packages"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
+    tesseract-ocr tesseract-ocr-swe poppler-utils >/dev/null
+}
+
 LAB=""
 LAB2=""
 cleanup() {
@@ -62,6 +75,7 @@ ensure_mail_lab() {
 }
 
 ensure_postgres
+ensure_ocr
 ensure_mail_lab
 
 if cargo nextest --version >/dev/null 2>&1; then

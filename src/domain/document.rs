@@ -15,6 +15,13 @@ pub enum Format {
     Pdf,
     Doc,
     Rtf,
+    /// PowerPoint slides (PresentationML).
+    Pptx,
+    /// OpenDocument presentation (Impress).
+    Odp,
+    /// A photo or scan of pages, read with OCR.
+    Png,
+    Jpeg,
 }
 
 impl Format {
@@ -25,6 +32,10 @@ impl Format {
             Format::Pdf => "pdf",
             Format::Doc => "doc",
             Format::Rtf => "rtf",
+            Format::Pptx => "pptx",
+            Format::Odp => "odp",
+            Format::Png => "png",
+            Format::Jpeg => "jpeg",
         }
     }
 }
@@ -61,6 +72,17 @@ impl Block {
     }
 }
 
+/// Where the body text came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TextSource {
+    /// The file's own text (every format's normal case).
+    #[default]
+    Text,
+    /// Optical character recognition of page images (a scan or a photo): less certain.
+    Ocr,
+}
+
 /// An extracted document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct Document {
@@ -69,14 +91,17 @@ pub struct Document {
     pub blocks: Vec<Block>,
     /// Header and footer text (page headers, running footers), kept apart from the body.
     pub furniture: Vec<String>,
-    /// Footnote and endnote text, kept apart like the furniture: a note is not a section's
-    /// content, but a data source named in a note is cited.
+    /// Footnote and endnote text, and a slide deck's speaker notes, kept apart like the
+    /// furniture: a note is not a section's content, but a data source named in a note is
+    /// cited.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
     /// Document title from metadata when the format has one (docProps/core.xml, PDF Info).
     pub title: Option<String>,
-    /// Number of pages when the format knows it (PDF), else None.
+    /// Number of pages when the format knows it (PDF, slides in a deck), else None.
     pub pages: Option<u32>,
+    /// Whether the text is the file's own or came from OCR.
+    pub source: TextSource,
 }
 
 impl Document {

@@ -296,7 +296,7 @@ pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> 
         furniture,
         title: None,
         pages: None,
-        notes: Vec::new(),
+        ..Document::default()
     })
 }
 

@@ -79,6 +79,7 @@ pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> 
         title,
         pages: None,
         notes,
+        ..Document::default()
     })
 }
 
@@ -403,6 +404,7 @@ fn parse_body_numbered(
         match r.read_event() {
             Ok(Event::Eof) => break,
             Err(e) => return Err(ExtractError::Corrupt(format!("DOCX XML: {e}"))),
+            Ok(Event::DocType(_)) => return Err(super::doctype_error("DOCX")),
             Ok(Event::Start(e)) => p.start(&e, false),
             Ok(Event::Empty(e)) => {
                 p.start(&e, true);

@@ -2,9 +2,11 @@
 //!
 //! Owns format dispatch, the shared [`Limits`], the wall-clock [`Deadline`] and the panic guard.
 //! The per-format readers live in submodules:
+//! - [`ocr`]: image-only PDFs and photos of pages through Tesseract (subprocesses, bounded).
 //! - [`sniff`]: format detection from the bytes (never the file name).
 //! - [`zipsafe`]: the bounded zip reader that DOCX and ODT go through (zip-bomb defence).
-//! - [`docx`], [`odt`], [`pdf`], [`doc`], [`rtf`]: one reader per format.
+//! - [`docx`], [`odt`], [`pdf`], [`doc`], [`rtf`], [`pptx`], [`odp`]: one reader per format
+//!   (the two slide formats share `slides`: slide titles as headings, notes kept apart).
 //!
 //! No network, no file system: callers hand in bytes. Every reader works under [`Limits`] so that
 //! hostile input (zip bombs, huge PDFs, corrupt or encrypted files) ends in an error, in
@@ -12,9 +14,13 @@
 
 pub mod doc;
 pub mod docx;
+pub mod ocr;
+pub mod odp;
 pub mod odt;
 pub mod pdf;
+pub mod pptx;
 pub mod rtf;
+mod slides;
 pub mod sniff;
 mod tables;
 pub mod zipsafe;
@@ -55,7 +61,8 @@ impl ExtractError {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
-    /// Largest input file accepted, in bytes.
+    /// Largest input file accepted, in bytes. Embedded media (photos) count here only: the
+    /// zip budget below bounds the XML that is actually parsed.
     pub max_file_bytes: u64,
     /// Largest total of decompressed bytes read from a zip container (DOCX/ODT), and the bound
     /// on one decompressed PDF stream or page content.
@@ -70,14 +77,17 @@ pub struct Limits {
     pub max_pdf_objects: usize,
     /// Wall-clock budget for one extraction, in milliseconds (checked between pages/parts).
     pub max_millis: u64,
-    /// Fewer body words than this means "no text" (e.g. a scanned PDF without text layer).
+    /// Fewer body words than this means "no text" (e.g. a scanned PDF without text layer,
+    /// when OCR is off or unavailable).
     pub min_words: usize,
+    /// OCR of scans (`[limits.ocr]`).
+    pub ocr: ocr::OcrLimits,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_file_bytes: 25 * 1024 * 1024,
+            max_file_bytes: 64 * 1024 * 1024,
             max_decompressed_bytes: 64 * 1024 * 1024,
             max_zip_entries: 2_000,
             max_zip_ratio: 200,
@@ -85,6 +95,7 @@ impl Default for Limits {
             max_pdf_objects: 200_000,
             max_millis: 10_000,
             min_words: 5,
+            ocr: ocr::OcrLimits::default(),
         }
     }
 }
@@ -96,7 +107,8 @@ pub fn sniff(bytes: &[u8]) -> Result<Format, ExtractError> {
 
 /// Extract a document from bytes under the given limits.
 ///
-/// Order: size check, sniff, the format's reader (behind a panic guard), then the
+/// Order: size check, sniff, the format's reader (behind a panic guard); a PDF without a text
+/// layer and a photo (PNG/JPEG) then go through [`ocr`] when it is on and installed; last the
 /// [`Limits::min_words`] check that turns an empty body into [`ExtractError::NoText`].
 pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> {
     if bytes.len() as u64 > limits.max_file_bytes {
@@ -107,13 +119,28 @@ pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> 
         )));
     }
     let format = guard(|| sniff::sniff_with(bytes, limits))?;
-    let doc = guard(|| match format {
+    let mut doc = guard(|| match format {
         Format::Docx => docx::extract(bytes, limits),
         Format::Odt => odt::extract(bytes, limits),
         Format::Pdf => pdf::extract(bytes, limits),
         Format::Doc => doc::extract(bytes, limits),
         Format::Rtf => rtf::extract(bytes, limits),
+        Format::Pptx => pptx::extract(bytes, limits),
+        Format::Odp => odp::extract(bytes, limits),
+        Format::Png | Format::Jpeg => Ok(Document {
+            format: Some(format),
+            ..Document::default()
+        }),
     })?;
+    if doc.words() < limits.min_words
+        && matches!(format, Format::Pdf | Format::Png | Format::Jpeg)
+        && let Some(scanned) = ocr::read(format, bytes, doc.pages, &limits.ocr)?
+    {
+        doc = Document {
+            title: doc.title.take(),
+            ..scanned
+        };
+    }
     if doc.words() < limits.min_words {
         return Err(ExtractError::NoText);
     }
@@ -203,6 +230,16 @@ pub(crate) fn xml_ref(r: &quick_xml::events::BytesRef<'_>) -> Option<String> {
     quick_xml::escape::resolve_predefined_entity(&name).map(String::from)
 }
 
+/// The error for a document type declaration in an office XML part. OOXML packages may not
+/// contain DTD declarations (ECMA-376 Part 2, OPC) and office suites never write one into ODF
+/// either, so a DTD means a crafted or broken file, typically an entity bomb: `corrupt`, not an
+/// empty document (`no_text`). Entities are never expanded in any case.
+pub(crate) fn doctype_error(format: &str) -> ExtractError {
+    ExtractError::Corrupt(format!(
+        "{format} XML with a DTD (not allowed in office documents)"
+    ))
+}
+
 /// Most distinct furniture lines kept (bounds the duplicate check on hostile headers).
 const MAX_FURNITURE: usize = 200;
 
@@ -251,6 +288,17 @@ mod tests {
         };
         let err = extract(&[b'x'; 11], &limits).unwrap_err();
         assert_eq!(err.kind(), "too_large");
+    }
+
+    #[test]
+    fn ocr_settings_are_a_sub_table_of_the_limits() {
+        let l: Limits =
+            toml::from_str("min_words = 3\n[ocr]\nenabled = false\ndpi = 300\n").unwrap();
+        assert_eq!(l.min_words, 3);
+        assert!(!l.ocr.enabled);
+        assert_eq!(l.ocr.dpi, 300);
+        assert_eq!(l.ocr.language, "swe");
+        assert!(toml::from_str::<Limits>("[ocr]\ndpj = 300\n").is_err());
     }
 
     #[test]

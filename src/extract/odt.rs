@@ -59,6 +59,7 @@ pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> 
         title,
         pages: None,
         notes,
+        ..Document::default()
     })
 }
 
@@ -241,6 +242,7 @@ fn parse(
         match r.read_event() {
             Ok(Event::Eof) => break,
             Err(e) => return Err(ExtractError::Corrupt(format!("ODT XML: {e}"))),
+            Ok(Event::DocType(_)) => return Err(super::doctype_error("ODT")),
             Ok(Event::Start(e)) => p.start(&e, false),
             Ok(Event::Empty(e)) => {
                 p.start(&e, true);

@@ -78,7 +78,7 @@ pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> 
         furniture,
         title: info_title(&doc),
         pages: Some(u32::try_from(pages.len()).unwrap_or(u32::MAX)),
-        notes: Vec::new(),
+        ..Document::default()
     })
 }
 

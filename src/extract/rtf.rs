@@ -551,7 +551,7 @@ impl<'a> Parser<'a> {
             furniture: self.furniture,
             title: (!title.is_empty()).then_some(title),
             pages: None,
-            notes: Vec::new(),
+            ..Document::default()
         }
     }
 }

@@ -2,9 +2,11 @@
 //!
 //! Owns the mapping from magic numbers and container contents to [`Format`] or an error:
 //! `%PDF-` (up to 1 KiB of junk before it) → PDF; a zip with `word/document.xml` → DOCX, with
-//! the ODF text mimetype or `content.xml` → ODT, other zips (xlsx, pptx, ods…) → unsupported;
+//! `ppt/presentation.xml` → PPTX, with the ODF text mimetype or `content.xml` → ODT, with the
+//! ODF presentation mimetype → ODP, other zips (xlsx, ods…) → unsupported;
 //! an OLE compound file with a `WordDocument` stream → DOC, with `EncryptedPackage` →
-//! encrypted OOXML, other OLE files (xls, msg) → unsupported; `{\rtf` → RTF; empty or tiny
+//! encrypted OOXML, other OLE files (xls, msg) → unsupported; `{\rtf` → RTF; PNG and JPEG →
+//! images (photos of pages, read with OCR when available); empty or tiny
 //! input → corrupt; everything else → unsupported.
 
 use super::zipsafe::SafeZip;
@@ -14,6 +16,7 @@ use std::io::Cursor;
 
 const OLE_MAGIC: &[u8] = &[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
 const ODT_MIME: &[u8] = b"application/vnd.oasis.opendocument.text";
+const ODP_MIME: &[u8] = b"application/vnd.oasis.opendocument.presentation";
 /// Inputs shorter than this cannot be any supported document.
 const TINY: usize = 16;
 
@@ -36,6 +39,12 @@ pub fn sniff_with(bytes: &[u8], limits: &Limits) -> Result<Format, ExtractError>
     }
     if bytes.starts_with(OLE_MAGIC) {
         return sniff_ole(bytes);
+    }
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return Ok(Format::Png);
+    }
+    if bytes.starts_with(b"\xFF\xD8\xFF") {
+        return Ok(Format::Jpeg);
     }
     if bytes.len() < TINY {
         return Err(ExtractError::Corrupt(format!(
@@ -61,11 +70,17 @@ fn sniff_zip(bytes: &[u8], limits: &Limits) -> Result<Format, ExtractError> {
     if zip.has("word/document.xml") {
         return Ok(Format::Docx);
     }
+    if zip.has("ppt/presentation.xml") {
+        return Ok(Format::Pptx);
+    }
     if zip.has("mimetype") {
         let mime = zip.read_at_most("mimetype", 256)?.unwrap_or_default();
         let mime = mime.trim_ascii();
         if mime == ODT_MIME {
             return Ok(Format::Odt);
+        }
+        if mime == ODP_MIME {
+            return Ok(Format::Odp);
         }
         return Err(ExtractError::Unsupported(format!(
             "zip container of type {}",
@@ -154,6 +169,10 @@ mod tests {
         assert_eq!(sniff(&ods).unwrap_err().kind(), "unsupported");
         let xlsx = make_zip(&[("xl/workbook.xml", b"<x/>")]);
         assert_eq!(sniff(&xlsx).unwrap_err().kind(), "unsupported");
+        let pptx = make_zip(&[("ppt/presentation.xml", b"<p:presentation/>")]);
+        assert_eq!(sniff(&pptx).unwrap(), Format::Pptx);
+        let odp = make_zip(&[("mimetype", ODP_MIME), ("content.xml", b"<x/>")]);
+        assert_eq!(sniff(&odp).unwrap(), Format::Odp);
         let bare_odt = make_zip(&[("content.xml", b"<x/>")]);
         assert_eq!(sniff(&bare_odt).unwrap(), Format::Odt);
     }
@@ -164,7 +183,15 @@ mod tests {
         assert_eq!(sniff(b"").unwrap_err().kind(), "corrupt");
         assert_eq!(sniff(b"PK").unwrap_err().kind(), "corrupt");
         assert_eq!(
-            sniff(b"\x89PNG\r\n\x1a\n0000000000000000")
+            sniff(b"\x89PNG\r\n\x1a\n0000000000000000").unwrap(),
+            Format::Png
+        );
+        assert_eq!(
+            sniff(b"\xFF\xD8\xFF\xE0 JFIF 000000000").unwrap(),
+            Format::Jpeg
+        );
+        assert_eq!(
+            sniff(b"GIF89a is not a page photo we read")
                 .unwrap_err()
                 .kind(),
             "unsupported"

@@ -13,7 +13,7 @@ use super::poison::{self, Guards, header_block};
 use crate::adapters::archive::Archive;
 use crate::domain::analysis::{Analysis, MilestoneSource, analyse, milestone_from_words};
 use crate::domain::cycle;
-use crate::domain::document::{Document, Format};
+use crate::domain::document::{Document, Format, TextSource};
 use crate::domain::precheck::PrecheckRule;
 use crate::domain::rulebook::Rulebook;
 use crate::extract::{self, ExtractError, Limits};
@@ -468,6 +468,7 @@ impl Pipeline {
         let reference = reference_for(&f.source_key, &message.sha256);
         let clinic_name = clinic.name.clone();
         let doc_name = read.attachment.name.clone();
+        let from_scan = read.doc.source == TextSource::Ocr;
         let received_at = f.received_at;
         let render = move |version: i64| -> Result<NewOutbox, String> {
             let facts = ReceiptFacts {
@@ -480,6 +481,7 @@ impl Pipeline {
                 supplement,
                 analysis: &analysis,
                 subject_note: subject_note.clone(),
+                from_scan,
             };
             let original = Original {
                 to: &to_owned,

@@ -1,0 +1,12 @@
+//! Fuzz target: the unguarded pptx reader (any panic is a finding).
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use vardval::extract::Limits;
+
+fuzz_target!(|data: &[u8]| {
+    let limits = Limits {
+        max_millis: 2_000,
+        ..Limits::default()
+    };
+    let _ = vardval::extract::pptx::extract(data, &limits);
+});
