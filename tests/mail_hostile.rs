@@ -100,6 +100,10 @@ fn base64_wrapped_deep_nesting_is_found_too() {
     let m = on_small_stack(move || understand(raw.as_bytes(), &registry(), &own()));
     assert_eq!(m.class, MailClass::Unparseable, "{}", m.reason);
     assert!(m.reason.contains("nested too deep"), "{}", m.reason);
+    // The message is not opened, but its own header block still says what it was.
+    assert_eq!(m.message_id.as_deref(), Some("deep64@ekbacken.vc.test"));
+    assert_eq!(m.from.as_deref(), Some("anna@ekbacken.vc.test"));
+    assert_eq!(m.subject, "Projektplan");
 }
 
 #[test]

@@ -39,10 +39,12 @@ pub fn understand_with(
 ) -> Inbound {
     let sha256 = sha256_hex(raw);
     if let Err(e) = scan::check_depth(raw, policy.max_mime_depth) {
-        return unparseable(
+        let mut inbound = unparseable(
             sha256,
             &format!("{e}: nested too deep to open safely; quarantined whole."),
         );
+        top_headers(raw, &mut inbound);
+        return inbound;
     }
     match catch_unwind(AssertUnwindSafe(|| {
         understand_inner(raw, registry, own_addresses, policy, &sha256)
@@ -53,6 +55,37 @@ pub fn understand_with(
             "The mail parser failed on this message (internal panic caught); quarantined whole.",
         ),
     }
+}
+
+/// For a message that is not opened: Message-ID, From and Subject from its own header block
+/// only (bounded, the body is never looked at), so the ledger and the triage item can still
+/// say what it was. The sender text is cleaned and bounded like everywhere else.
+fn top_headers(raw: &[u8], inbound: &mut Inbound) {
+    const MAX: usize = 64 * 1024;
+    let limit = raw.len().min(MAX);
+    let end = raw[..limit]
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 4)
+        .or_else(|| raw[..limit].windows(2).position(|w| w == b"\n\n").map(|p| p + 2))
+        .unwrap_or(limit);
+    let Some(msg) = MessageParser::default().parse_headers(&raw[..end]) else {
+        return;
+    };
+    inbound.message_id = msg.message_id().map(|s| s.trim().to_string());
+    inbound.subject = msg
+        .subject()
+        .map(|s| super::clean::clean_text(s, 200))
+        .unwrap_or_default();
+    let from = msg.from().and_then(|a| a.first());
+    inbound.from = from
+        .and_then(|a| a.address())
+        .map(|a| a.trim().to_lowercase())
+        .filter(|a| !a.is_empty());
+    inbound.from_name = from
+        .and_then(|a| a.name())
+        .map(|n| super::clean::clean_text(n, 200))
+        .filter(|n| !n.is_empty());
 }
 
 pub(super) fn sha256_hex(bytes: &[u8]) -> String {
