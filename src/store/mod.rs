@@ -14,6 +14,7 @@
 //! `source_key`; a second commit for the same key writes nothing. The outbox is drained by
 //! [`Store::claim_due`] / [`Store::mark_sent`] / [`Store::mark_retry`]. See `docs/storage.md`.
 
+mod clinics;
 mod intake;
 mod outbox;
 mod rows;
@@ -30,6 +31,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 
+pub use clinics::ClinicChangeRow;
 pub use intake::{Assigned, Intake, IntakeIds, NewMessage, NewOutbox, NewSubmission};
 pub use outbox::RetryPolicy;
 pub use rows::{MailboxState, MessageRow, OutboxRow, OutboxStatus, SubmissionRow, TriageRow};
@@ -219,11 +221,19 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
     1,
     "init",
     include_str!("../../migrations/sqlite/0001_init.sql"),
+), (
+    4,
+    "clinics",
+    include_str!("../../migrations/sqlite/0004_clinics.sql"),
 )];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
     1,
     "init",
     include_str!("../../migrations/postgres/0001_init.sql"),
+), (
+    4,
+    "clinics",
+    include_str!("../../migrations/postgres/0004_clinics.sql"),
 )];
 
 #[derive(Debug)]
