@@ -92,7 +92,10 @@ async fn import_changes_nothing_the_second_time_and_reports_changes(url: String)
     let report = clinics::render_report(&r);
     assert!(report.contains("ändrad         ekbacken"), "{report}");
     assert!(report.contains("payee: bg:5050-1055 -> pg:4-2"), "{report}");
-    assert!(report.contains("finns inte i filen (behålls) sjoudden"), "{report}");
+    assert!(
+        report.contains("finns inte i filen (behålls) sjoudden"),
+        "{report}"
+    );
     assert_eq!(store.clinics().await.unwrap().len(), 2);
     // Both years are kept.
     let ek_now = &store.clinics().await.unwrap()[0];
@@ -181,12 +184,10 @@ async fn every_bad_input_is_refused_with_its_line_and_nothing_is_written(url: St
 
 async fn export_round_trips_through_import(url: String) {
     let store = Store::connect(&url).await.unwrap();
-    let text = format!(
-        "id,name,emails,listed_inhabitants,year,reference_date,hsa_id,org_nr,payee,active\n\
+    let text = "id,name,emails,listed_inhabitants,year,reference_date,hsa_id,org_nr,payee,active\n\
          a,\"Vårdcentralen A, Norra\",x@a.vc.test;@a2.vc.test,10,2026,2025-11-01,SE2321000057-7,556036-0793,bg:505-1057,ja\n\
-         b,Vårdcentralen B,@b.vc.test,20,2025,,,,,nej\n"
-    );
-    clinics::import_text(&store, &text, YEAR, "anna", t(8))
+         b,Vårdcentralen B,@b.vc.test,20,2025,,,,,nej\n";
+    clinics::import_text(&store, text, YEAR, "anna", t(8))
         .await
         .unwrap();
     let exported = clinics::export_csv(&store.clinics().await.unwrap(), YEAR).unwrap();
@@ -336,7 +337,10 @@ fn cli_import_list_export_history() {
     let (ok, out, err) = run(&["clinics", "import", f, "--as", "anna"], &cfg);
     assert!(ok, "{err}");
     assert!(out.contains("tillagd        sjoudden"), "{out}");
-    assert!(out.contains("finns inte i filen (behålls) bjorkdalen"), "{out}");
+    assert!(
+        out.contains("finns inte i filen (behålls) bjorkdalen"),
+        "{out}"
+    );
     let (ok, out, _) = run(&["clinics", "import", f, "--as", "anna"], &cfg);
     assert!(ok);
     assert!(out.contains("Inga ändringar"), "{out}");
@@ -355,20 +359,34 @@ fn cli_import_list_export_history() {
     let back = dir.path().join("export.csv");
     std::fs::write(&back, &exported).unwrap();
     let (ok, out, _) = run(
-        &["clinics", "import", back.to_str().unwrap(), "--as", "bertil"],
+        &[
+            "clinics",
+            "import",
+            back.to_str().unwrap(),
+            "--as",
+            "bertil",
+        ],
         &cfg,
     );
     assert!(ok);
     assert!(out.contains("Inga ändringar"), "{exported}\n{out}");
 
     let (ok, out, _) = run(
-        &["clinics", "history", "--clinic", "sjoudden", "--format", "json"],
+        &[
+            "clinics", "history", "--clinic", "sjoudden", "--format", "json",
+        ],
         &cfg,
     );
     assert!(ok);
     let h: Vec<Value> = serde_json::from_str(&out).unwrap();
-    assert!(h.iter().all(|c| c["changed_by"] == "anna" && c["clinic_id"] == "sjoudden"));
-    assert!(h.iter().any(|c| c["field"] == "org_nr" && c["new_value"] == "556036-0793"));
+    assert!(
+        h.iter()
+            .all(|c| c["changed_by"] == "anna" && c["clinic_id"] == "sjoudden")
+    );
+    assert!(
+        h.iter()
+            .any(|c| c["field"] == "org_nr" && c["new_value"] == "556036-0793")
+    );
     let (ok, out, _) = run(&["clinics", "history"], &cfg);
     assert!(ok);
     assert!(out.contains("\tconfig\tbjorkdalen\tname\t"), "{out}");

@@ -16,6 +16,7 @@ use super::app;
 use crate::config::Settings;
 use crate::domain::clinics::{self, ClinicPlan, ClinicRecord, Outcome};
 use crate::mail::registry::{Clinic, Registry};
+use crate::ports::{Clock, SystemClock};
 use crate::store::Store;
 
 /// What an import did.
@@ -222,10 +223,10 @@ async fn open(config: &Path) -> anyhow::Result<(Settings, Store, i32)> {
 pub async fn import(config: &Path, file: &Path, by: &str) -> anyhow::Result<()> {
     let (s, store, year) = open(config).await?;
     // The configured file is the first import; do it before the new file is compared.
-    ensure_first_import(&s, &store, year, Utc::now()).await?;
+    ensure_first_import(&s, &store, year, SystemClock.now()).await?;
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("kan inte läsa {}", file.display()))?;
-    let r = import_text(&store, &text, year, by, Utc::now())
+    let r = import_text(&store, &text, year, by, SystemClock.now())
         .await
         .with_context(|| format!("{} importerades inte, inget ändrades", file.display()))?;
     print!("{}", render_report(&r));
@@ -236,7 +237,7 @@ pub async fn import(config: &Path, file: &Path, by: &str) -> anyhow::Result<()> 
 /// `clinics list [--format json]`.
 pub async fn list(config: &Path, json: bool) -> anyhow::Result<()> {
     let (s, store, year) = open(config).await?;
-    ensure_first_import(&s, &store, year, Utc::now()).await?;
+    ensure_first_import(&s, &store, year, SystemClock.now()).await?;
     let records = store.clinics().await?;
     if json {
         let v: Vec<_> = records.iter().map(record_json).collect();
@@ -263,7 +264,7 @@ pub async fn list(config: &Path, json: bool) -> anyhow::Result<()> {
 /// `clinics export`: CSV on stdout.
 pub async fn export(config: &Path) -> anyhow::Result<()> {
     let (s, store, year) = open(config).await?;
-    ensure_first_import(&s, &store, year, Utc::now()).await?;
+    ensure_first_import(&s, &store, year, SystemClock.now()).await?;
     print!("{}", export_csv(&store.clinics().await?, year)?);
     store.close().await;
     Ok(())
@@ -272,7 +273,7 @@ pub async fn export(config: &Path) -> anyhow::Result<()> {
 /// `clinics history [--clinic ID]`: one line per changed field, oldest first.
 pub async fn history(config: &Path, clinic: Option<&str>, json: bool) -> anyhow::Result<()> {
     let (s, store, year) = open(config).await?;
-    ensure_first_import(&s, &store, year, Utc::now()).await?;
+    ensure_first_import(&s, &store, year, SystemClock.now()).await?;
     let rows = store.clinic_history(clinic).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);

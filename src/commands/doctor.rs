@@ -47,7 +47,10 @@ pub async fn doctor(config: &Path) -> usize {
             .map_err(|e| format!("{e:#}")),
     );
     let store = app::open_store(&s).await;
-    let year = app::load_rulebook(&s).map_or(chrono::Utc::now().year(), |rb| rb.year);
+    let year = app::load_rulebook(&s).map_or(
+        crate::ports::Clock::now(&crate::ports::SystemClock).year(),
+        |rb| rb.year,
+    );
     r.line(
         "clinic registry",
         match &store {

@@ -109,10 +109,7 @@ fn parse_active(line: u64, v: &str) -> Result<bool, FileError> {
     match v.trim().to_lowercase().as_str() {
         "" | "1" | "ja" | "yes" | "true" => Ok(true),
         "0" | "nej" | "no" | "false" => Ok(false),
-        other => Err(err(
-            line,
-            format!("active `{other}` ska vara ja eller nej"),
-        )),
+        other => Err(err(line, format!("active `{other}` ska vara ja eller nej"))),
     }
 }
 
@@ -186,7 +183,10 @@ pub fn parse_file(text: &str, default_year: i32) -> Result<Vec<FileLine>, FileEr
         let reference_date = match opt(c_ref).filter(|d| !d.is_empty()) {
             None => NaiveDate::from_ymd_opt(year, 1, 1).expect("1 January exists"),
             Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
-                err(line, format!("reference_date `{d}` ska vara ett datum ÅÅÅÅ-MM-DD"))
+                err(
+                    line,
+                    format!("reference_date `{d}` ska vara ett datum ÅÅÅÅ-MM-DD"),
+                )
             })?,
         };
         let mut addresses = Vec::new();
@@ -290,19 +290,19 @@ pub fn fields(r: &ClinicRecord) -> Vec<(String, Option<String>)> {
 }
 
 fn diff(old: Option<&ClinicRecord>, new: &ClinicRecord) -> Vec<FieldChange> {
-    let before: BTreeMap<String, Option<String>> =
-        old.map(|o| fields(o).into_iter().collect()).unwrap_or_default();
+    let before: BTreeMap<String, Option<String>> = old
+        .map(|o| fields(o).into_iter().collect())
+        .unwrap_or_default();
     fields(new)
         .into_iter()
         .filter_map(|(field, value)| {
             let was = before.get(&field).cloned().flatten();
-            (was != value || (old.is_none() && value.is_some())).then_some(FieldChange {
+            (was != value).then_some(FieldChange {
                 field,
                 old: was,
                 new: value,
             })
         })
-        .filter(|c| c.old != c.new)
         .collect()
 }
 
@@ -359,7 +359,9 @@ pub fn plan(current: &[ClinicRecord], file: &[FileLine]) -> Result<Vec<ClinicPla
                     };
                     return Err(err(
                         l.line,
-                        format!("`{a}` hör redan till {by}; en adress eller domän kan bara höra till en vårdcentral"),
+                        format!(
+                            "`{a}` hör redan till {by}; en adress eller domän kan bara höra till en vårdcentral"
+                        ),
                     ));
                 }
                 claims.insert(a.clone(), (l.id.clone(), Some(l.line)));
@@ -378,7 +380,10 @@ pub fn plan(current: &[ClinicRecord], file: &[FileLine]) -> Result<Vec<ClinicPla
             record,
         });
     }
-    for c in current.iter().filter(|c| !in_file.contains_key(c.id.as_str())) {
+    for c in current
+        .iter()
+        .filter(|c| !in_file.contains_key(c.id.as_str()))
+    {
         out.push(ClinicPlan {
             id: c.id.clone(),
             outcome: Outcome::NotInFile,
@@ -409,7 +414,10 @@ mod tests {
             "{HEAD}a,A,a@x.test,10,,SE2321000057-1,556036-0793,bg:5050-1055\nb,B,@b.test,20,,,,\n"
         );
         let cur = current(&first);
-        assert_eq!(cur[0].inhabitants[&2026].reference_date.to_string(), "2026-01-01");
+        assert_eq!(
+            cur[0].inhabitants[&2026].reference_date.to_string(),
+            "2026-01-01"
+        );
         let again = plan(&cur, &parse_file(&first, 2026).unwrap()).unwrap();
         assert!(again.iter().all(|p| p.outcome == Outcome::Unchanged));
         let next = format!("{HEAD}a,A2,a@x.test,11,,SE2321000057-1,556036-0793,pg:4-2\n");
@@ -429,13 +437,16 @@ mod tests {
         assert_eq!(e.line, 3);
         assert!(e.problem.contains("`a` på rad 2"), "{e}");
         let cur = current(&format!("{HEAD}a,A,@x.test,1,,,,\n"));
-        let e = plan(&cur, &parse_file(&format!("{HEAD}b,B,@x.test,1,,,,\n"), 2026).unwrap())
-            .unwrap_err();
+        let e = plan(
+            &cur,
+            &parse_file(&format!("{HEAD}b,B,@x.test,1,,,,\n"), 2026).unwrap(),
+        )
+        .unwrap_err();
         assert_eq!(e.line, 2);
         assert!(e.problem.contains("inte i filen"), "{e}");
         // A deactivated clinic claims nothing.
-        let off = format!("id,name,emails,listed_inhabitants,active\na,A,@x.test,1,nej\nb,B,@x.test,1,ja\n");
-        assert!(plan(&[], &parse_file(&off, 2026).unwrap()).is_ok());
+        let off = "id,name,emails,listed_inhabitants,active\na,A,@x.test,1,nej\nb,B,@x.test,1,ja\n";
+        assert!(plan(&[], &parse_file(off, 2026).unwrap()).is_ok());
     }
 
     #[test]

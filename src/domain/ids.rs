@@ -55,7 +55,7 @@ pub fn luhn_valid(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// The Luhn check digit to append to `body` (ASCII digits).
@@ -101,8 +101,13 @@ pub fn hsa_id(s: &str) -> Result<String, IdError> {
     let ok_head = head.len() == 12
         && head[..2].bytes().all(|b| b.is_ascii_uppercase())
         && head[2..].bytes().all(|b| b.is_ascii_digit());
-    let ok_local = (1..=31).contains(&local.len()) && local.bytes().all(|b| b.is_ascii_alphanumeric());
-    if ok_head && ok_local { Ok(t) } else { Err(bad()) }
+    let ok_local =
+        (1..=31).contains(&local.len()) && local.bytes().all(|b| b.is_ascii_alphanumeric());
+    if ok_head && ok_local {
+        Ok(t)
+    } else {
+        Err(bad())
+    }
 }
 
 /// Who the compensation is paid to.
@@ -238,36 +243,65 @@ mod tests {
         );
         assert!(matches!(org_nr("55603-0793"), Err(IdError::OrgNrShape(_))));
         assert_eq!(bankgiro("5050-1055").unwrap(), "50501055");
-        assert!(matches!(bankgiro("5050-1056"), Err(IdError::BankgiroChecksum(_))));
+        assert!(matches!(
+            bankgiro("5050-1056"),
+            Err(IdError::BankgiroChecksum(_))
+        ));
         assert!(matches!(bankgiro("505-10"), Err(IdError::BankgiroShape(_))));
         assert_eq!(plusgiro("4-2").unwrap(), "42");
         assert!(matches!(plusgiro("4-4"), Err(IdError::PlusgiroChecksum(_))));
-        assert!(matches!(plusgiro("123456789-0"), Err(IdError::PlusgiroShape(_))));
+        assert!(matches!(
+            plusgiro("123456789-0"),
+            Err(IdError::PlusgiroShape(_))
+        ));
         assert_eq!(
             iban("SE45 5000 0000 0583 9825 7466").unwrap(),
             "SE4550000000058398257466"
         );
-        assert!(matches!(iban("SE45 5000 0000 0583 9825 7467"), Err(IdError::IbanChecksum(_))));
-        assert!(matches!(iban("SE45 5000 0000 0583 9825 746"), Err(IdError::IbanLength(_))));
+        assert!(matches!(
+            iban("SE45 5000 0000 0583 9825 7467"),
+            Err(IdError::IbanChecksum(_))
+        ));
+        assert!(matches!(
+            iban("SE45 5000 0000 0583 9825 746"),
+            Err(IdError::IbanLength(_))
+        ));
         assert_eq!(
             iban("GB82 WEST 1234 5698 7654 32").unwrap(),
             "GB82WEST12345698765432"
         );
         assert_eq!(hsa_id("se2321000057-1234").unwrap(), "SE2321000057-1234");
-        for bad in ["SE232100005-1234", "2321000057-1234", "SE2321000057", "SE2321000057-", "SE2321000057-12 4"] {
+        for bad in [
+            "SE232100005-1234",
+            "2321000057-1234",
+            "SE2321000057",
+            "SE2321000057-",
+            "SE2321000057-12 4",
+        ] {
             assert!(matches!(hsa_id(bad), Err(IdError::HsaShape(_))), "{bad}");
         }
     }
 
     #[test]
     fn payee_round_trips_through_its_text() {
-        for text in ["bg:5050-1055", "bg:505-1057", "pg:4-2", "iban:SE4550000000058398257466"] {
+        for text in [
+            "bg:5050-1055",
+            "bg:505-1057",
+            "pg:4-2",
+            "iban:SE4550000000058398257466",
+        ] {
             let p = Payee::parse(text).unwrap();
             assert_eq!(p.to_string(), text);
             assert_eq!(Payee::parse(&p.to_string()).unwrap(), p);
         }
-        assert!(matches!(Payee::parse("5050-1055"), Err(IdError::PayeeKind(_))));
-        assert!(matches!(Payee::parse("sw:5050-1055"), Err(IdError::PayeeKind(_))));
+        assert!(matches!(
+            Payee::parse("5050-1055"),
+            Err(IdError::PayeeKind(_))
+        ));
+        assert!(matches!(
+            Payee::parse("sw:5050-1055"),
+            Err(IdError::PayeeKind(_))
+        ));
     }
 
     /// Replace the digit at `pos` (among the digits) with a different digit.

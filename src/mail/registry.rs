@@ -282,7 +282,10 @@ mod tests {
         assert_eq!(r.get("a").unwrap().domains, vec!["a.test"]);
         assert_eq!(r.lookup("b@x.test").unwrap().id, "b");
         let dup = Registry::from_clinics(vec![c("a", &["@a.test"]), c("b", &["@A.test"])]);
-        assert!(matches!(dup, Err(RegistryError::DuplicateAddress { line: 2, .. })));
+        assert!(matches!(
+            dup,
+            Err(RegistryError::DuplicateAddress { line: 2, .. })
+        ));
     }
 
     #[test]

@@ -217,24 +217,30 @@ impl SubmissionKind {
 /// version, description and checksum (SHA-384 of the SQL) that `sqlx::migrate!` would
 /// produce for `migrations/<backend>/<version>_<description>.sql` (that macro needs sqlx's
 /// `macros` feature, which this crate does not enable).
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-), (
-    4,
-    "clinics",
-    include_str!("../../migrations/sqlite/0004_clinics.sql"),
-)];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/postgres/0001_init.sql"),
-), (
-    4,
-    "clinics",
-    include_str!("../../migrations/postgres/0004_clinics.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        4,
+        "clinics",
+        include_str!("../../migrations/sqlite/0004_clinics.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        4,
+        "clinics",
+        include_str!("../../migrations/postgres/0004_clinics.sql"),
+    ),
+];
 
 #[derive(Debug)]
 struct Embedded(&'static [(i64, &'static str, &'static str)]);
