@@ -63,11 +63,50 @@ pub enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// The clinic registry in the database: import, list, export, history.
+    Clinics {
+        #[command(subcommand)]
+        command: ClinicsCommand,
+    },
     /// The demo: run the agent over fixtures/mail with Maildir, SQLite and a file outbox.
     Demo {
         #[arg(long, default_value = "config/demo.toml")]
         config: PathBuf,
         #[arg(long, default_value = "fixtures/mail")]
         fixtures: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClinicsCommand {
+    /// Import a registry CSV: all or nothing; reports added, changed and unchanged clinics.
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        config: PathBuf,
+        /// Who makes the change (recorded in the history; default: $USER).
+        #[arg(long = "as")]
+        by: Option<String>,
+    },
+    /// The clinics in the database.
+    List {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+    /// The registry as CSV (the import's columns) on standard output.
+    Export {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Who changed what and when.
+    History {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        clinic: Option<String>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
     },
 }

@@ -48,6 +48,7 @@ pub struct Settings {
     #[serde(default)]
     pub archive: ArchiveSettings,
     pub cycle: CycleSettings,
+    #[serde(default)]
     pub clinics: ClinicsSettings,
     #[serde(default)]
     pub limits: LimitSettings,
@@ -203,11 +204,13 @@ pub struct CycleSettings {
     pub rulebook: PathBuf,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClinicsSettings {
-    /// CSV: id,name,emails,listed_inhabitants.
-    pub path: PathBuf,
+    /// CSV (`id,name,emails,listed_inhabitants`, optional columns in docs/configuration.md),
+    /// imported into the ledger by `config` at start-up while the ledger has no clinics.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
 }
 
 /// `[limits]`: `max_message_bytes`, the poison-mail limits (`max_attempts`,

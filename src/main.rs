@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use vardval::cli::{Cli, Command};
+use vardval::cli::{Cli, ClinicsCommand, Command};
 use vardval::commands;
 use vardval::domain::rulebook::Rulebook;
 use vardval::extract::Limits;
@@ -83,6 +83,34 @@ fn main() -> ExitCode {
                 } else {
                     ExitCode::FAILURE
                 })
+            }
+            Command::Clinics { command } => {
+                use commands::check::OutputFormat;
+                match command {
+                    ClinicsCommand::Import { file, config, by } => {
+                        let by = by
+                            .or_else(|| std::env::var("USER").ok())
+                            .unwrap_or_else(|| "okänd".to_string());
+                        commands::clinics::import(&config, &file, &by).await?
+                    }
+                    ClinicsCommand::List { config, format } => {
+                        commands::clinics::list(&config, format == OutputFormat::Json).await?
+                    }
+                    ClinicsCommand::Export { config } => commands::clinics::export(&config).await?,
+                    ClinicsCommand::History {
+                        config,
+                        clinic,
+                        format,
+                    } => {
+                        commands::clinics::history(
+                            &config,
+                            clinic.as_deref(),
+                            format == OutputFormat::Json,
+                        )
+                        .await?
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
             }
             Command::Demo { config, fixtures } => {
                 commands::demo::demo(&config, &fixtures).await?;

@@ -30,11 +30,16 @@ pub fn load_rulebook(s: &Settings) -> anyhow::Result<Rulebook> {
     Rulebook::from_toml(&text).with_context(|| format!("invalid rulebook {}", p.display()))
 }
 
-pub fn load_registry(s: &Settings) -> anyhow::Result<Registry> {
-    let p = s.resolve(&s.clinics.path);
-    let text = std::fs::read_to_string(&p)
-        .with_context(|| format!("cannot read clinic registry {}", p.display()))?;
-    Registry::from_csv(&text).with_context(|| format!("invalid clinic registry {}", p.display()))
+/// The intake's registry, read from the ledger. While the ledger has no clinics, the
+/// `[clinics] path` CSV is imported first (by `config`), so existing configurations work.
+pub async fn load_registry(
+    s: &Settings,
+    store: &Store,
+    year: i32,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Registry> {
+    super::clinics::ensure_first_import(s, store, year, now).await?;
+    super::clinics::registry_from_records(&store.clinics().await?, year)
 }
 
 pub async fn open_store(s: &Settings) -> anyhow::Result<Store> {
@@ -53,8 +58,8 @@ pub async fn open_store(s: &Settings) -> anyhow::Result<Store> {
 /// Build the pipeline from settings.
 pub async fn build_pipeline(s: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Pipeline> {
     let rulebook = load_rulebook(s)?;
-    let registry = load_registry(s)?;
     let store = open_store(s).await?;
+    let registry = load_registry(s, &store, rulebook.year, clock.now()).await?;
     let from: lettre::message::Mailbox = s.smtp.from.parse().context("[smtp] from")?;
     let own = vec![from.email.to_string().to_lowercase()];
     let composer = Composer {

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use chrono::Datelike;
+
 use super::app;
 use crate::config::{MailboxKind, Settings, SmtpKind};
 use crate::ports::MailSource;
@@ -44,11 +46,19 @@ pub async fn doctor(config: &Path) -> usize {
             .map(|rb| format!("cycle {} with {} milestones", rb.year, rb.milestones.len()))
             .map_err(|e| format!("{e:#}")),
     );
+    let store = app::open_store(&s).await;
+    let year = app::load_rulebook(&s).map_or(
+        crate::ports::Clock::now(&crate::ports::SystemClock).year(),
+        |rb| rb.year,
+    );
     r.line(
         "clinic registry",
-        app::load_registry(&s)
-            .map(|reg| format!("{} clinics", reg.len()))
-            .map_err(|e| format!("{e:#}")),
+        match &store {
+            Ok(st) => super::clinics::check_registry(&s, st, year)
+                .await
+                .map_err(|e| format!("{e:#}")),
+            Err(e) => Err(format!("needs the database: {e:#}")),
+        },
     );
     r.line(
         "templates",
@@ -58,7 +68,7 @@ pub async fn doctor(config: &Path) -> usize {
     );
     r.line(
         "database",
-        match app::open_store(&s).await {
+        match &store {
             Ok(st) => Ok(format!(
                 "{} reachable, migrations applied",
                 st.backend().as_str()

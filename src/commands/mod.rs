@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod check;
+pub mod clinics;
 pub mod demo;
 pub mod doctor;
 pub mod health;

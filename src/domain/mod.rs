@@ -6,13 +6,17 @@
 //! - [`analysis`]: reads a document like a reviewer: sections, baseline, goal, data sources.
 //! - [`grading`]: green/yellow/red exactly as the rulebook defines it.
 //! - [`cycle`]: due dates and on-time decisions in the cycle's time zone.
+//! - [`ids`]: Swedish identifiers (org nr, bankgiro, plusgiro, IBAN, HSA-id), validated.
+//! - [`clinics`]: the clinic registry file and what importing it changes.
 //! - [`money`]: amounts in integer öre and the compensation rules.
 //! - [`precheck`]: when a mail asks for a pre-check (Förhandskontroll) instead of submitting.
 
 pub mod analysis;
+pub mod clinics;
 pub mod cycle;
 pub mod document;
 pub mod grading;
+pub mod ids;
 pub mod money;
 pub mod normalize;
 pub mod precheck;

@@ -157,6 +157,46 @@ impl Registry {
         Ok(reg)
     }
 
+    /// Builds the registry from clinics already validated elsewhere (the ledger's rows):
+    /// entries starting with `@` in `emails` are whole domains. Refuses an address or domain
+    /// claimed twice (`line` is then the 1-based position of the clinic in `clinics`).
+    pub fn from_clinics(clinics: Vec<Clinic>) -> Result<Registry, RegistryError> {
+        let mut reg = Registry::default();
+        for (index, mut clinic) in clinics.into_iter().enumerate() {
+            let entries: Vec<String> = clinic
+                .emails
+                .drain(..)
+                .chain(clinic.domains.drain(..).map(|d| format!("@{d}")))
+                .map(|e| e.trim().to_lowercase())
+                .collect();
+            for entry in entries {
+                let (map, key, is_domain) = match entry.strip_prefix('@') {
+                    Some(d) => (&mut reg.by_domain, d.to_string(), true),
+                    None => (&mut reg.by_address, entry.clone(), false),
+                };
+                if let Some(&other) = map.get(&key) {
+                    if other == index {
+                        continue;
+                    }
+                    return Err(RegistryError::DuplicateAddress {
+                        line: index as u64 + 1,
+                        address: entry,
+                        first: reg.clinics[other].id.clone(),
+                        second: clinic.id.clone(),
+                    });
+                }
+                map.insert(key.clone(), index);
+                if is_domain {
+                    clinic.domains.push(key);
+                } else {
+                    clinic.emails.push(key);
+                }
+            }
+            reg.clinics.push(clinic);
+        }
+        Ok(reg)
+    }
+
     /// The clinic for a sender address: exact address first, then the address's domain.
     pub fn lookup(&self, addr: &str) -> Option<&Clinic> {
         let addr = addr
@@ -226,6 +266,26 @@ mod tests {
         assert!(r.lookup("someone@other.test").is_none());
         assert!(r.lookup("other@almhult.vc.test").is_none());
         assert!(r.lookup("not an address").is_none());
+    }
+
+    #[test]
+    fn from_clinics_indexes_addresses_and_domains() {
+        let c = |id: &str, emails: &[&str]| Clinic {
+            id: id.into(),
+            name: id.into(),
+            emails: emails.iter().map(|s| s.to_string()).collect(),
+            domains: Vec::new(),
+            listed_inhabitants: 1,
+        };
+        let r = Registry::from_clinics(vec![c("a", &["@a.test"]), c("b", &["B@x.test"])]).unwrap();
+        assert_eq!(r.lookup("x@a.test").unwrap().id, "a");
+        assert_eq!(r.get("a").unwrap().domains, vec!["a.test"]);
+        assert_eq!(r.lookup("b@x.test").unwrap().id, "b");
+        let dup = Registry::from_clinics(vec![c("a", &["@a.test"]), c("b", &["@A.test"])]);
+        assert!(matches!(
+            dup,
+            Err(RegistryError::DuplicateAddress { line: 2, .. })
+        ));
     }
 
     #[test]

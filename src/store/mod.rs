@@ -16,6 +16,7 @@
 
 mod attempts;
 mod clean;
+mod clinics;
 mod intake;
 mod outbox;
 mod rows;
@@ -34,6 +35,7 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 
 pub use attempts::{AttemptRow, AttemptStart, AttemptState, INTERRUPTED};
 pub use clean::{storable_text, storable_text_changes};
+pub use clinics::ClinicChangeRow;
 pub use intake::{Assigned, Intake, IntakeIds, NewMessage, NewOutbox, NewSubmission};
 pub use outbox::RetryPolicy;
 pub use rows::{MailboxState, MessageRow, OutboxRow, OutboxStatus, SubmissionRow, TriageRow};
@@ -239,6 +241,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "precheck_class",
         include_str!("../../migrations/sqlite/0003_precheck_class.sql"),
     ),
+    (
+        4,
+        "clinics",
+        include_str!("../../migrations/sqlite/0004_clinics.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -255,6 +262,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "precheck_class",
         include_str!("../../migrations/postgres/0003_precheck_class.sql"),
+    ),
+    (
+        4,
+        "clinics",
+        include_str!("../../migrations/postgres/0004_clinics.sql"),
     ),
 ];
 
