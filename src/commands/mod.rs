@@ -5,5 +5,6 @@ pub mod check;
 pub mod demo;
 pub mod doctor;
 pub mod run;
+pub mod schedule;
 pub mod status;
 pub mod submissions;

@@ -16,7 +16,10 @@ pub async fn status(config: &Path, as_json: bool) -> anyhow::Result<()> {
     let (backlog, oldest) = store.outbox_backlog().await?;
     let triage = store.triage_open().await?.len();
     let dead = store.outbox_dead().await?;
+    let now = crate::ports::Clock::now(&crate::ports::SystemClock);
+    let scheduler = super::schedule::scheduler_json(&s, now).await?;
     let v = json!({
+        "scheduler": scheduler,
         "mailbox": s.mailbox.kind_name(),
         "connection_state": state.get("connection_state"),
         "last_poll_at": state.get("last_poll_at"),

@@ -7,6 +7,7 @@
 //! - [`grading`]: green/yellow/red exactly as the rulebook defines it.
 //! - [`cycle`]: due dates and on-time decisions in the cycle's time zone.
 //! - [`money`]: amounts in integer öre and the compensation rules.
+//! - [`schedule`]: cron on the Stockholm wall clock (DST-safe due slots) and reminder policy.
 
 pub mod analysis;
 pub mod cycle;
@@ -15,3 +16,4 @@ pub mod grading;
 pub mod money;
 pub mod normalize;
 pub mod rulebook;
+pub mod schedule;

@@ -13,6 +13,7 @@ use tracing::{error, info, warn};
 
 use super::ingest::{Outcome, Pipeline};
 use super::outbox::{self, SendOptions, SendReport};
+use crate::jobs::Scheduler;
 use crate::ports::{MailSource, SourceError, Transport, Wait};
 
 type Drained = Arc<std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>>;
@@ -39,11 +40,13 @@ pub struct RunSummary {
     pub by_class: BTreeMap<String, usize>,
     pub replies_queued: usize,
     pub sent: SendReport,
+    /// Scheduled job runs made by this process (`--once`: the single tick).
+    pub scheduled_runs: usize,
 }
 
 pub async fn run<S, T>(
     pipeline: Arc<Pipeline>,
-    mut source: S,
+    source: S,
     transport: Arc<T>,
     opts: RunOptions,
     shutdown: CancellationToken,
@@ -52,8 +55,34 @@ where
     S: MailSource,
     T: Transport + 'static,
 {
+    run_with_scheduler(pipeline, source, transport, opts, None, shutdown).await
+}
+
+/// [`run`] with the scheduler as a third task beside intake and sender (under the same
+/// cancellation token); with `once`, one tick after the mailbox pass, before sending.
+pub async fn run_with_scheduler<S, T>(
+    pipeline: Arc<Pipeline>,
+    mut source: S,
+    transport: Arc<T>,
+    opts: RunOptions,
+    scheduler: Option<Arc<Scheduler>>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<RunSummary>
+where
+    S: MailSource,
+    T: Transport + 'static,
+{
     let store = pipeline.store.clone();
     let wake = Arc::new(Notify::new());
+    let ticker = match (&scheduler, opts.once) {
+        (Some(sch), false) => Some(tokio::spawn(scheduler_loop(
+            sch.clone(),
+            pipeline.clone(),
+            wake.clone(),
+            shutdown.clone(),
+        ))),
+        _ => None,
+    };
     // When the latest fetch that found the mailbox empty started (see outbox::send_due).
     let drained: Drained = Arc::new(std::sync::Mutex::new(None));
     let sender = if opts.once {
@@ -176,6 +205,9 @@ where
         }
     }
     if opts.once {
+        if let Some(sch) = &scheduler {
+            summary.scheduled_runs = sch.tick(pipeline.clock.now()).await?.runs.len();
+        }
         let drained_at = *drained.lock().expect("drained lock");
         summary.sent = outbox::send_due(
             &store,
@@ -189,6 +221,9 @@ where
         shutdown.cancel();
         if let Some(h) = sender {
             summary.sent = h.await.unwrap_or_default();
+        }
+        if let Some(h) = ticker {
+            summary.scheduled_runs = h.await.unwrap_or_default();
         }
     }
     info!(processed = summary.processed, "stopped");
@@ -239,6 +274,45 @@ async fn sender_loop<T: Transport>(
             _ = shutdown.cancelled() => return total,
             _ = wake.notified() => {}
             _ = tokio::time::sleep(until_due) => {}
+        }
+    }
+}
+
+/// Ticks the scheduler at each job's next slot (at least every `tick_every`), wakes the
+/// sender after a tick that queued mail. Returns the number of runs made.
+async fn scheduler_loop(
+    scheduler: Arc<Scheduler>,
+    pipeline: Arc<Pipeline>,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+) -> usize {
+    let mut runs = 0;
+    loop {
+        let now = pipeline.clock.now();
+        match scheduler.tick(now).await {
+            Ok(r) => {
+                if !r.runs.is_empty() {
+                    runs += r.runs.len();
+                    wake.notify_one();
+                }
+            }
+            Err(e) => warn!("scheduler tick failed: {e:#}"),
+        }
+        let next = scheduler
+            .jobs
+            .iter()
+            .filter_map(|j| j.cron.next_after(now))
+            .min()
+            .map(|t| {
+                (t - pipeline.clock.now())
+                    .to_std()
+                    .unwrap_or(Duration::ZERO)
+            })
+            .unwrap_or(scheduler.tick_every)
+            .clamp(Duration::from_millis(100), scheduler.tick_every);
+        tokio::select! {
+            _ = shutdown.cancelled() => return runs,
+            _ = tokio::time::sleep(next) => {}
         }
     }
 }

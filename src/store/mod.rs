@@ -15,6 +15,7 @@
 //! [`Store::claim_due`] / [`Store::mark_sent`] / [`Store::mark_retry`]. See `docs/storage.md`.
 
 mod intake;
+mod jobs;
 mod outbox;
 mod rows;
 mod state;
@@ -31,6 +32,7 @@ use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 
 pub use intake::{Assigned, Intake, IntakeIds, NewMessage, NewOutbox, NewSubmission};
+pub use jobs::{Claim, JobRun, OutboxKindStats};
 pub use outbox::RetryPolicy;
 pub use rows::{MailboxState, MessageRow, OutboxRow, OutboxStatus, SubmissionRow, TriageRow};
 
@@ -215,16 +217,30 @@ impl SubmissionKind {
 /// version, description and checksum (SHA-384 of the SQL) that `sqlx::migrate!` would
 /// produce for `migrations/<backend>/<version>_<description>.sql` (that macro needs sqlx's
 /// `macros` feature, which this crate does not enable).
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-)];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/postgres/0001_init.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        5,
+        "jobs",
+        include_str!("../../migrations/sqlite/0005_jobs.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        5,
+        "jobs",
+        include_str!("../../migrations/postgres/0005_jobs.sql"),
+    ),
+];
 
 #[derive(Debug)]
 struct Embedded(&'static [(i64, &'static str, &'static str)]);
