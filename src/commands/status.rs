@@ -17,7 +17,10 @@ pub async fn status(config: &Path, as_json: bool) -> anyhow::Result<()> {
     let triage = store.triage_open().await?.len();
     let dead = store.outbox_dead().await?;
     let now = crate::ports::Clock::now(&crate::ports::SystemClock);
-    let scheduler = super::schedule::scheduler_json(&s, now).await?;
+    // The scheduler part must not hide the rest of the status (a registry problem, say).
+    let scheduler = super::schedule::scheduler_json(&s, now)
+        .await
+        .unwrap_or_else(|e| json!({ "error": format!("{e:#}") }));
     let v = json!({
         "scheduler": scheduler,
         "mailbox": s.mailbox.kind_name(),
