@@ -413,3 +413,75 @@ both!(
     paused_reminders_are_skipped_and_not_sent_later,
     digest_counts_the_week,
 );
+
+/// The binary: `run --once --now` at fixed times, then `schedule --format json` and
+/// `status --json` show the jobs' last and next runs and outcomes.
+#[test]
+fn binary_run_once_now_then_schedule_and_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = common::root();
+    let cfg = d.join("vardval.toml");
+    std::fs::create_dir_all(d.join("Maildir/new")).unwrap();
+    std::fs::create_dir_all(d.join("Maildir/cur")).unwrap();
+    std::fs::create_dir_all(d.join("Maildir/tmp")).unwrap();
+    std::fs::write(d.join("clinics.csv"), CLINICS).unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "[mailbox]\nkind = \"maildir\"\npath = \"Maildir\"\n\
+             [smtp]\nkind = \"file\"\ndir = \"outbox\"\nfrom = \"Vårdval <vardval@rjl.test>\"\n\
+             [database]\nurl = \"sqlite://vardval.db\"\n\
+             [cycle]\nrulebook = \"{}\"\n[clinics]\npath = \"clinics.csv\"\n\
+             [reviewers]\nemails = [\"granskare@rjl.test\"]\n",
+            root.join("config/rulebook-2026.toml").display()
+        ),
+    )
+    .unwrap();
+    let bin = || std::process::Command::new(env!("CARGO_BIN_EXE_vardval"));
+    for now in ["2026-01-01T00:00:00+01:00", "2026-02-01T08:00:00+01:00"] {
+        let out = bin()
+            .args(["run", "--once", "--now", now, "--config"])
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = bin()
+        .args(["schedule", "--format", "json", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rem = &v["jobs"][0];
+    assert_eq!(rem["job"], "reminders");
+    assert_eq!(rem["last_due_at"], "2026-02-01T07:00:00Z");
+    assert!(
+        rem["last_outcome"]
+            .as_str()
+            .unwrap()
+            .starts_with("ok: 4 reminders, 4 queued"),
+        "{rem}"
+    );
+    assert!(rem["next_at"].is_string());
+    assert_eq!(v["jobs"][1]["job"], "digest");
+    assert_eq!(v["jobs"][1]["last_due_at"], "2026-01-26T06:30:00Z");
+    // The reminders were sent in the same run: 4 .eml files plus the digest.
+    let sent = std::fs::read_dir(d.join("outbox")).unwrap().count();
+    assert_eq!(sent, 5);
+    let out = bin()
+        .args(["status", "--json", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        st["scheduler"]["jobs"][0]["last_due_at"],
+        "2026-02-01T07:00:00Z"
+    );
+}
