@@ -40,6 +40,17 @@ pub enum Command {
         /// Process everything pending, send what is due, then exit.
         #[arg(long)]
         once: bool,
+        /// With --once: the time this process sees (RFC 3339), for replays; default the
+        /// real clock.
+        #[arg(long, requires = "once")]
+        now: Option<chrono::DateTime<chrono::FixedOffset>>,
+    },
+    /// Each scheduled job's last and next run (like `systemctl list-timers`).
+    Schedule {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
     },
     /// Running/degraded/stopped, last poll and error, counts per class, outbox backlog.
     Status {

@@ -19,6 +19,7 @@ pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod extract;
+pub mod jobs;
 pub mod mail;
 pub mod pipeline;
 pub mod ports;

@@ -55,11 +55,17 @@ fn main() -> ExitCode {
     let res: anyhow::Result<ExitCode> = rt.block_on(async {
         match cli.command {
             Command::Check { .. } => unreachable!("handled above"),
-            Command::Run { config, once } => {
-                let s = commands::run::run(&config, once).await?;
+            Command::Run { config, once, now } => {
+                let now = now.map(|t| t.with_timezone(&chrono::Utc));
+                let s = commands::run::run_at(&config, once, now).await?;
                 if once {
                     commands::run::print_summary(&s);
                 }
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Schedule { config, format } => {
+                let json = format == commands::check::OutputFormat::Json;
+                commands::schedule::schedule(&config, json).await?;
                 Ok(ExitCode::SUCCESS)
             }
             Command::Status {

@@ -308,3 +308,36 @@ pub fn cancel_on_signals(token: CancellationToken) {
         token.cancel();
     });
 }
+
+/// The scheduler for these settings over the pipeline's ledger, registry and rulebook, or
+/// `None` when `[schedule] enabled = false`.
+pub fn build_scheduler(
+    s: &Settings,
+    p: &Pipeline,
+) -> anyhow::Result<Option<crate::jobs::Scheduler>> {
+    use std::hash::{BuildHasher, Hasher};
+    if !s.schedule.enabled {
+        return Ok(None);
+    }
+    let ctx = crate::jobs::JobContext {
+        store: p.store.clone(),
+        registry: p.registry.clone(),
+        rulebook: p.rulebook.clone(),
+        mail: crate::jobs::mail::JobMail::load(None, p.composer.from.clone())?,
+        reminders: s.reminders.clone(),
+        reviewers: s.reviewers.emails.clone(),
+        max_per_hour: s.replies.max_per_recipient_per_hour,
+        max_per_day: s.replies.max_per_recipient_per_day,
+    };
+    let jobs = crate::jobs::Scheduler::standard_jobs(&ctx, &s.digest.schedule)?;
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    Ok(Some(crate::jobs::Scheduler {
+        ctx,
+        jobs,
+        owner: format!("pid{}-{random:016x}", std::process::id()),
+        lease: chrono::Duration::seconds(s.schedule.lease_seconds as i64),
+        tick_every: Duration::from_secs(s.schedule.tick_seconds.max(1)),
+    }))
+}

@@ -82,6 +82,68 @@ pub async fn demo(config: &Path, fixtures: &Path) -> anyhow::Result<()> {
             println!("{}", m.body_text(0).unwrap_or_default());
         }
     }
+    show_schedule(&s).await
+}
+
+/// The scheduler's next runs, and one reminder as a clinic would read it (the 14-day
+/// reminder for the last milestone, to the first clinic with an address).
+async fn show_schedule(s: &Settings) -> anyhow::Result<()> {
+    use crate::domain::schedule::{Offset, ReminderKind, ReminderUnit};
+    use crate::ports::Clock;
+    let p = super::app::build_pipeline(s, std::sync::Arc::new(crate::ports::SystemClock)).await?;
+    let Some(sch) = super::app::build_scheduler(s, &p)? else {
+        return Ok(());
+    };
+    let now = crate::ports::SystemClock.now();
+    let tz = p.rulebook.tz();
+    println!();
+    println!("Schemalagda jobb (vardval schedule):");
+    for j in sch.status(now).await? {
+        println!(
+            "  {:<10} nästa {}  ({})",
+            j.job,
+            j.next_at
+                .map_or("–".into(), |t| crate::domain::cycle::swedish_local(t, tz)),
+            j.schedule
+        );
+    }
+    let (Some(clinic), Some(m)) = (
+        p.registry.clinics().iter().find(|c| !c.emails.is_empty()),
+        p.rulebook.milestones.last(),
+    ) else {
+        return Ok(());
+    };
+    let unit = ReminderUnit {
+        clinic_id: clinic.id.clone(),
+        milestone: m.id,
+        offset: Offset::Before(14),
+        kind: ReminderKind::Missing,
+    };
+    let at = crate::domain::schedule::reminder_points(
+        &p.rulebook,
+        &crate::jobs::reminders::policy(&sch.ctx),
+    )
+    .into_iter()
+    .find(|pt| pt.milestone == m.id && pt.offset == Offset::Before(14))
+    .map_or(now, |pt| pt.at);
+    let mail = crate::jobs::reminders::render(
+        &sch.ctx,
+        &unit,
+        &clinic.name,
+        &clinic.emails[0],
+        0,
+        at,
+        at,
+    )?;
+    println!();
+    println!("Exempel på påminnelse (så som vårdcentralen läser den):\n");
+    println!("Till: {}", mail.to);
+    println!("Ämne: {}", mail.subject);
+    if let Some(m) = mail_parser::MessageParser::default().parse(&mail.raw) {
+        println!();
+        println!("{}", m.body_text(0).unwrap_or_default());
+    }
+    p.store.close().await;
     Ok(())
 }
 

@@ -7,5 +7,6 @@ pub mod demo;
 pub mod doctor;
 pub mod health;
 pub mod run;
+pub mod schedule;
 pub mod status;
 pub mod submissions;

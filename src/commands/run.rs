@@ -8,15 +8,38 @@ use tokio_util::sync::CancellationToken;
 use super::app;
 use crate::config::Settings;
 use crate::pipeline::daemon::{self, RunSummary};
-use crate::ports::SystemClock;
+use crate::ports::{Clock, ManualClock, SystemClock};
 
 pub async fn run(config: &Path, once: bool) -> anyhow::Result<RunSummary> {
     let s = Settings::load(config)?;
     run_settings(&s, once).await
 }
 
+/// `run --once --now T`: the whole process sees the fixed time `now` (for replays and tests).
+pub async fn run_at(
+    config: &Path,
+    once: bool,
+    now: Option<chrono::DateTime<chrono::Utc>>,
+) -> anyhow::Result<RunSummary> {
+    let s = Settings::load(config)?;
+    let clock: Arc<dyn Clock> = match now {
+        Some(t) => Arc::new(ManualClock::new(t)),
+        None => Arc::new(SystemClock),
+    };
+    run_with_clock(&s, once, clock).await
+}
+
 pub async fn run_settings(s: &Settings, once: bool) -> anyhow::Result<RunSummary> {
-    let pipeline = Arc::new(app::build_pipeline(s, Arc::new(SystemClock)).await?);
+    run_with_clock(s, once, Arc::new(SystemClock)).await
+}
+
+async fn run_with_clock(
+    s: &Settings,
+    once: bool,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<RunSummary> {
+    let pipeline = Arc::new(app::build_pipeline(s, clock).await?);
+    let scheduler = app::build_scheduler(s, &pipeline)?.map(Arc::new);
     let source = app::build_source(s)?;
     let transport = Arc::new(app::build_transport(s)?);
     let token = CancellationToken::new();
@@ -31,6 +54,7 @@ pub async fn run_settings(s: &Settings, once: bool) -> anyhow::Result<RunSummary
         source,
         transport,
         app::run_options(s, once),
+        scheduler,
         token,
         monitor,
     )
@@ -53,4 +77,7 @@ pub fn print_summary(s: &RunSummary) {
         "Svar köade: {}; skickade: {}; nya försök senare: {}; gav upp: {}",
         s.replies_queued, s.sent.sent, s.sent.retried, s.sent.dead
     );
+    if s.scheduled_runs > 0 {
+        println!("Schemalagda körningar: {}", s.scheduled_runs);
+    }
 }

@@ -98,7 +98,12 @@ pub async fn status(config: &Path, as_json: bool) -> anyhow::Result<()> {
         DaemonState::Stopped => Some("stopped".to_string()),
         _ => get(keys::CONNECTION_STATE),
     };
+    // The scheduler part must not hide the rest of the status (a registry problem, say).
+    let scheduler = super::schedule::scheduler_json(&s, SystemClock.now())
+        .await
+        .unwrap_or_else(|e| json!({ "error": format!("{e:#}") }));
     let v = json!({
+        "scheduler": scheduler,
         "mailbox": s.mailbox.kind_name(),
         "daemon": daemon.as_str(),
         "daemon_reasons": snap.assessment.reasons,

@@ -10,6 +10,7 @@
 //! - [`clinics`]: the clinic registry file and what importing it changes.
 //! - [`money`]: amounts in integer öre and the compensation rules.
 //! - [`precheck`]: when a mail asks for a pre-check (Förhandskontroll) instead of submitting.
+//! - [`schedule`]: cron on the Stockholm wall clock (DST-safe due slots) and reminder policy.
 
 pub mod analysis;
 pub mod clinics;
@@ -21,3 +22,4 @@ pub mod money;
 pub mod normalize;
 pub mod precheck;
 pub mod rulebook;
+pub mod schedule;

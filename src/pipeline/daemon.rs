@@ -16,6 +16,7 @@ use super::health::Health;
 use super::ingest::{Outcome, Pipeline};
 use super::outbox::{self, SendOptions, SendReport};
 use crate::adapters::sdnotify::Notifier;
+use crate::jobs::Scheduler;
 use crate::ports::{MailSource, SourceError, Transport, Wait};
 
 type Drained = Arc<std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>>;
@@ -44,6 +45,8 @@ pub struct RunSummary {
     pub by_class: BTreeMap<String, usize>,
     pub replies_queued: usize,
     pub sent: SendReport,
+    /// Scheduled job runs made by this process (`--once`: the single tick).
+    pub scheduled_runs: usize,
 }
 
 /// How the daemon reports that it is alive.
@@ -84,20 +87,49 @@ where
         source,
         transport,
         opts,
+        None,
         shutdown,
         Monitor::default(),
     )
     .await
 }
 
-/// The daemon (or, with `opts.once`, one pass). A daemon records its liveness (pid, host,
-/// heartbeat) and tells systemd READY / WATCHDOG / STOPPING; a one-off pass records only what
-/// it saw of the mailbox and the outbox.
+/// [`run`] with the scheduler as a third task beside intake and sender (under the same
+/// cancellation token); with `once`, one tick after the mailbox pass, before sending.
+pub async fn run_with_scheduler<S, T>(
+    pipeline: Arc<Pipeline>,
+    source: S,
+    transport: Arc<T>,
+    opts: RunOptions,
+    scheduler: Option<Arc<Scheduler>>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<RunSummary>
+where
+    S: MailSource,
+    T: Transport + 'static,
+{
+    run_monitored(
+        pipeline,
+        source,
+        transport,
+        opts,
+        scheduler,
+        shutdown,
+        Monitor::default(),
+    )
+    .await
+}
+
+/// The daemon (or, with `opts.once`, one pass): intake, sender and (when given) the scheduler
+/// under one cancellation token. A daemon records its liveness (pid, host, heartbeat) and
+/// tells systemd READY / WATCHDOG / STOPPING; a one-off pass records only what it saw of the
+/// mailbox and the outbox.
 pub async fn run_monitored<S, T>(
     pipeline: Arc<Pipeline>,
     mut source: S,
     transport: Arc<T>,
     opts: RunOptions,
+    scheduler: Option<Arc<Scheduler>>,
     shutdown: CancellationToken,
     monitor: Monitor,
 ) -> anyhow::Result<RunSummary>
@@ -122,6 +154,15 @@ where
         );
     }
     let wake = Arc::new(Notify::new());
+    let ticker = match (&scheduler, opts.once) {
+        (Some(sch), false) => Some(tokio::spawn(scheduler_loop(
+            sch.clone(),
+            pipeline.clone(),
+            wake.clone(),
+            shutdown.clone(),
+        ))),
+        _ => None,
+    };
     // When the latest fetch that found the mailbox empty started (see outbox::send_due).
     let drained: Drained = Arc::new(std::sync::Mutex::new(None));
     let sender = if opts.once {
@@ -258,6 +299,9 @@ where
         }
     }
     if opts.once {
+        if let Some(sch) = &scheduler {
+            summary.scheduled_runs = sch.tick(pipeline.clock.now()).await?.runs.len();
+        }
         let drained_at = *drained.lock().expect("drained lock");
         summary.sent = outbox::send_due(
             &store,
@@ -278,6 +322,9 @@ where
         shutdown.cancel();
         if let Some(h) = sender {
             summary.sent = h.await.unwrap_or_default();
+        }
+        if let Some(h) = ticker {
+            summary.scheduled_runs = h.await.unwrap_or_default();
         }
         heartbeat_stop.cancel();
         health.stopping().await;
@@ -334,6 +381,45 @@ async fn sender_loop<T: Transport>(
             _ = shutdown.cancelled() => return total,
             _ = wake.notified() => {}
             _ = tokio::time::sleep(until_due) => {}
+        }
+    }
+}
+
+/// Ticks the scheduler at each job's next slot (at least every `tick_every`), wakes the
+/// sender after a tick that queued mail. Returns the number of runs made.
+async fn scheduler_loop(
+    scheduler: Arc<Scheduler>,
+    pipeline: Arc<Pipeline>,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+) -> usize {
+    let mut runs = 0;
+    loop {
+        let now = pipeline.clock.now();
+        match scheduler.tick(now).await {
+            Ok(r) => {
+                if !r.runs.is_empty() {
+                    runs += r.runs.len();
+                    wake.notify_one();
+                }
+            }
+            Err(e) => warn!("scheduler tick failed: {e:#}"),
+        }
+        let next = scheduler
+            .jobs
+            .iter()
+            .filter_map(|j| j.cron.next_after(now))
+            .min()
+            .map(|t| {
+                (t - pipeline.clock.now())
+                    .to_std()
+                    .unwrap_or(Duration::ZERO)
+            })
+            .unwrap_or(scheduler.tick_every)
+            .clamp(Duration::from_millis(100), scheduler.tick_every);
+        tokio::select! {
+            _ = shutdown.cancelled() => return runs,
+            _ = tokio::time::sleep(next) => {}
         }
     }
 }

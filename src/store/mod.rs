@@ -18,6 +18,7 @@ mod attempts;
 mod clean;
 mod clinics;
 mod intake;
+mod jobs;
 mod outbox;
 mod rows;
 mod state;
@@ -37,6 +38,7 @@ pub use attempts::{AttemptRow, AttemptStart, AttemptState, INTERRUPTED};
 pub use clean::{storable_text, storable_text_changes};
 pub use clinics::ClinicChangeRow;
 pub use intake::{Assigned, Intake, IntakeIds, NewMessage, NewOutbox, NewSubmission};
+pub use jobs::{Claim, JobRun, OutboxKindStats};
 pub use outbox::RetryPolicy;
 pub use rows::{MailboxState, MessageRow, OutboxRow, OutboxStatus, SubmissionRow, TriageRow};
 
@@ -246,6 +248,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "clinics",
         include_str!("../../migrations/sqlite/0004_clinics.sql"),
     ),
+    (
+        5,
+        "jobs",
+        include_str!("../../migrations/sqlite/0005_jobs.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -267,6 +274,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "clinics",
         include_str!("../../migrations/postgres/0004_clinics.sql"),
+    ),
+    (
+        5,
+        "jobs",
+        include_str!("../../migrations/postgres/0005_jobs.sql"),
     ),
 ];
 

@@ -1,0 +1,139 @@
+//! Rendering of the scheduler's mails (reminders, digest) from `templates/`, as complete
+//! RFC 5322 messages with `Auto-Submitted: auto-generated` and a stable Message-ID.
+
+use chrono::{DateTime, Utc};
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, header};
+use minijinja::{Environment, Value};
+
+const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "reminder.subject.j2",
+        include_str!("../../templates/reminder.subject.j2"),
+    ),
+    (
+        "reminder.txt.j2",
+        include_str!("../../templates/reminder.txt.j2"),
+    ),
+    (
+        "digest.subject.j2",
+        include_str!("../../templates/digest.subject.j2"),
+    ),
+    (
+        "digest.txt.j2",
+        include_str!("../../templates/digest.txt.j2"),
+    ),
+];
+
+/// A rendered mail ready for the outbox.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub to: String,
+    pub subject: String,
+    pub message_id: String,
+    pub raw: Vec<u8>,
+}
+
+/// The scheduler's template set and sender identity.
+pub struct JobMail {
+    env: Environment<'static>,
+    pub from: Mailbox,
+}
+
+impl std::fmt::Debug for JobMail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "JobMail({})", self.from)
+    }
+}
+
+impl JobMail {
+    /// The embedded templates, or those in `dir` when given (same file names).
+    pub fn load(dir: Option<&std::path::Path>, from: Mailbox) -> anyhow::Result<JobMail> {
+        let mut env = Environment::new();
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        env.set_keep_trailing_newline(true);
+        for (name, text) in TEMPLATES {
+            let body = match dir.map(|d| d.join(name)) {
+                Some(p) if p.exists() => std::fs::read_to_string(&p)?,
+                _ => text.to_string(),
+            };
+            env.add_template_owned(name.to_string(), body)?;
+        }
+        Ok(JobMail { env, from })
+    }
+
+    /// Render `<kind>.subject.j2` and `<kind>.txt.j2` and build the message. `reference`
+    /// becomes the Message-ID's local part.
+    pub fn build(
+        &self,
+        kind: &str,
+        ctx: &Value,
+        to: &str,
+        reference: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Rendered> {
+        let subject = self
+            .env
+            .get_template(&format!("{kind}.subject.j2"))?
+            .render(ctx)?
+            .trim()
+            .to_string();
+        let body = self
+            .env
+            .get_template(&format!("{kind}.txt.j2"))?
+            .render(ctx)?;
+        let message_id = format!("{reference}@{}", self.from.email.domain());
+        let rcpt: Mailbox = to
+            .parse()
+            .map_err(|e| anyhow::anyhow!("recipient {to}: {e}"))?;
+        let msg = lettre::Message::builder()
+            .from(self.from.clone())
+            .to(rcpt)
+            .subject(subject.clone())
+            .message_id(Some(format!("<{message_id}>")))
+            .date(std::time::SystemTime::from(now))
+            .header(AutoSubmitted("auto-generated".into()))
+            .header(ContentType::TEXT_PLAIN)
+            .body(body)?;
+        Ok(Rendered {
+            to: to.to_string(),
+            subject,
+            message_id,
+            raw: msg.formatted(),
+        })
+    }
+}
+
+/// RFC 3834 `Auto-Submitted` header.
+#[derive(Debug, Clone, PartialEq)]
+struct AutoSubmitted(String);
+
+impl header::Header for AutoSubmitted {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(AutoSubmitted(s.to_string()))
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+/// A Message-ID local part from free text: lower-case ASCII letters, digits, `.` and `-`.
+pub fn reference(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .map(|p| {
+            p.chars()
+                .map(|c| match c {
+                    'a'..='z' | '0'..='9' | '-' => c,
+                    'A'..='Z' => c.to_ascii_lowercase(),
+                    _ => '-',
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}

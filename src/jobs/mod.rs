@@ -1,0 +1,28 @@
+//! Scheduled jobs: the scheduler ([`scheduler::Scheduler`], a single-shot `tick(now)`),
+//! the reminders to clinics ([`reminders`]) and the weekly digest to reviewers ([`digest`]),
+//! rendered by [`mail`]. Everything they send goes through the outbox with a dedupe key.
+
+pub mod digest;
+pub mod mail;
+pub mod reminders;
+pub mod scheduler;
+
+use crate::config::ReminderSettings;
+use crate::domain::rulebook::Rulebook;
+use crate::mail::registry::Registry;
+use crate::store::Store;
+
+pub use scheduler::{JobStatus, Scheduler, TickReport};
+
+/// What the jobs read and write.
+#[derive(Debug)]
+pub struct JobContext {
+    pub store: Store,
+    pub registry: Registry,
+    pub rulebook: Rulebook,
+    pub mail: mail::JobMail,
+    pub reminders: ReminderSettings,
+    pub reviewers: Vec<String>,
+    pub max_per_hour: u32,
+    pub max_per_day: u32,
+}
