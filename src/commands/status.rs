@@ -11,9 +11,9 @@ use serde_json::json;
 use super::app;
 use super::health::{self, Assessment, DaemonState, Outbox};
 use crate::config::Settings;
-use crate::store::MessageClass;
 use crate::pipeline::health::{host_name, keys, process_start};
 use crate::ports::{Clock, SystemClock};
+use crate::store::MessageClass;
 
 /// Is the recorded process still the same one (pid and start time)? `None` when this
 /// process cannot see others in `/proc` (`hidepid`; pid 1 is then invisible too).

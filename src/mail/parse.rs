@@ -67,7 +67,12 @@ fn top_headers(raw: &[u8], inbound: &mut Inbound) {
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .map(|p| p + 4)
-        .or_else(|| raw[..limit].windows(2).position(|w| w == b"\n\n").map(|p| p + 2))
+        .or_else(|| {
+            raw[..limit]
+                .windows(2)
+                .position(|w| w == b"\n\n")
+                .map(|p| p + 2)
+        })
         .unwrap_or(limit);
     let Some(msg) = MessageParser::default().parse_headers(&raw[..end]) else {
         return;
