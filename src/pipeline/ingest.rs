@@ -163,6 +163,40 @@ fn is_supplement_subject(subject: &str) -> bool {
 }
 
 impl Pipeline {
+    /// The message's documents read under the message's time budget (poison guard).
+    async fn read_bounded(
+        &self,
+        inbound: &Inbound,
+        deadline: tokio::time::Instant,
+    ) -> Result<Reading, IngestError> {
+        let docs = inbound.documents.clone();
+        let rb = self.rulebook.clone();
+        let limits = self.limits.clone();
+        let budget = self.guards.message_budget;
+        poison::blocking("reading the document", deadline, budget, move || {
+            read_documents(&docs, &rb, &limits)
+        })
+        .await
+    }
+
+    /// The milestone a read document is for, and its analysis graded for that milestone.
+    fn graded(
+        &self,
+        read: &ReadDocument,
+        subject: &str,
+        received_at: DateTime<Utc>,
+    ) -> (u8, Analysis) {
+        let rb = &self.rulebook;
+        let milestone_id = decide_milestone(Some(&read.analysis), subject, received_at, rb);
+        let analysis = if milestone_id == read.analysis.milestone {
+            read.analysis.clone()
+        } else {
+            // Grade against the milestone the mail is really for.
+            analyse(&read.doc, rb, Some(milestone_id))
+        };
+        (milestone_id, analysis)
+    }
+
     /// Process one fetched message. Safe to call again for the same message after a crash.
     ///
     /// The attempt is committed before the message is parsed; a message that failed,
@@ -372,14 +406,7 @@ impl Pipeline {
             );
             return Ok(Plan::record(message, None));
         }
-        let docs = inbound.documents.clone();
-        let rb = self.rulebook.clone();
-        let limits = self.limits.clone();
-        let budget = self.guards.message_budget;
-        let reading = poison::blocking("reading the document", deadline, budget, move || {
-            read_documents(&docs, &rb, &limits)
-        })
-        .await?;
+        let reading = self.read_bounded(inbound, deadline).await?;
         let to = inbound.from.clone().unwrap_or_default();
         let Some(read) = reading.read else {
             return Ok(self.plan_unreadable(
@@ -406,14 +433,7 @@ impl Pipeline {
             return Ok(Plan::record(message, None));
         }
         let rb = &self.rulebook;
-        let milestone_id =
-            decide_milestone(Some(&read.analysis), &inbound.subject, f.received_at, rb);
-        let analysis = if milestone_id == read.analysis.milestone {
-            read.analysis.clone()
-        } else {
-            // Grade against the milestone the mail is really for.
-            analyse(&read.doc, rb, Some(milestone_id))
-        };
+        let (milestone_id, analysis) = self.graded(&read, &inbound.subject, f.received_at);
         let milestone = rb
             .milestone(milestone_id)
             .expect("decided from the rulebook")
@@ -520,14 +540,7 @@ impl Pipeline {
         deadline: tokio::time::Instant,
         why: String,
     ) -> Result<Plan<'static>, IngestError> {
-        let docs = inbound.documents.clone();
-        let rb = self.rulebook.clone();
-        let limits = self.limits.clone();
-        let budget = self.guards.message_budget;
-        let reading = poison::blocking("reading the document", deadline, budget, move || {
-            read_documents(&docs, &rb, &limits)
-        })
-        .await?;
+        let reading = self.read_bounded(inbound, deadline).await?;
         let to = inbound.from.clone().unwrap_or_default();
         let Some(read) = reading.read else {
             // The same "could not read" answer as for a submission, but nothing for reviewers.
@@ -541,13 +554,7 @@ impl Pipeline {
         message.class = MessageClass::Precheck;
         message.reason = why;
         let rb = &self.rulebook;
-        let milestone_id =
-            decide_milestone(Some(&read.analysis), &inbound.subject, f.received_at, rb);
-        let analysis = if milestone_id == read.analysis.milestone {
-            read.analysis
-        } else {
-            analyse(&read.doc, rb, Some(milestone_id))
-        };
+        let (milestone_id, analysis) = self.graded(&read, &inbound.subject, f.received_at);
         let milestone = rb
             .milestone(milestone_id)
             .expect("decided from the rulebook");
