@@ -561,6 +561,7 @@ impl Pipeline {
             supplement: false,
             analysis: &analysis,
             subject_note: None,
+            from_scan: read.doc.source == TextSource::Ocr,
         };
         let reference = reference_for(&f.source_key, &message.sha256);
         let reply = self
