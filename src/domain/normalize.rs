@@ -7,39 +7,70 @@ use unicode_normalization::UnicodeNormalization;
 /// variant turned into '-', typographic quotes and invisible characters (soft hyphen,
 /// zero-width space) dropped, whitespace collapsed, trimmed.
 pub fn fold(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut last_space = true;
-    for c in s.nfd() {
+    let mut f = Folder {
+        out: String::with_capacity(s.len()),
+        last_space: true,
+    };
+    if s.chars().all(|c| c < '\u{300}') {
+        // Fast path, same result: below U+0300 every character has canonical combining class
+        // 0, so the string's NFD is each character's own decomposition in turn (no
+        // reordering), and an ASCII character is its own.
+        for c in s.chars() {
+            if c.is_ascii() {
+                f.push(c);
+            } else {
+                std::iter::once(c).nfd().for_each(|d| f.push(d));
+            }
+        }
+    } else {
+        s.nfd().for_each(|c| f.push(c));
+    }
+    let mut out = f.out;
+    if out.ends_with(' ') {
+        out.pop();
+    }
+    out
+}
+
+/// The folding of one character of the NFD form.
+struct Folder {
+    out: String,
+    last_space: bool,
+}
+
+impl Folder {
+    fn push(&mut self, c: char) {
+        if c.is_ascii_alphanumeric() {
+            self.out.push(c.to_ascii_lowercase());
+            self.last_space = false;
+            return;
+        }
         if unicode_normalization::char::is_combining_mark(c) {
-            continue;
+            return;
         }
         let c = match c {
             '\u{2010}'..='\u{2015}' | '\u{2212}' => '-',
             '\u{00a0}' | '\u{2007}' | '\u{202f}' | '\t' | '\n' | '\r' => ' ',
             '\u{201c}' | '\u{201d}' | '\u{201e}' | '\u{2018}' | '\u{2019}' | '\u{00ab}'
-            | '\u{00bb}' => continue,
+            | '\u{00bb}' => return,
             // Soft hyphen, zero-width space/joiners and BOM: invisible, never a word break.
-            '\u{00ad}' | '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}' => continue,
+            '\u{00ad}' | '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}' => return,
             'ø' | 'Ø' => 'o',
             'æ' | 'Æ' => 'a',
             c => c,
         };
         if c.is_whitespace() {
-            if !last_space {
-                out.push(' ');
-                last_space = true;
+            if !self.last_space {
+                self.out.push(' ');
+                self.last_space = true;
             }
-            continue;
+            return;
         }
         for l in c.to_lowercase() {
-            out.push(l);
+            self.out.push(l);
         }
-        last_space = false;
+        self.last_space = false;
     }
-    if out.ends_with(' ') {
-        out.pop();
-    }
-    out
 }
 
 /// Fold and strip leading/trailing punctuation and symbols (for whole-paragraph comparisons
@@ -67,6 +98,15 @@ mod tests {
         assert_eq!(fold("”Citat”"), "citat");
         assert_eq!(fold("Över\u{ad}gripande\u{a0}mål"), "overgripande mal");
         assert_eq!(fold("Nu\u{200b}läge"), "nulage");
+    }
+
+    #[test]
+    fn fast_path_folds_like_the_full_nfd_path() {
+        // Precomposed (fast path) and decomposed (full path) spellings fold alike.
+        assert_eq!(fold("ÅÄÖ éü Ñ ŠŽ ø"), "aao eu n sz o");
+        assert_eq!(fold("A\u{30a}A\u{308}O\u{308} e\u{301}"), "aao e");
+        // A Latin-1 letter before a combining mark takes the full path.
+        assert_eq!(fold("ä\u{301}r"), "ar");
     }
 
     #[test]

@@ -233,7 +233,13 @@ impl Matcher {
         }
         let mut toc_like = false;
         let mut text = raw.to_string();
-        if let Some(m) = TOC_TAIL.find(raw) {
+        // The cheap first-character and digit tests below are necessary conditions of the
+        // regexes after them: they spare compiling a regex a document never needs.
+        if let Some(m) = raw
+            .contains(char::is_numeric)
+            .then(|| TOC_TAIL.find(raw))
+            .flatten()
+        {
             toc_like = true;
             text = raw[..m.start()].to_string();
         }
@@ -266,7 +272,12 @@ impl Matcher {
             });
         }
 
-        if let Some(c) = COMBINED.captures(&f) {
+        let first = f.chars().next().unwrap_or(' ');
+        if let Some(c) = ('a'..='i')
+            .contains(&first)
+            .then(|| COMBINED.captures(&f))
+            .flatten()
+        {
             let (a, b) = (first_char(&c[1]), first_char(&c[2]));
             let rest = c[3].to_string();
             if a < b && (b as u32 - a as u32) <= 2 {
@@ -277,7 +288,10 @@ impl Matcher {
                 }
             }
         }
-        if let Some(c) = LETTER.captures(&f) {
+        if let Some(c) = (('a'..='i').contains(&first) || first == 's' || first == 'p')
+            .then(|| LETTER.captures(&f))
+            .flatten()
+        {
             let letter = first_char(&c[1]).to_ascii_uppercase();
             let rest = c[2].to_string();
             if let Some(secs) = self.title_sections(&rest, true) {
@@ -301,7 +315,11 @@ impl Matcher {
             }
             return None;
         }
-        if let Some(c) = NUMBER.captures(&f) {
+        if let Some(c) = first
+            .is_numeric()
+            .then(|| NUMBER.captures(&f))
+            .flatten()
+        {
             let rest = c[2].to_string();
             if let Some(sections) = self.title_sections(&rest, true) {
                 return Some(HeadingMatch::new(sections, toc_like, Rule::Title));
