@@ -7,7 +7,7 @@ use regex::Regex;
 
 use super::units::Unit;
 use crate::domain::document::count_words;
-use crate::domain::normalize::{fold, fold_bare};
+use crate::domain::normalize::{bare, fold, fold_bare};
 use crate::domain::rulebook::{Rulebook, SectionId};
 
 pub(super) struct Matcher {
@@ -353,8 +353,12 @@ impl Matcher {
     }
 
     pub(super) fn is_placeholder(&self, text: &str) -> bool {
-        let b = fold_bare(text);
-        if self.placeholders.contains(&b) {
+        self.is_placeholder_bare(&fold_bare(text))
+    }
+
+    /// [`Self::is_placeholder`] for a string `fold_bare` already returned.
+    fn is_placeholder_bare(&self, b: &str) -> bool {
+        if self.placeholders.iter().any(|p| p == b) {
             return true;
         }
         // "Se bilaga 2", "Kommer senare!!"
@@ -368,17 +372,28 @@ impl Matcher {
 
     /// Content words of a line after removing template instruction text and placeholders.
     pub(super) fn content_words(&self, text: &str) -> usize {
-        if self.is_placeholder(text) {
+        // Folded once: `fold` returns ASCII text unchanged when folded again, so for ASCII
+        // the later `fold_bare` calls reduce to `bare` and the placeholder test to its tail.
+        let mut f = fold(text);
+        if self.is_placeholder_bare(&bare(&f)) {
             return 0;
         }
-        let mut f = fold(text);
+        let mut replaced = false;
         for ins in &self.instructions {
             if ins.len() >= 12 && f.contains(ins.as_str()) {
                 f = f.replace(ins.as_str(), " ");
+                replaced = true;
             }
         }
-        let rest = fold_bare(&f);
-        if rest.is_empty() || self.is_placeholder(&rest) {
+        let stable = !replaced && f.is_ascii();
+        let rest = if stable { bare(&f) } else { fold_bare(&f) };
+        if rest.is_empty()
+            || if rest.is_ascii() {
+                self.is_placeholder_bare(&rest)
+            } else {
+                self.is_placeholder(&rest)
+            }
+        {
             return 0;
         }
         // A fragment of an instruction (a wrapped line from a PDF) is not content either.
