@@ -123,7 +123,13 @@ mod tests {
     #[test]
     fn ascii_fold_output_is_stable() {
         // content_words relies on this to fold a line once.
-        for s in ["  Ej IFYLLT.\t", "Se bilaga 2!!", " - ", "...", "A\u{0b}B\u{0c}C"] {
+        for s in [
+            "  Ej IFYLLT.\t",
+            "Se bilaga 2!!",
+            " - ",
+            "...",
+            "A\u{0b}B\u{0c}C",
+        ] {
             let f = fold(s);
             assert_eq!(fold(&f), f, "{s:?}");
             let b = bare(&f);

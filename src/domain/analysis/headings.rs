@@ -315,11 +315,7 @@ impl Matcher {
             }
             return None;
         }
-        if let Some(c) = first
-            .is_numeric()
-            .then(|| NUMBER.captures(&f))
-            .flatten()
-        {
+        if let Some(c) = first.is_numeric().then(|| NUMBER.captures(&f)).flatten() {
             let rest = c[2].to_string();
             if let Some(sections) = self.title_sections(&rest, true) {
                 return Some(HeadingMatch::new(sections, toc_like, Rule::Title));
@@ -362,7 +358,7 @@ impl Matcher {
             return true;
         }
         // "Se bilaga 2", "Kommer senare!!"
-        count_words(&b) <= 4
+        count_words(b) <= 4
             && self
                 .placeholders
                 .iter()

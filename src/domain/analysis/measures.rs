@@ -31,23 +31,45 @@ static TARGET_NUMBER: Guarded = Guarded::new(
         "öka", "minska", "höja", "sänka", "halvera", "nå", "minst", "högst", "max", "mer", "fler",
         "färre", "över", "under", "till", "med", "från",
     ]],
-    || r"(?i)\b(?:öka|minska|höja|sänka|halvera|nå|uppnå|minst|högst|max|maximalt|mer än|fler än|färre än|över|under|till|med|från|ned till|upp till)\s+(?:\w+\s+){0,3}?(\d+(?:[.,]\d+)?)\b".to_string(),
+    || {
+        r"(?i)\b(?:öka|minska|höja|sänka|halvera|nå|uppnå|minst|högst|max|maximalt|mer än|fler än|färre än|över|under|till|med|från|ned till|upp till)\s+(?:\w+\s+){0,3}?(\d+(?:[.,]\d+)?)\b".to_string()
+    },
 );
 pub(super) const MONTHS: &str = "januari|februari|mars|april|maj|juni|juli|augusti|september|oktober|november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|okt|nov|dec";
 /// The time-bound patterns, each compiled on first use and only tried when its prefilter (a
 /// necessary condition checked with plain string scans) holds: compiling all of them costs
 /// more CPU than analysing a small document.
 static TIME_BOUND: [Guarded; 10] = [
-    Guarded::new(Need::Digit, &[&["20"], &["-"]], || r"\b20\d\d-\d{1,2}-\d{1,2}\b".to_string()),
-    Guarded::new(Need::Digit, &[&["/"]], || r"\b\d{1,2}/\d{1,2}(?:[/-]20\d\d)?\b".to_string()),
-    Guarded::new(Need::Digit, &[&MONTH_WORDS], || format!(r"(?i)\b\d{{1,2}}\s+(?:{MONTHS})\b")),
-    Guarded::new(Need::Digit, &[&MONTH_WORDS, &["20"]], || format!(r"(?i)\b(?:{MONTHS})\s+(?:månad\s+)?(?:år\s+)?20\d\d\b")),
-    Guarded::new(Need::Digit, &[&["20"]], || r"(?i)\b(?:våren|hösten|sommaren|vintern|vår|höst|sommar|vinter|kvartal\s*\d|q[1-4]|tertial\s*\d|halvår|årsskiftet|utgången av|slutet av|början av|mitten av)\s*(?:av\s+)?(?:år\s+)?20\d\d\b".to_string()),
-    Guarded::new(Need::Digit, &[&["20"]], || r"(?i)\b(?:senast|till|tills|under|innan|före|inför|per|år|t\.o\.m\.?|tom|till och med|from|fr\.o\.m\.?|by|vid)\s+(?:utgången av\s+|slutet av\s+)?(?:år\s+)?20\d\d\b".to_string()),
-    Guarded::new(Need::Nothing, &[&["inom"]], || r"(?i)\binom\s+(?:de\s+)?(?:närmaste\s+|kommande\s+)?(?:\d+|en|ett|två|tre|fyra|fem|sex|sju|åtta|nio|tio|elva|tolv|arton|tjugofyra)\s+(?:dagar|veckor|månader|år|kvartal|terminer)\b".to_string()),
-    Guarded::new(Need::Digit, &[&["v"]], || r"(?i)\b(?:vecka|v\.|v)\s*\d{1,2}\b(?:\s+20\d\d)?".to_string()),
-    Guarded::new(Need::Nothing, &[&MONTH_WORDS], || format!(r"(?i)\b(?:senast|till|före|innan|under|i)\s+(?:{MONTHS})\b")),
-    Guarded::new(Need::Nothing, &[&["år"]], || r"(?i)\b(?:vid\s+)?(?:årets\s+slut|slutet\s+av\s+året|innan\s+årets\s+slut|under\s+året|i\s+år)\b".to_string()),
+    Guarded::new(Need::Digit, &[&["20"], &["-"]], || {
+        r"\b20\d\d-\d{1,2}-\d{1,2}\b".to_string()
+    }),
+    Guarded::new(Need::Digit, &[&["/"]], || {
+        r"\b\d{1,2}/\d{1,2}(?:[/-]20\d\d)?\b".to_string()
+    }),
+    Guarded::new(Need::Digit, &[&MONTH_WORDS], || {
+        format!(r"(?i)\b\d{{1,2}}\s+(?:{MONTHS})\b")
+    }),
+    Guarded::new(Need::Digit, &[&MONTH_WORDS, &["20"]], || {
+        format!(r"(?i)\b(?:{MONTHS})\s+(?:månad\s+)?(?:år\s+)?20\d\d\b")
+    }),
+    Guarded::new(Need::Digit, &[&["20"]], || {
+        r"(?i)\b(?:våren|hösten|sommaren|vintern|vår|höst|sommar|vinter|kvartal\s*\d|q[1-4]|tertial\s*\d|halvår|årsskiftet|utgången av|slutet av|början av|mitten av)\s*(?:av\s+)?(?:år\s+)?20\d\d\b".to_string()
+    }),
+    Guarded::new(Need::Digit, &[&["20"]], || {
+        r"(?i)\b(?:senast|till|tills|under|innan|före|inför|per|år|t\.o\.m\.?|tom|till och med|from|fr\.o\.m\.?|by|vid)\s+(?:utgången av\s+|slutet av\s+)?(?:år\s+)?20\d\d\b".to_string()
+    }),
+    Guarded::new(Need::Nothing, &[&["inom"]], || {
+        r"(?i)\binom\s+(?:de\s+)?(?:närmaste\s+|kommande\s+)?(?:\d+|en|ett|två|tre|fyra|fem|sex|sju|åtta|nio|tio|elva|tolv|arton|tjugofyra)\s+(?:dagar|veckor|månader|år|kvartal|terminer)\b".to_string()
+    }),
+    Guarded::new(Need::Digit, &[&["v"]], || {
+        r"(?i)\b(?:vecka|v\.|v)\s*\d{1,2}\b(?:\s+20\d\d)?".to_string()
+    }),
+    Guarded::new(Need::Nothing, &[&MONTH_WORDS], || {
+        format!(r"(?i)\b(?:senast|till|före|innan|under|i)\s+(?:{MONTHS})\b")
+    }),
+    Guarded::new(Need::Nothing, &[&["år"]], || {
+        r"(?i)\b(?:vid\s+)?(?:årets\s+slut|slutet\s+av\s+året|innan\s+årets\s+slut|under\s+året|i\s+år)\b".to_string()
+    }),
 ];
 /// Month names as [`MONTHS`] lists them (the short forms are prefixes of the long ones).
 const MONTH_WORDS: [&str; 12] = [
@@ -63,7 +85,10 @@ pub(super) fn measured_values(text: &str) -> Vec<String> {
     }
     let pre = Prefilter::new(text);
     let mut found: Vec<(usize, String)> = Vec::new();
-    for re in [&PERCENT, &X_OF_Y, &WITH_UNIT].iter().filter_map(|g| g.get(&pre)) {
+    for re in [&PERCENT, &X_OF_Y, &WITH_UNIT]
+        .iter()
+        .filter_map(|g| g.get(&pre))
+    {
         for m in re.find_iter(text) {
             if !found
                 .iter()
@@ -128,7 +153,14 @@ pub(super) fn excerpt(s: &str) -> String {
 /// word, which spares compiling the Unicode `\w` class.
 static BASELINE_LABEL: Guarded = Guarded::new(
     Need::Nothing,
-    &[&["utgångs", "baslinje", "baseline", "startvärde", "nollmätning", "nuvarande"]],
+    &[&[
+        "utgångs",
+        "baslinje",
+        "baseline",
+        "startvärde",
+        "nollmätning",
+        "nuvarande",
+    ]],
     || {
         r"(?i)\b(?:utgångsvärde|utgångsläge|baslinje|baseline\b|startvärde|nollmätning|nuvarande\s+värde)"
             .to_string()
@@ -236,10 +268,21 @@ static RELATIVE_STEM: Guarded = Guarded::new(
 static RELATIVE_BY: Guarded = Guarded::new(
     Need::Nothing,
     &[
-        &["öka", "minska", "höja", "sänka", "reducera", "förbättra", "växa", "korta"],
+        &[
+            "öka",
+            "minska",
+            "höja",
+            "sänka",
+            "reducera",
+            "förbättra",
+            "växa",
+            "korta",
+        ],
         &["med"],
     ],
-    || r"(?i)\b(?:öka|minska|höja|sänka|reducera|förbättra|växa|korta)\w*\s+(?:\w+\s+){0,2}?med\s+(?:en\s+|ett\s+)?(?:hälften|halva|tredjedel|fjärdedel|femtedel|tiondel|\w+\s+procent)".to_string(),
+    || {
+        r"(?i)\b(?:öka|minska|höja|sänka|reducera|förbättra|växa|korta)\w*\s+(?:\w+\s+){0,2}?med\s+(?:en\s+|ett\s+)?(?:hälften|halva|tredjedel|fjärdedel|femtedel|tiondel|\w+\s+procent)".to_string()
+    },
 );
 
 pub(super) fn is_measurable(s: &str) -> bool {
