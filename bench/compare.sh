@@ -69,6 +69,22 @@ if command -v perf >/dev/null; then
     printf '%-34s %-30s %12s\n' "vardval --version (start-up floor)" "-" "$(cpu_ms target/release/vardval --version)"
 fi
 
+# Instructions per whole process (`valgrind --tool=callgrind`): stable under load, unlike
+# CPU time, so a change shows up even on a busy machine. One run each.
+if command -v valgrind >/dev/null; then
+    echo
+    printf '%-34s %-30s %14s\n' "process" file "instructions"
+    ir() {
+        valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null |
+            sed -n 's/.*I *refs: *//p' | tr -d ,
+    }
+    for f in "$DIR/m1-green-heading-styles.docx" "$PDF"; do
+        printf '%-34s %-30s %14s\n' "vardval check --format json" "$(basename "$f")" \
+            "$(ir target/release/vardval check "$f" --format json)"
+    done
+    printf '%-34s %-30s %14s\n' "pdftotext" "$(basename "$PDF")" "$(ir pdftotext "$PDF" /dev/null)"
+fi
+
 echo
 echo "zip bomb ($(basename "$BOMB"), $(stat -c %s "$BOMB") bytes):"
 /usr/bin/time -v target/release/examples/extract "$BOMB" 2>/tmp/vardval-bomb-time.txt

@@ -7,45 +7,80 @@ use unicode_normalization::UnicodeNormalization;
 /// variant turned into '-', typographic quotes and invisible characters (soft hyphen,
 /// zero-width space) dropped, whitespace collapsed, trimmed.
 pub fn fold(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut last_space = true;
-    for c in s.nfd() {
-        if unicode_normalization::char::is_combining_mark(c) {
-            continue;
-        }
-        let c = match c {
-            '\u{2010}'..='\u{2015}' | '\u{2212}' => '-',
-            '\u{00a0}' | '\u{2007}' | '\u{202f}' | '\t' | '\n' | '\r' => ' ',
-            '\u{201c}' | '\u{201d}' | '\u{201e}' | '\u{2018}' | '\u{2019}' | '\u{00ab}'
-            | '\u{00bb}' => continue,
-            // Soft hyphen, zero-width space/joiners and BOM: invisible, never a word break.
-            '\u{00ad}' | '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}' => continue,
-            'ø' | 'Ø' => 'o',
-            'æ' | 'Æ' => 'a',
-            c => c,
-        };
-        if c.is_whitespace() {
-            if !last_space {
-                out.push(' ');
-                last_space = true;
+    let mut f = Folder {
+        out: String::with_capacity(s.len()),
+        last_space: true,
+    };
+    if s.chars().all(|c| c < '\u{300}') {
+        // Fast path, same result: below U+0300 every character has canonical combining class
+        // 0, so the string's NFD is each character's own decomposition in turn (no
+        // reordering), and an ASCII character is its own.
+        for c in s.chars() {
+            if c.is_ascii() {
+                f.push(c);
+            } else {
+                std::iter::once(c).nfd().for_each(|d| f.push(d));
             }
-            continue;
         }
-        for l in c.to_lowercase() {
-            out.push(l);
-        }
-        last_space = false;
+    } else {
+        s.nfd().for_each(|c| f.push(c));
     }
+    let mut out = f.out;
     if out.ends_with(' ') {
         out.pop();
     }
     out
 }
 
+/// The folding of one character of the NFD form.
+struct Folder {
+    out: String,
+    last_space: bool,
+}
+
+impl Folder {
+    fn push(&mut self, c: char) {
+        if c.is_ascii_alphanumeric() {
+            self.out.push(c.to_ascii_lowercase());
+            self.last_space = false;
+            return;
+        }
+        if unicode_normalization::char::is_combining_mark(c) {
+            return;
+        }
+        let c = match c {
+            '\u{2010}'..='\u{2015}' | '\u{2212}' => '-',
+            '\u{00a0}' | '\u{2007}' | '\u{202f}' | '\t' | '\n' | '\r' => ' ',
+            '\u{201c}' | '\u{201d}' | '\u{201e}' | '\u{2018}' | '\u{2019}' | '\u{00ab}'
+            | '\u{00bb}' => return,
+            // Soft hyphen, zero-width space/joiners and BOM: invisible, never a word break.
+            '\u{00ad}' | '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}' => return,
+            'ø' | 'Ø' => 'o',
+            'æ' | 'Æ' => 'a',
+            c => c,
+        };
+        if c.is_whitespace() {
+            if !self.last_space {
+                self.out.push(' ');
+                self.last_space = true;
+            }
+            return;
+        }
+        for l in c.to_lowercase() {
+            self.out.push(l);
+        }
+        self.last_space = false;
+    }
+}
+
 /// Fold and strip leading/trailing punctuation and symbols (for whole-paragraph comparisons
 /// such as placeholders: "Ej ifyllt." equals "ej ifyllt").
 pub fn fold_bare(s: &str) -> String {
-    let f = fold(s);
+    bare(&fold(s))
+}
+
+/// The stripping step of [`fold_bare`], for a string [`fold`] already returned.
+pub fn bare(f: &str) -> String {
     let trimmed = f.trim_matches(|c: char| !c.is_alphanumeric());
     if trimmed.is_empty() {
         // Keep pure-punctuation placeholders ("-", "...", "?") comparable.
@@ -70,9 +105,35 @@ mod tests {
     }
 
     #[test]
+    fn fast_path_folds_like_the_full_nfd_path() {
+        // Precomposed (fast path) and decomposed (full path) spellings fold alike.
+        assert_eq!(fold("ÅÄÖ éü Ñ ŠŽ ø"), "aao eu n sz o");
+        assert_eq!(fold("A\u{30a}A\u{308}O\u{308} e\u{301}"), "aao e");
+        // A Latin-1 letter before a combining mark takes the full path.
+        assert_eq!(fold("ä\u{301}r"), "ar");
+    }
+
+    #[test]
     fn bare_strips_punctuation_but_keeps_pure_punctuation() {
         assert_eq!(fold_bare("Ej ifyllt."), "ej ifyllt");
         assert_eq!(fold_bare(" – "), "-");
         assert_eq!(fold_bare("..."), "...");
+    }
+
+    #[test]
+    fn ascii_fold_output_is_stable() {
+        // content_words relies on this to fold a line once.
+        for s in [
+            "  Ej IFYLLT.\t",
+            "Se bilaga 2!!",
+            " - ",
+            "...",
+            "A\u{0b}B\u{0c}C",
+        ] {
+            let f = fold(s);
+            assert_eq!(fold(&f), f, "{s:?}");
+            let b = bare(&f);
+            assert_eq!(fold_bare(&b), b, "{s:?}");
+        }
     }
 }

@@ -7,7 +7,7 @@ use regex::Regex;
 
 use super::units::Unit;
 use crate::domain::document::count_words;
-use crate::domain::normalize::{fold, fold_bare};
+use crate::domain::normalize::{bare, fold, fold_bare};
 use crate::domain::rulebook::{Rulebook, SectionId};
 
 pub(super) struct Matcher {
@@ -233,7 +233,13 @@ impl Matcher {
         }
         let mut toc_like = false;
         let mut text = raw.to_string();
-        if let Some(m) = TOC_TAIL.find(raw) {
+        // The cheap first-character and digit tests below are necessary conditions of the
+        // regexes after them: they spare compiling a regex a document never needs.
+        if let Some(m) = raw
+            .contains(char::is_numeric)
+            .then(|| TOC_TAIL.find(raw))
+            .flatten()
+        {
             toc_like = true;
             text = raw[..m.start()].to_string();
         }
@@ -266,7 +272,12 @@ impl Matcher {
             });
         }
 
-        if let Some(c) = COMBINED.captures(&f) {
+        let first = f.chars().next().unwrap_or(' ');
+        if let Some(c) = ('a'..='i')
+            .contains(&first)
+            .then(|| COMBINED.captures(&f))
+            .flatten()
+        {
             let (a, b) = (first_char(&c[1]), first_char(&c[2]));
             let rest = c[3].to_string();
             if a < b && (b as u32 - a as u32) <= 2 {
@@ -277,7 +288,10 @@ impl Matcher {
                 }
             }
         }
-        if let Some(c) = LETTER.captures(&f) {
+        if let Some(c) = (('a'..='i').contains(&first) || first == 's' || first == 'p')
+            .then(|| LETTER.captures(&f))
+            .flatten()
+        {
             let letter = first_char(&c[1]).to_ascii_uppercase();
             let rest = c[2].to_string();
             if let Some(secs) = self.title_sections(&rest, true) {
@@ -301,7 +315,7 @@ impl Matcher {
             }
             return None;
         }
-        if let Some(c) = NUMBER.captures(&f) {
+        if let Some(c) = first.is_numeric().then(|| NUMBER.captures(&f)).flatten() {
             let rest = c[2].to_string();
             if let Some(sections) = self.title_sections(&rest, true) {
                 return Some(HeadingMatch::new(sections, toc_like, Rule::Title));
@@ -335,12 +349,16 @@ impl Matcher {
     }
 
     pub(super) fn is_placeholder(&self, text: &str) -> bool {
-        let b = fold_bare(text);
-        if self.placeholders.contains(&b) {
+        self.is_placeholder_bare(&fold_bare(text))
+    }
+
+    /// [`Self::is_placeholder`] for a string `fold_bare` already returned.
+    fn is_placeholder_bare(&self, b: &str) -> bool {
+        if self.placeholders.iter().any(|p| p == b) {
             return true;
         }
         // "Se bilaga 2", "Kommer senare!!"
-        count_words(&b) <= 4
+        count_words(b) <= 4
             && self
                 .placeholders
                 .iter()
@@ -350,17 +368,28 @@ impl Matcher {
 
     /// Content words of a line after removing template instruction text and placeholders.
     pub(super) fn content_words(&self, text: &str) -> usize {
-        if self.is_placeholder(text) {
+        // Folded once: `fold` returns ASCII text unchanged when folded again, so for ASCII
+        // the later `fold_bare` calls reduce to `bare` and the placeholder test to its tail.
+        let mut f = fold(text);
+        if self.is_placeholder_bare(&bare(&f)) {
             return 0;
         }
-        let mut f = fold(text);
+        let mut replaced = false;
         for ins in &self.instructions {
             if ins.len() >= 12 && f.contains(ins.as_str()) {
                 f = f.replace(ins.as_str(), " ");
+                replaced = true;
             }
         }
-        let rest = fold_bare(&f);
-        if rest.is_empty() || self.is_placeholder(&rest) {
+        let stable = !replaced && f.is_ascii();
+        let rest = if stable { bare(&f) } else { fold_bare(&f) };
+        if rest.is_empty()
+            || if rest.is_ascii() {
+                self.is_placeholder_bare(&rest)
+            } else {
+                self.is_placeholder(&rest)
+            }
+        {
             return 0;
         }
         // A fragment of an instruction (a wrapped line from a PDF) is not content either.

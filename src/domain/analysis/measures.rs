@@ -4,53 +4,91 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use super::guard::{Guarded, Need, Prefilter, has_digit};
 use super::units::Unit;
 use super::{Baseline, Goal};
 use crate::domain::document::count_words;
 
 pub(super) const NUM: &str = r"\d+(?:[.,]\d+)?";
 
-pub(super) static PERCENT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(&format!(r"(?i)\b{NUM}\s*(?:%|procent\b)")).expect("regex"));
-pub(super) static X_OF_Y: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)\b\d+\s+av\s+(?:de\s+|totalt\s+)?\d+\b").expect("regex"));
-pub(super) static WITH_UNIT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(
+static PERCENT: Guarded = Guarded::new(Need::Digit, &[], || {
+    format!(r"(?i)\b{NUM}\s*(?:%|procent\b)")
+});
+static X_OF_Y: Guarded = Guarded::new(Need::Digit, &[&["av"]], || {
+    r"(?i)\b\d+\s+av\s+(?:de\s+|totalt\s+)?\d+\b".to_string()
+});
+static WITH_UNIT: Guarded = Guarded::new(Need::Digit, &[], || {
+    format!(
         r"(?i)\b{NUM}\s*(?:dagar|dygn|veckor|timmar|minuter|min|patienter|personer|besök|st|stycken|mmol/mol|mmol/l|mmol|kg|kronor|kr|samtal|ärenden|invånare|individer|recept|remisser|listade|fall|läkemedel|genomgångar|kontakter|vårdplaner|bokningar|uppföljningar|återbesök)\b"
-    ))
-    .expect("regex")
+    )
 });
-pub(super) static TIME_UNIT_PERIOD: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:inom|om|efter|på|under)\s+(?:de\s+)?(?:närmaste\s+|kommande\s+)?\d+\s*(?:dagar|dygn|veckor|timmar|månader|år)\b").expect("regex")
+static TIME_UNIT_PERIOD: Guarded = Guarded::new(Need::Digit, &[], || {
+    r"(?i)\b(?:inom|om|efter|på|under)\s+(?:de\s+)?(?:närmaste\s+|kommande\s+)?\d+\s*(?:dagar|dygn|veckor|timmar|månader|år)\b".to_string()
 });
-pub(super) static TARGET_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:öka|minska|höja|sänka|halvera|nå|uppnå|minst|högst|max|maximalt|mer än|fler än|färre än|över|under|till|med|från|ned till|upp till)\s+(?:\w+\s+){0,3}?(\d+(?:[.,]\d+)?)\b").expect("regex")
-});
+static TARGET_NUMBER: Guarded = Guarded::new(
+    Need::Digit,
+    &[&[
+        "öka", "minska", "höja", "sänka", "halvera", "nå", "minst", "högst", "max", "mer", "fler",
+        "färre", "över", "under", "till", "med", "från",
+    ]],
+    || {
+        r"(?i)\b(?:öka|minska|höja|sänka|halvera|nå|uppnå|minst|högst|max|maximalt|mer än|fler än|färre än|över|under|till|med|från|ned till|upp till)\s+(?:\w+\s+){0,3}?(\d+(?:[.,]\d+)?)\b".to_string()
+    },
+);
 pub(super) const MONTHS: &str = "januari|februari|mars|april|maj|juni|juli|augusti|september|oktober|november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|okt|nov|dec";
-pub(super) static TIME_BOUND: LazyLock<Vec<Regex>> = LazyLock::new(|| {
-    [
-        r"\b20\d\d-\d{1,2}-\d{1,2}\b".to_string(),
-        r"\b\d{1,2}/\d{1,2}(?:[/-]20\d\d)?\b".to_string(),
-        format!(r"(?i)\b\d{{1,2}}\s+(?:{MONTHS})\b"),
-        format!(r"(?i)\b(?:{MONTHS})\s+(?:månad\s+)?(?:år\s+)?20\d\d\b"),
-        r"(?i)\b(?:våren|hösten|sommaren|vintern|vår|höst|sommar|vinter|kvartal\s*\d|q[1-4]|tertial\s*\d|halvår|årsskiftet|utgången av|slutet av|början av|mitten av)\s*(?:av\s+)?(?:år\s+)?20\d\d\b".to_string(),
-        r"(?i)\b(?:senast|till|tills|under|innan|före|inför|per|år|t\.o\.m\.?|tom|till och med|from|fr\.o\.m\.?|by|vid)\s+(?:utgången av\s+|slutet av\s+)?(?:år\s+)?20\d\d\b".to_string(),
-        r"(?i)\binom\s+(?:de\s+)?(?:närmaste\s+|kommande\s+)?(?:\d+|en|ett|två|tre|fyra|fem|sex|sju|åtta|nio|tio|elva|tolv|arton|tjugofyra)\s+(?:dagar|veckor|månader|år|kvartal|terminer)\b".to_string(),
-        r"(?i)\b(?:vecka|v\.|v)\s*\d{1,2}\b(?:\s+20\d\d)?".to_string(),
-        format!(r"(?i)\b(?:senast|till|före|innan|under|i)\s+(?:{MONTHS})\b"),
-        r"(?i)\b(?:vid\s+)?(?:årets\s+slut|slutet\s+av\s+året|innan\s+årets\s+slut|under\s+året|i\s+år)\b".to_string(),
-    ]
-    .iter()
-    .map(|r| Regex::new(r).expect("regex"))
-    .collect()
-});
+/// The time-bound patterns, each compiled on first use and only tried when its prefilter (a
+/// necessary condition checked with plain string scans) holds: compiling all of them costs
+/// more CPU than analysing a small document.
+static TIME_BOUND: [Guarded; 10] = [
+    Guarded::new(Need::Digit, &[&["20"], &["-"]], || {
+        r"\b20\d\d-\d{1,2}-\d{1,2}\b".to_string()
+    }),
+    Guarded::new(Need::Digit, &[&["/"]], || {
+        r"\b\d{1,2}/\d{1,2}(?:[/-]20\d\d)?\b".to_string()
+    }),
+    Guarded::new(Need::Digit, &[&MONTH_WORDS], || {
+        format!(r"(?i)\b\d{{1,2}}\s+(?:{MONTHS})\b")
+    }),
+    Guarded::new(Need::Digit, &[&MONTH_WORDS, &["20"]], || {
+        format!(r"(?i)\b(?:{MONTHS})\s+(?:månad\s+)?(?:år\s+)?20\d\d\b")
+    }),
+    Guarded::new(Need::Digit, &[&["20"]], || {
+        r"(?i)\b(?:våren|hösten|sommaren|vintern|vår|höst|sommar|vinter|kvartal\s*\d|q[1-4]|tertial\s*\d|halvår|årsskiftet|utgången av|slutet av|början av|mitten av)\s*(?:av\s+)?(?:år\s+)?20\d\d\b".to_string()
+    }),
+    Guarded::new(Need::Digit, &[&["20"]], || {
+        r"(?i)\b(?:senast|till|tills|under|innan|före|inför|per|år|t\.o\.m\.?|tom|till och med|from|fr\.o\.m\.?|by|vid)\s+(?:utgången av\s+|slutet av\s+)?(?:år\s+)?20\d\d\b".to_string()
+    }),
+    Guarded::new(Need::Nothing, &[&["inom"]], || {
+        r"(?i)\binom\s+(?:de\s+)?(?:närmaste\s+|kommande\s+)?(?:\d+|en|ett|två|tre|fyra|fem|sex|sju|åtta|nio|tio|elva|tolv|arton|tjugofyra)\s+(?:dagar|veckor|månader|år|kvartal|terminer)\b".to_string()
+    }),
+    Guarded::new(Need::Digit, &[&["v"]], || {
+        r"(?i)\b(?:vecka|v\.|v)\s*\d{1,2}\b(?:\s+20\d\d)?".to_string()
+    }),
+    Guarded::new(Need::Nothing, &[&MONTH_WORDS], || {
+        format!(r"(?i)\b(?:senast|till|före|innan|under|i)\s+(?:{MONTHS})\b")
+    }),
+    Guarded::new(Need::Nothing, &[&["år"]], || {
+        r"(?i)\b(?:vid\s+)?(?:årets\s+slut|slutet\s+av\s+året|innan\s+årets\s+slut|under\s+året|i\s+år)\b".to_string()
+    }),
+];
+/// Month names as [`MONTHS`] lists them (the short forms are prefixes of the long ones).
+const MONTH_WORDS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "maj", "jun", "jul", "aug", "sep", "okt", "nov", "dec",
+];
 pub(super) static YEAR: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^(?:19|20)\d\d$").expect("regex"));
 
 /// Measured values in a text: percentages, "x av y", numbers with units.
 pub(super) fn measured_values(text: &str) -> Vec<String> {
+    if !has_digit(text) {
+        return Vec::new();
+    }
+    let pre = Prefilter::new(text);
     let mut found: Vec<(usize, String)> = Vec::new();
-    for re in [&*PERCENT, &*X_OF_Y, &*WITH_UNIT] {
+    for re in [&PERCENT, &X_OF_Y, &WITH_UNIT]
+        .iter()
+        .filter_map(|g| g.get(&pre))
+    {
         for m in re.find_iter(text) {
             if !found
                 .iter()
@@ -110,14 +148,43 @@ pub(super) fn excerpt(s: &str) -> String {
 }
 
 /// A label that says the number after it is the baseline ("Utgångsvärde", "Baslinje").
-static BASELINE_LABEL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:utgångsvärde\w*|utgångsläge\w*|baslinje\w*|baseline|startvärde\w*|nollmätning\w*|nuvarande\s+värde\w*)\b")
-        .expect("regex")
-});
+/// Matches what `(?i)\b(?:utgångsvärde\w*|…|nuvarande\s+värde\w*)\b` matches: the regex
+/// stops at the label's stem and [`baseline_label`] extends the match over the rest of the
+/// word, which spares compiling the Unicode `\w` class.
+static BASELINE_LABEL: Guarded = Guarded::new(
+    Need::Nothing,
+    &[&[
+        "utgångs",
+        "baslinje",
+        "baseline",
+        "startvärde",
+        "nollmätning",
+        "nuvarande",
+    ]],
+    || {
+        r"(?i)\b(?:utgångsvärde|utgångsläge|baslinje|baseline\b|startvärde|nollmätning|nuvarande\s+värde)"
+            .to_string()
+    },
+);
+
+/// The end of the first baseline label in `s`, if any.
+fn baseline_label(s: &str) -> Option<usize> {
+    let m = BASELINE_LABEL.get(&Prefilter::new(s))?.find(s)?;
+    let rest = &s[m.end()..];
+    let word = rest
+        .char_indices()
+        .find(|(_, c)| !regex_syntax::is_word_character(*c))
+        .map_or(rest.len(), |(i, _)| i);
+    Some(m.end() + word)
+}
+
 static BARE_NUMBER: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b\d+(?:[.,]\d+)?\b").expect("regex"));
 
 fn bare_numbers(s: &str) -> Vec<String> {
+    if !has_digit(s) {
+        return Vec::new();
+    }
     BARE_NUMBER
         .find_iter(s)
         .map(|m| m.as_str().to_string())
@@ -130,13 +197,13 @@ fn bare_numbers(s: &str) -> Vec<String> {
 fn labelled_table_values(rows: &[Vec<String>]) -> Vec<String> {
     let mut out = Vec::new();
     for row in rows {
-        if row.first().is_some_and(|c| BASELINE_LABEL.is_match(c)) {
+        if row.first().is_some_and(|c| baseline_label(c).is_some()) {
             out.extend(row.iter().skip(1).flat_map(|c| bare_numbers(c)));
         }
     }
     if let Some(header) = rows.first() {
         for (col, h) in header.iter().enumerate() {
-            if col > 0 && BASELINE_LABEL.is_match(h) {
+            if col > 0 && baseline_label(h).is_some() {
                 out.extend(
                     rows.iter()
                         .skip(1)
@@ -155,10 +222,10 @@ pub(super) fn find_baseline(texts: &[String], units: &[Unit]) -> Baseline {
     for s in sentences(texts) {
         let mut v = measured_values(&s);
         if v.is_empty()
-            && let Some(m) = BASELINE_LABEL.find(&s)
+            && let Some(end) = baseline_label(&s)
         {
             // "Utgångsvärde (antal patienter) 148": a labelled number without a unit.
-            v = bare_numbers(&s[m.end()..]);
+            v = bare_numbers(&s[end..]);
         }
         if !v.is_empty() && first.is_none() {
             first = Some(excerpt(&s));
@@ -190,33 +257,65 @@ pub(super) fn find_baseline(texts: &[String], units: &[Unit]) -> Baseline {
 }
 
 /// A target stated as a relative change: "ska halveras", "fördubblas", "öka med en
-/// tredjedel", "minska med hälften".
-static RELATIVE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:halver|fördubbl|tredubbl|fyrdubbl|dubbler)\w*\b|\b(?:öka|minska|höja|sänka|reducera|förbättra|växa|korta)\w*\s+(?:\w+\s+){0,2}?med\s+(?:en\s+|ett\s+)?(?:hälften|halva|tredjedel|fjärdedel|femtedel|tiondel|\w+\s+procent)")
-        .expect("regex")
-});
+/// tredjedel", "minska med hälften". Two regexes whose union matches what
+/// `(?i)\b(?:halver|…)\w*\b|\b(?:öka|…)\w*\s+…` matches: a stem followed by `\w*\b`
+/// always matches once the stem does, so the first needs no `\w`.
+static RELATIVE_STEM: Guarded = Guarded::new(
+    Need::Nothing,
+    &[&["halver", "fördubbl", "tredubbl", "fyrdubbl", "dubbler"]],
+    || r"(?i)\b(?:halver|fördubbl|tredubbl|fyrdubbl|dubbler)".to_string(),
+);
+static RELATIVE_BY: Guarded = Guarded::new(
+    Need::Nothing,
+    &[
+        &[
+            "öka",
+            "minska",
+            "höja",
+            "sänka",
+            "reducera",
+            "förbättra",
+            "växa",
+            "korta",
+        ],
+        &["med"],
+    ],
+    || {
+        r"(?i)\b(?:öka|minska|höja|sänka|reducera|förbättra|växa|korta)\w*\s+(?:\w+\s+){0,2}?med\s+(?:en\s+|ett\s+)?(?:hälften|halva|tredjedel|fjärdedel|femtedel|tiondel|\w+\s+procent)".to_string()
+    },
+);
 
 pub(super) fn is_measurable(s: &str) -> bool {
-    if PERCENT.is_match(s) || X_OF_Y.is_match(s) || RELATIVE.is_match(s) {
+    let pre = Prefilter::new(s);
+    if PERCENT.is_match(&pre)
+        || X_OF_Y.is_match(&pre)
+        || RELATIVE_STEM.is_match(&pre)
+        || RELATIVE_BY.is_match(&pre)
+    {
         return true;
     }
     // Numbers with units, but not a period such as "inom 6 månader".
     let periods: Vec<(usize, usize)> = TIME_UNIT_PERIOD
-        .find_iter(s)
-        .map(|m| (m.start(), m.end()))
-        .collect();
+        .get(&pre)
+        .map(|r| r.find_iter(s).map(|m| (m.start(), m.end())).collect())
+        .unwrap_or_default();
     let outside = |a: usize| !periods.iter().any(|(p, q)| *p <= a && a < *q);
-    if WITH_UNIT.find_iter(s).any(|m| outside(m.start())) {
+    if WITH_UNIT
+        .get(&pre)
+        .is_some_and(|r| r.find_iter(s).any(|m| outside(m.start())))
+    {
         return true;
     }
-    TARGET_NUMBER
-        .captures_iter(s)
-        .filter_map(|c| c.get(1))
-        .any(|n| !YEAR.is_match(n.as_str()) && outside(n.start()))
+    TARGET_NUMBER.get(&pre).is_some_and(|r| {
+        r.captures_iter(s)
+            .filter_map(|c| c.get(1))
+            .any(|n| !YEAR.is_match(n.as_str()) && outside(n.start()))
+    })
 }
 
 pub(super) fn is_time_bound(s: &str) -> bool {
-    TIME_BOUND.iter().any(|r| r.is_match(s))
+    let text = Prefilter::new(s);
+    TIME_BOUND.iter().any(|g| g.is_match(&text))
 }
 
 pub(super) fn find_goal(texts: &[String]) -> Goal {
@@ -266,9 +365,7 @@ pub(super) fn measurement_points(units: &[Unit]) -> usize {
     let mut n = measured_values(&joined).len();
     if n == 0 {
         // Bare numbers that are not years or dates ("mars 45, juni 58").
-        static BARE: LazyLock<Regex> =
-            LazyLock::new(|| Regex::new(r"\b\d+(?:[.,]\d+)?\b").expect("regex"));
-        n = BARE
+        n = BARE_NUMBER
             .find_iter(&joined)
             .filter(|m| !YEAR.is_match(m.as_str()))
             .count();

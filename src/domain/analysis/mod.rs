@@ -16,6 +16,7 @@
 //!    placeholders are removed before counting words. The occurrence with the most content
 //!    wins when a heading appears more than once.
 
+mod guard;
 mod headings;
 mod measures;
 mod milestone;

@@ -132,7 +132,9 @@ pub(super) fn push_lines(out: &mut Vec<Unit>, text: &str, styled: bool, m: &Matc
     // written on the first line of a paragraph is still seen.
     for l in text.lines().filter(|l| !l.trim().is_empty()) {
         let l = l.trim();
+        // The ':' test spares compiling LEAD_IN for documents without a lead-in.
         if !styled
+            && l.contains(':')
             && let Some(c) = LEAD_IN.captures(l)
             && count_words(&c[1]) <= 7
             && m.heading(&c[1], false, true)
