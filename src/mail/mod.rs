@@ -5,6 +5,7 @@
 //! Hostile input is bounded before the parser sees it ([`scan`]), the sender identity is read
 //! from the raw header lines ([`identity`]), and sender text is cleaned for replies ([`clean`]).
 
+pub mod bounce;
 pub mod clean;
 pub mod identity;
 pub mod parse;

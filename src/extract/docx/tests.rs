@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::extract::zipsafe::tests::make_zip;
 
