@@ -9,6 +9,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tracing::warn;
 
+use super::plans::outbox_row;
+pub(super) use super::plans::{Plan, PlannedReply};
 use super::poison::{self, Guards, header_block};
 use crate::adapters::archive::Archive;
 use crate::domain::analysis::{Analysis, MilestoneSource, analyse, milestone_from_words};
@@ -21,7 +23,7 @@ use crate::mail::parse::understand_with;
 use crate::mail::registry::{Clinic, Registry};
 use crate::mail::{Attachment, Inbound, MailClass, MailPolicy};
 use crate::ports::{Clock, Fetched};
-use crate::reply::{Composer, Original, ReceiptFacts, Reply};
+use crate::reply::{Composer, Original, ReceiptFacts};
 use crate::report;
 use crate::store::{
     AttemptStart, AttemptState, MessageClass, NewMessage, NewOutbox, NewSubmission, Store,
@@ -83,18 +85,18 @@ pub struct Pipeline {
 }
 
 /// The analysed primary document of a submission.
-struct ReadDocument {
-    attachment: Attachment,
-    format: Format,
+pub(super) struct ReadDocument {
+    pub(super) attachment: Attachment,
+    pub(super) format: Format,
     /// The extracted document, kept to grade it again if the mail is for another milestone.
-    doc: Document,
-    analysis: Analysis,
+    pub(super) doc: Document,
+    pub(super) analysis: Analysis,
 }
 
 /// The documents of a message: the first readable one, and why the others failed.
-struct Reading {
-    read: Option<ReadDocument>,
-    failures: Vec<(Attachment, ExtractError)>,
+pub(super) struct Reading {
+    pub(super) read: Option<ReadDocument>,
+    pub(super) failures: Vec<(Attachment, ExtractError)>,
 }
 
 fn read_documents(docs: &[Attachment], rb: &Rulebook, limits: &Limits) -> Reading {
@@ -164,7 +166,7 @@ fn is_supplement_subject(subject: &str) -> bool {
 
 impl Pipeline {
     /// The message's documents read under the message's time budget (poison guard).
-    async fn read_bounded(
+    pub(super) async fn read_bounded(
         &self,
         inbound: &Inbound,
         deadline: tokio::time::Instant,
@@ -180,7 +182,7 @@ impl Pipeline {
     }
 
     /// The milestone a read document is for, and its analysis graded for that milestone.
-    fn graded(
+    pub(super) fn graded(
         &self,
         read: &ReadDocument,
         subject: &str,
@@ -371,7 +373,7 @@ impl Pipeline {
         self.commit(plan, &inbound, now).await
     }
 
-    fn original<'a>(&self, inbound: &'a Inbound, to: &'a str) -> Original<'a> {
+    pub(super) fn original<'a>(&self, inbound: &'a Inbound, to: &'a str) -> Original<'a> {
         Original {
             to,
             message_id: inbound.message_id.as_deref(),
@@ -525,210 +527,6 @@ impl Pipeline {
             }),
         })
     }
-
-    /// Förhandskontroll: the document is read and graded like a submission and the clinic
-    /// gets the analysis, but nothing is recorded against the milestone (no submission row,
-    /// no version, no triage item): the ledger keeps the message with class `precheck`.
-    #[allow(clippy::too_many_arguments)]
-    async fn plan_precheck(
-        &self,
-        mut message: NewMessage,
-        inbound: &Inbound,
-        clinic: &Clinic,
-        f: &Fetched,
-        now: DateTime<Utc>,
-        deadline: tokio::time::Instant,
-        why: String,
-    ) -> Result<Plan<'static>, IngestError> {
-        let reading = self.read_bounded(inbound, deadline).await?;
-        let to = inbound.from.clone().unwrap_or_default();
-        let Some(read) = reading.read else {
-            // The same "could not read" answer as for a submission, but nothing for reviewers.
-            let mut plan =
-                self.plan_unreadable(message, inbound, clinic, f, now, &reading.failures, &to);
-            plan.message.reason = format!("{why}; {}", plan.message.reason);
-            plan.message.class = MessageClass::Precheck;
-            plan.triage = None;
-            return Ok(plan);
-        };
-        message.class = MessageClass::Precheck;
-        message.reason = why;
-        let rb = &self.rulebook;
-        let (milestone_id, analysis) = self.graded(&read, &inbound.subject, f.received_at);
-        let milestone = rb
-            .milestone(milestone_id)
-            .expect("decided from the rulebook");
-        let facts = ReceiptFacts {
-            clinic_name: &clinic.name,
-            document_name: &read.attachment.name,
-            received_at: f.received_at,
-            milestone,
-            on_time: cycle::on_time(f.received_at, milestone.due, rb.tz()),
-            version: 0,
-            supplement: false,
-            analysis: &analysis,
-            subject_note: None,
-            from_scan: read.doc.source == TextSource::Ocr,
-        };
-        let reference = reference_for(&f.source_key, &message.sha256);
-        let reply = self
-            .composer
-            .precheck(&self.original(inbound, &to), &facts, &reference, now);
-        Ok(Plan::with_reply(message, None, &to, reply))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn plan_unreadable(
-        &self,
-        mut message: NewMessage,
-        inbound: &Inbound,
-        clinic: &Clinic,
-        f: &Fetched,
-        now: DateTime<Utc>,
-        failures: &[(Attachment, ExtractError)],
-        to: &str,
-    ) -> Plan<'static> {
-        message.class = MessageClass::UnreadableDocument;
-        let kinds: Vec<&str> = failures.iter().map(|(_, e)| e.kind()).collect();
-        message.reason = format!("no readable document: {}", kinds.join(", "));
-        let docs: Vec<(String, String)> = failures
-            .iter()
-            .map(|(a, e)| (a.name.clone(), report::swedish_error(e)))
-            .collect();
-        let reference = reference_for(&f.source_key, &message.sha256);
-        let reply = self.composer.unreadable(
-            &self.original(inbound, to),
-            &clinic.name,
-            f.received_at,
-            &docs,
-            &reference,
-            now,
-        );
-        let triage = Some(format!("document could not be read ({})", kinds.join(", ")));
-        Plan::with_reply(message, triage, to, reply)
-    }
-
-    fn plan_no_document(
-        &self,
-        message: NewMessage,
-        inbound: &Inbound,
-        clinic: &Clinic,
-        f: &Fetched,
-        now: DateTime<Utc>,
-    ) -> Plan<'static> {
-        let to = inbound.from.clone().unwrap_or_default();
-        let names: Vec<String> = inbound.other_parts.iter().map(|a| a.name.clone()).collect();
-        let reference = reference_for(&f.source_key, &message.sha256);
-        let reply = self.composer.no_document(
-            &self.original(inbound, &to),
-            &clinic.name,
-            f.received_at,
-            &names,
-            &reference,
-            now,
-        );
-        let triage = Some("clinic mail without a document: a reviewer should read it".to_string());
-        Plan::with_reply(message, triage, &to, reply)
-    }
-
-    fn plan_oversize(
-        &self,
-        mut message: NewMessage,
-        inbound: &Inbound,
-        clinic: &Clinic,
-        f: &Fetched,
-        now: DateTime<Utc>,
-    ) -> Plan<'static> {
-        message.class = MessageClass::UnreadableDocument;
-        message.reason = format!(
-            "message of {} bytes exceeds max_message_bytes {}",
-            f.bytes.len(),
-            self.max_message_bytes
-        );
-        let to = inbound.from.clone().unwrap_or_default();
-        let e = ExtractError::TooLarge(message.reason.clone());
-        let docs = vec![("bifogade filer".to_string(), report::swedish_error(&e))];
-        let reference = reference_for(&f.source_key, &message.sha256);
-        let reply = self.composer.unreadable(
-            &self.original(inbound, &to),
-            &clinic.name,
-            f.received_at,
-            &docs,
-            &reference,
-            now,
-        );
-        let triage = Some(message.reason.clone());
-        Plan::with_reply(message, triage, &to, reply)
-    }
-}
-
-/// A reply whose bytes may depend on the version the transaction assigns.
-pub(super) struct PlannedReply<'a> {
-    pub(super) recipient: String,
-    /// The receipt of a genuine submission: never held back by a rate limit.
-    pub(super) receipt: bool,
-    pub(super) render: Box<dyn Fn(i64) -> Result<NewOutbox, String> + Send + Sync + 'a>,
-}
-
-pub(super) struct Plan<'a> {
-    pub(super) message: NewMessage,
-    pub(super) submission: Option<NewSubmission>,
-    pub(super) triage: Option<String>,
-    pub(super) reply: Option<PlannedReply<'a>>,
-}
-
-impl<'a> Plan<'a> {
-    fn record(message: NewMessage, triage: Option<String>) -> Plan<'a> {
-        Plan {
-            message,
-            submission: None,
-            triage,
-            reply: None,
-        }
-    }
-
-    fn with_reply(
-        message: NewMessage,
-        triage: Option<String>,
-        to: &str,
-        reply: Result<Reply, crate::reply::ReplyError>,
-    ) -> Plan<'a> {
-        match reply {
-            Ok(r) => {
-                let row = outbox_row("reply", r);
-                Plan {
-                    message,
-                    submission: None,
-                    triage,
-                    reply: Some(PlannedReply {
-                        recipient: to.to_string(),
-                        receipt: false,
-                        render: Box::new(move |_| Ok(row.clone())),
-                    }),
-                }
-            }
-            Err(e) => {
-                warn!("cannot build reply: {e}");
-                let t = format!(
-                    "{}; reply could not be built: {e}",
-                    triage.unwrap_or_default()
-                );
-                Plan::record(message, Some(t))
-            }
-        }
-    }
-}
-
-fn outbox_row(kind: &str, r: Reply) -> NewOutbox {
-    NewOutbox {
-        kind: kind.to_string(),
-        dedupe_key: None,
-        recipient: r.to,
-        subject: r.subject,
-        raw: r.raw,
-        mail_message_id: r.message_id,
-        not_before: None,
-    }
 }
 
 /// The ledger class of a classified message (the intake refines it further).
@@ -768,7 +566,7 @@ fn triage_reason(class: MailClass, inbound: &Inbound) -> Option<String> {
 
 /// A short, stable reference for a reply: quoted in the text and used in its Message-ID, so a
 /// re-run of the same message produces the same reply.
-fn reference_for(source_key: &str, sha: &str) -> String {
+pub(super) fn reference_for(source_key: &str, sha: &str) -> String {
     let h = crate::adapters::archive::sha256_hex(format!("{source_key}\n{sha}").as_bytes());
     format!("vv-{}", &h[..16])
 }

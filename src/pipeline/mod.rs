@@ -9,4 +9,5 @@ pub mod daemon;
 pub mod health;
 pub mod ingest;
 pub mod outbox;
+mod plans;
 pub mod poison;
