@@ -107,28 +107,21 @@ impl Store {
             let r = &p.record;
             let emails = r.addresses.join(";");
             let active = i64::from(r.active);
-            if p.outcome == Outcome::Added {
-                sqlx::query(
+            // The same columns and binds for a new clinic and for a changed one.
+            let (sql, what) = if p.outcome == Outcome::Added {
+                (
                     "INSERT INTO clinics (id, name, emails, hsa_id, org_nr, payee, active, \
                      updated_at, updated_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    "insert clinic",
                 )
-                .bind(&r.id)
-                .bind(&r.name)
-                .bind(&emails)
-                .bind(r.hsa_id.clone())
-                .bind(r.org_nr.clone())
-                .bind(r.payee.clone())
-                .bind(active)
-                .bind(&at)
-                .bind(by)
-                .execute(&mut *tx)
-                .await
-                .map_err(q("insert clinic"))?;
             } else {
-                sqlx::query(
+                (
                     "UPDATE clinics SET name = $2, emails = $3, hsa_id = $4, org_nr = $5, \
                      payee = $6, active = $7, updated_at = $8, updated_by = $9 WHERE id = $1",
+                    "update clinic",
                 )
+            };
+            sqlx::query(sql)
                 .bind(&r.id)
                 .bind(&r.name)
                 .bind(&emails)
@@ -140,8 +133,7 @@ impl Store {
                 .bind(by)
                 .execute(&mut *tx)
                 .await
-                .map_err(q("update clinic"))?;
-            }
+                .map_err(q(what))?;
             sqlx::query("DELETE FROM clinic_inhabitants WHERE clinic_id = $1")
                 .bind(&r.id)
                 .execute(&mut *tx)
