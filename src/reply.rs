@@ -344,14 +344,7 @@ impl Composer {
             .to
             .parse()
             .map_err(|e| ReplyError::Build(format!("recipient {}: {e}", orig.to)))?;
-        let mut b = lettre::Message::builder()
-            .from(self.from.clone())
-            .to(to)
-            .subject(subject.clone())
-            .message_id(Some(format!("<{message_id}>")))
-            .date(std::time::SystemTime::from(now))
-            .header(AutoSubmitted("auto-replied".into()))
-            .header(ContentType::TEXT_PLAIN);
+        let mut b = automatic_message(&self.from, to, &subject, &message_id, now, "auto-replied");
         if let Some(mid) = orig.message_id.and_then(usable_id) {
             b = b.in_reply_to(format!("<{mid}>"));
             b = b.references(thread_references(orig.references, mid).join(" "));
@@ -364,6 +357,27 @@ impl Composer {
             raw: msg.formatted(),
         })
     }
+}
+
+/// A plain-text message the agent writes by itself: From, To, Subject, a Message-ID of its
+/// own, the Date, and RFC 3834 `Auto-Submitted` (`auto-replied` for answers to a mail,
+/// `auto-generated` for the scheduler's reminders and digests).
+pub(crate) fn automatic_message(
+    from: &Mailbox,
+    to: Mailbox,
+    subject: &str,
+    message_id: &str,
+    now: DateTime<Utc>,
+    auto_submitted: &str,
+) -> lettre::message::MessageBuilder {
+    lettre::Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(subject)
+        .message_id(Some(format!("<{message_id}>")))
+        .date(std::time::SystemTime::from(now))
+        .header(AutoSubmitted(auto_submitted.into()))
+        .header(ContentType::TEXT_PLAIN)
 }
 
 /// RFC 3834 `Auto-Submitted` header, which lettre does not have built in.

@@ -2,9 +2,10 @@
 //! RFC 5322 messages with `Auto-Submitted: auto-generated` and a stable Message-ID.
 
 use chrono::{DateTime, Utc};
-use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::{Mailbox, header};
+use lettre::message::Mailbox;
 use minijinja::{Environment, Value};
+
+use crate::reply::automatic_message;
 
 const TEMPLATES: &[(&str, &str)] = &[
     (
@@ -87,37 +88,21 @@ impl JobMail {
         let rcpt: Mailbox = to
             .parse()
             .map_err(|e| anyhow::anyhow!("recipient {to}: {e}"))?;
-        let msg = lettre::Message::builder()
-            .from(self.from.clone())
-            .to(rcpt)
-            .subject(subject.clone())
-            .message_id(Some(format!("<{message_id}>")))
-            .date(std::time::SystemTime::from(now))
-            .header(AutoSubmitted("auto-generated".into()))
-            .header(ContentType::TEXT_PLAIN)
-            .body(body)?;
+        let msg = automatic_message(
+            &self.from,
+            rcpt,
+            &subject,
+            &message_id,
+            now,
+            "auto-generated",
+        )
+        .body(body)?;
         Ok(Rendered {
             to: to.to_string(),
             subject,
             message_id,
             raw: msg.formatted(),
         })
-    }
-}
-
-/// RFC 3834 `Auto-Submitted` header.
-#[derive(Debug, Clone, PartialEq)]
-struct AutoSubmitted(String);
-
-impl header::Header for AutoSubmitted {
-    fn name() -> HeaderName {
-        HeaderName::new_from_ascii_str("Auto-Submitted")
-    }
-    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(AutoSubmitted(s.to_string()))
-    }
-    fn display(&self) -> HeaderValue {
-        HeaderValue::new(Self::name(), self.0.clone())
     }
 }
 
