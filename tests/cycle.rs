@@ -457,7 +457,13 @@ emails = ["granskare@rjl.test"]
     println!("cycle replay [{tag}]: {kills} SIGKILLs");
     let mut ids = BTreeSet::new();
     for e in std::fs::read_dir(d.join("outbox")).unwrap() {
-        let raw = std::fs::read(e.unwrap().path()).unwrap();
+        let e = e.unwrap();
+        // A kill during a write leaves the file transport's hidden temp file (`.name.pid.tmp`,
+        // renamed into place only when complete): not a sent mail.
+        if e.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let raw = std::fs::read(e.path()).unwrap();
         let m = mail_parser::MessageParser::default()
             .parse(&raw[..])
             .unwrap();
