@@ -17,7 +17,7 @@ pub enum Status {
 }
 
 /// The traffic light.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Grade {
     Green,
@@ -36,11 +36,7 @@ impl Grade {
 
     /// Swedish name used in mails and the web UI.
     pub fn swedish(self) -> &'static str {
-        match self {
-            Grade::Green => "grön",
-            Grade::Yellow => "gul",
-            Grade::Red => "röd",
-        }
+        super::vocab::grade(self)
     }
 
     pub fn parse(s: &str) -> Option<Grade> {

@@ -11,6 +11,8 @@
 //! - [`money`]: amounts in integer öre and the compensation rules.
 //! - [`precheck`]: when a mail asks for a pre-check (Förhandskontroll) instead of submitting.
 //! - [`schedule`]: cron on the Stockholm wall clock (DST-safe due slots) and reminder policy.
+//! - [`submission`]: which milestone a document answers; whether it is a supplement.
+//! - [`vocab`]: the one Swedish vocabulary (grades, statuses, dates, error advice).
 
 pub mod analysis;
 pub mod clinics;
@@ -23,3 +25,5 @@ pub mod normalize;
 pub mod precheck;
 pub mod rulebook;
 pub mod schedule;
+pub mod submission;
+pub mod vocab;
