@@ -41,13 +41,18 @@ struct Daemon {
 impl Daemon {
     async fn start(agent: &Agent) -> Daemon {
         // The daemon's log goes to the test's captured output (shown when a test fails).
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| "warn,vardval=info".into()),
-            )
-            .with_test_writer()
-            .try_init();
+        {
+            use tracing_subscriber::layer::SubscriberExt;
+            use tracing_subscriber::util::SubscriberInitExt;
+            let filter = vardval::telemetry::filter(
+                std::env::var("RUST_LOG").ok().as_deref(),
+                "warn,vardval=info",
+            );
+            let _ = tracing_subscriber::registry()
+                .with(tracing_subscriber::fmt::layer().with_test_writer())
+                .with(filter)
+                .try_init();
+        }
         let s = agent.settings();
         let pipeline = Arc::new(
             app::build_pipeline(&s, Arc::new(SystemClock))

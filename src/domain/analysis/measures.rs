@@ -85,16 +85,16 @@ pub(super) fn measured_values(text: &str) -> Vec<String> {
     }
     let pre = Prefilter::new(text);
     let mut found: Vec<(usize, String)> = Vec::new();
-    for re in [&PERCENT, &X_OF_Y, &WITH_UNIT]
+    for (re, hay) in [&PERCENT, &X_OF_Y, &WITH_UNIT]
         .iter()
         .filter_map(|g| g.get(&pre))
     {
-        for m in re.find_iter(text) {
+        for m in re.find_iter(hay) {
             if !found
                 .iter()
                 .any(|(s, v)| *s <= m.start() && m.start() < s + v.len())
             {
-                found.push((m.start(), m.as_str().trim().to_string()));
+                found.push((m.start(), text[m.range()].trim().to_string()));
             }
         }
     }
@@ -169,7 +169,9 @@ static BASELINE_LABEL: Guarded = Guarded::new(
 
 /// The end of the first baseline label in `s`, if any.
 fn baseline_label(s: &str) -> Option<usize> {
-    let m = BASELINE_LABEL.get(&Prefilter::new(s))?.find(s)?;
+    let pre = Prefilter::new(s);
+    let (re, hay) = BASELINE_LABEL.get(&pre)?;
+    let m = re.find(hay)?;
     let rest = &s[m.end()..];
     let word = rest
         .char_indices()
@@ -297,17 +299,17 @@ pub(super) fn is_measurable(s: &str) -> bool {
     // Numbers with units, but not a period such as "inom 6 månader".
     let periods: Vec<(usize, usize)> = TIME_UNIT_PERIOD
         .get(&pre)
-        .map(|r| r.find_iter(s).map(|m| (m.start(), m.end())).collect())
+        .map(|(r, hay)| r.find_iter(hay).map(|m| (m.start(), m.end())).collect())
         .unwrap_or_default();
     let outside = |a: usize| !periods.iter().any(|(p, q)| *p <= a && a < *q);
     if WITH_UNIT
         .get(&pre)
-        .is_some_and(|r| r.find_iter(s).any(|m| outside(m.start())))
+        .is_some_and(|(r, hay)| r.find_iter(hay).any(|m| outside(m.start())))
     {
         return true;
     }
-    TARGET_NUMBER.get(&pre).is_some_and(|r| {
-        r.captures_iter(s)
+    TARGET_NUMBER.get(&pre).is_some_and(|(r, hay)| {
+        r.captures_iter(hay)
             .filter_map(|c| c.get(1))
             .any(|n| !YEAR.is_match(n.as_str()) && outside(n.start()))
     })
@@ -371,4 +373,64 @@ pub(super) fn measurement_points(units: &[Unit]) -> usize {
             .count();
     }
     n
+}
+
+#[cfg(test)]
+mod fast_form_tests {
+    use super::*;
+    use crate::domain::analysis::guard::fast_form;
+
+    /// Texts that differ from their lower-cased copy in every way that matters: capitals,
+    /// Swedish letters, the Kelvin and Ångström signs, the long s, a dotted capital I,
+    /// non-breaking and other Unicode spaces, non-ASCII digits.
+    const TEXTS: &[&str] = &[
+        "Senast December 2026 ska 80 % av patienterna ha fått en uppföljning.",
+        "MÅLET: ÖKA ANDELEN FRÅN 45 PROCENT TILL 60 PROCENT INOM 6 MÅNADER, 12 DAGAR.",
+        "Utgångsvärde 2025: 12 av 40 (30\u{a0}%), mätt vecka 12 2026 och v. 48.",
+        "Inom tre månader halveras väntetiden; Q3 2026; 15 mars; 1\u{202f}200 patienter.",
+        "\u{212a}ontroll 3 \u{212b}terbesök 2026-05-01 och 5/11-2026 BAſLINJE 14 dygn.",
+        "İnom 6 månader ska 20 % ha minskat med en tredjedel till ٣ besök.",
+        "Vi ska minska antalet besök med hälften till hösten 2026 och nå minst 75 procent.",
+    ];
+
+    fn all() -> Vec<&'static Guarded> {
+        let mut v = vec![
+            &PERCENT,
+            &X_OF_Y,
+            &WITH_UNIT,
+            &TIME_UNIT_PERIOD,
+            &TARGET_NUMBER,
+            &BASELINE_LABEL,
+            &RELATIVE_STEM,
+            &RELATIVE_BY,
+        ];
+        v.extend(TIME_BOUND.iter());
+        v
+    }
+
+    #[test]
+    fn the_fast_form_finds_what_the_pattern_finds() {
+        for g in all() {
+            let full = regex::Regex::new(&(g.pattern)()).unwrap();
+            let fast = regex::Regex::new(&fast_form(&(g.pattern)())).unwrap();
+            for t in TEXTS {
+                let pre = Prefilter::new(t);
+                let want: Vec<_> = full.find_iter(t).map(|m| m.range()).collect();
+                let Some((re, hay)) = g.get(&pre) else {
+                    assert!(
+                        want.is_empty(),
+                        "prefilter refused a match: {} in {t}",
+                        full.as_str()
+                    );
+                    continue;
+                };
+                let got: Vec<_> = re.find_iter(hay).map(|m| m.range()).collect();
+                assert_eq!(got, want, "{} on {t}", full.as_str());
+                if pre.is_fast() {
+                    let lowered: Vec<_> = fast.find_iter(hay).map(|m| m.range()).collect();
+                    assert_eq!(lowered, want, "fast form of {} on {t}", full.as_str());
+                }
+            }
+        }
+    }
 }

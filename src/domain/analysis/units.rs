@@ -122,26 +122,57 @@ fn join_broken_headings(units: &mut Vec<Unit>, m: &Matcher) {
 static LABEL_START: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Ia-i]\s*[.):]").expect("regex"));
 
-/// A heading written as the start of a paragraph: "Bakgrund: Vi har ...", "C. Mål: ...".
-static LEAD_IN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^((?:[A-I][.)]\s*)?\p{Lu}[^:.!?]{0,60}):\s+(\S.*)$").expect("regex")
-});
+/// A heading written as the start of a line: "Bakgrund: Vi har ...", "C. Mål: ...". Returns
+/// the lead-in (before the colon) and the text after it. Matches exactly what
+/// `^((?:[A-I][.)]\s*)?\p{Lu}[^:.!?]{0,60}):\s+(\S.*)$` matches on a line without '\n'
+/// (tested against that regex): compiling the regex (a Unicode negated class repeated 60
+/// times) cost more than reading a small document.
+fn lead_in(l: &str) -> Option<(&str, &str)> {
+    let colon = l.find(':')?;
+    let (head, tail) = (&l[..colon], &l[colon + 1..]);
+    let rest = tail.trim_start();
+    if rest.len() == tail.len() || rest.is_empty() || rest.contains('\n') {
+        return None;
+    }
+    // An upper-case letter, then at most 60 characters, none of them . ! ? (nor ':', as the
+    // colon is the first one).
+    let body = |s: &str| {
+        let mut cs = s.chars();
+        cs.next().is_some_and(is_lu)
+            && cs.clone().count() <= 60
+            && !cs.any(|c| matches!(c, '.' | '!' | '?'))
+    };
+    let mut cs = head.chars();
+    let labelled = matches!((cs.next(), cs.next()), (Some('A'..='I'), Some('.' | ')')))
+        && body(head[2..].trim_start());
+    (labelled || body(head)).then_some((head, rest))
+}
+
+/// Unicode general category Lu: the `Uppercase` property without `Other_Uppercase` (Roman
+/// numerals and circled or squared letters).
+fn is_lu(c: char) -> bool {
+    c.is_uppercase()
+        && !matches!(c,
+            '\u{2160}'..='\u{216F}'
+            | '\u{24B6}'..='\u{24CF}'
+            | '\u{1F130}'..='\u{1F149}'
+            | '\u{1F150}'..='\u{1F169}'
+            | '\u{1F170}'..='\u{1F189}')
+}
 
 pub(super) fn push_lines(out: &mut Vec<Unit>, text: &str, styled: bool, m: &Matcher) {
     // A paragraph with soft line breaks may hold "A. Titel\nInnehåll ..."; split so a heading
     // written on the first line of a paragraph is still seen.
     for l in text.lines().filter(|l| !l.trim().is_empty()) {
         let l = l.trim();
-        // The ':' test spares compiling LEAD_IN for documents without a lead-in.
         if !styled
-            && l.contains(':')
-            && let Some(c) = LEAD_IN.captures(l)
-            && count_words(&c[1]) <= 7
-            && m.heading(&c[1], false, true)
+            && let Some((head, rest)) = lead_in(l)
+            && count_words(head) <= 7
+            && m.heading(head, false, true)
                 .is_some_and(|h| !h.sections.is_empty())
         {
-            out.push(Unit::para(&format!("{}:", &c[1]), true));
-            out.push(Unit::para(&c[2], false));
+            out.push(Unit::para(&format!("{head}:"), true));
+            out.push(Unit::para(rest, false));
             continue;
         }
         out.push(Unit::para(l, styled));
@@ -188,5 +219,48 @@ fn mark_apart(units: &mut [Unit]) {
                     .is_some_and(|c| c.is_uppercase() || c.is_ascii_digit())
         });
         units[i].apart = before && after;
+    }
+}
+
+#[cfg(test)]
+mod lead_in_tests {
+    use super::*;
+
+    #[test]
+    fn lead_in_matches_what_the_regex_matched() {
+        let re = Regex::new(r"^((?:[A-I][.)]\s*)?\p{Lu}[^:.!?]{0,60}):\s+(\S.*)$").unwrap();
+        let long = format!("Bakgrund{}: text", " och mer".repeat(8));
+        let mut cases: Vec<String> = [
+            "Bakgrund: Vi har sett att väntetiderna ökar.",
+            "C. Mål: 80 % senast december 2026.",
+            "C.Mål: kort",
+            "A)  Val av område:\u{a0}diabetes",
+            "Bakgrund:Vi",
+            "Bakgrund:   ",
+            "bakgrund: liten bokstav",
+            "Mål. Delmål: nej",
+            "Vad vill vi? Svar: ja",
+            "Ⅰ Romersk: nej",
+            "Ärende: ja",
+            "İnom: ja",
+            "C. mål: liten",
+            "J. Utanför: ja",
+            "X: y",
+            ": tomt",
+            "Mål: a: b",
+            "Tid kl. 10: nej",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        cases.push(long);
+        cases.push(format!("Rubrik{}: text", "x".repeat(59)));
+        cases.push(format!("Rubrik{}: text", "x".repeat(56)));
+        for c in &cases {
+            let want = re
+                .captures(c)
+                .map(|m| (m.get(1).unwrap().as_str(), m.get(2).unwrap().as_str()));
+            assert_eq!(lead_in(c), want, "{c:?}");
+        }
     }
 }
