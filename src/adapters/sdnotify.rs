@@ -88,6 +88,24 @@ impl Notifier {
     }
 }
 
+impl crate::ports::ServiceNotifier for Notifier {
+    fn ready(&self) {
+        Notifier::ready(self)
+    }
+    fn stopping(&self) {
+        Notifier::stopping(self)
+    }
+    fn watchdog_ping(&self) {
+        Notifier::watchdog_ping(self)
+    }
+    fn watchdog(&self) -> Option<Duration> {
+        Notifier::watchdog(self)
+    }
+    fn status(&self, text: &str) {
+        self.notify(&format!("STATUS={text}"));
+    }
+}
+
 fn send(target: &Target, msg: &[u8]) -> std::io::Result<usize> {
     let sock = UnixDatagram::unbound()?;
     match target {

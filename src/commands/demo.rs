@@ -10,7 +10,6 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 
 use super::run;
-use crate::adapters::maildir::MaildirSource;
 use crate::config::Settings;
 
 pub async fn demo(config: &Path, fixtures: &Path) -> anyhow::Result<()> {
@@ -20,7 +19,7 @@ pub async fn demo(config: &Path, fixtures: &Path) -> anyhow::Result<()> {
         std::fs::remove_dir_all(&var).with_context(|| format!("cannot reset {}", var.display()))?;
     }
     let maildir = s.resolve(s.mailbox.path.as_ref().context("demo needs a Maildir")?);
-    let md = MaildirSource::new(&maildir, &s.mailbox.processed_folder, s.poll_interval());
+    let deliver = crate::app::maildir_delivery(&s)?;
     let mut files: Vec<PathBuf> = std::fs::read_dir(fixtures)
         .with_context(|| format!("cannot read {}", fixtures.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -40,7 +39,7 @@ pub async fn demo(config: &Path, fixtures: &Path) -> anyhow::Result<()> {
             .unwrap_or_default()
             .to_string_lossy()
             .into_owned();
-        md.deliver(&name, &bytes, received.get(&file_name).copied())?;
+        deliver(&name, &bytes, received.get(&file_name).copied())?;
     }
     println!(
         "Demo: {} meddelanden från {} levererade till {}",

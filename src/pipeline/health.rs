@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use tracing::warn;
 
-use crate::adapters::sdnotify::Notifier;
 use crate::ports::Clock;
+use crate::ports::ServiceNotifier;
 use crate::store::Store;
 
 /// The `daemon_state` keys.
@@ -82,14 +82,14 @@ pub fn process_start(pid: u32) -> Option<String> {
 pub struct Health {
     store: Store,
     clock: Arc<dyn Clock>,
-    notifier: Notifier,
+    notifier: Arc<dyn ServiceNotifier>,
     mail_progress: Mutex<Option<Instant>>,
     sender_progress: Mutex<Option<Instant>>,
     failures: Mutex<u64>,
 }
 
 impl Health {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, notifier: Notifier) -> Health {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, notifier: Arc<dyn ServiceNotifier>) -> Health {
         Health {
             store,
             clock,

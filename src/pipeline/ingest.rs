@@ -12,7 +12,6 @@ use tracing::warn;
 use super::plans::outbox_row;
 pub(super) use super::plans::{Plan, PlannedReply};
 use super::poison::{self, Guards, header_block};
-use crate::adapters::archive::Archive;
 use crate::domain::analysis::{Analysis, MilestoneSource, analyse, milestone_from_words};
 use crate::domain::cycle;
 use crate::domain::document::{Document, Format, TextSource};
@@ -22,7 +21,7 @@ use crate::extract::{self, ExtractError, Limits};
 use crate::mail::parse::understand_with;
 use crate::mail::registry::{Clinic, Registry};
 use crate::mail::{Attachment, Inbound, MailClass, MailPolicy};
-use crate::ports::{Clock, Fetched};
+use crate::ports::{Clock, Fetched, RawArchive};
 use crate::reply::{Composer, Original, ReceiptFacts};
 use crate::report;
 use crate::store::{
@@ -67,7 +66,7 @@ pub enum IngestError {
 /// Everything the intake needs; built once by the composition root.
 pub struct Pipeline {
     pub store: Store,
-    pub archive: Archive,
+    pub archive: Arc<dyn RawArchive>,
     pub registry: Registry,
     pub rulebook: Rulebook,
     pub composer: Composer,
@@ -212,7 +211,6 @@ impl Pipeline {
         let (sha, path) = tokio::task::spawn_blocking(move || archive.put(&bytes))
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))??;
-        let path = path.display().to_string();
         // 2. Already recorded? (crash after commit, before the move)
         if self.store.seen_source(&f.source_key).await?.is_some() {
             if let Some(a) = self.store.attempt(&f.source_key).await?
@@ -567,6 +565,6 @@ fn triage_reason(class: MailClass, inbound: &Inbound) -> Option<String> {
 /// A short, stable reference for a reply: quoted in the text and used in its Message-ID, so a
 /// re-run of the same message produces the same reply.
 pub(super) fn reference_for(source_key: &str, sha: &str) -> String {
-    let h = crate::adapters::archive::sha256_hex(format!("{source_key}\n{sha}").as_bytes());
+    let h = crate::util::sha256_hex(format!("{source_key}\n{sha}").as_bytes());
     format!("vv-{}", &h[..16])
 }

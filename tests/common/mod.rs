@@ -197,7 +197,7 @@ pub async fn pipeline(url: &str, clock: Arc<dyn Clock>, archive: &Path) -> Pipel
     };
     Pipeline {
         store,
-        archive: Archive::new(archive),
+        archive: Arc::new(Archive::new(archive)),
         registry: registry(),
         rulebook,
         composer,

@@ -1,6 +1,12 @@
-//! Builds the running parts from [`Settings`]: the pipeline (store, archive, registry,
-//! rulebook, templates), the configured mail source and the configured transport. The only
-//! place that names concrete adapters.
+//! The composition root: builds the running application from [`Settings`] (store, archive,
+//! registry, rulebook, templates, mail source, transport, scheduler, systemd notifier) and
+//! runs its tasks (intake, outbox sender, scheduler; later the web desk) under one
+//! cancellation token. The only file that names concrete adapters (`tests/architecture.rs`
+//! keeps that rule); everything else talks to the traits in [`crate::ports`].
+//!
+//! - [`App::build`] / [`App::builder`] (with overrides for tests: another transport or
+//!   source), [`App::run_until_stopped`] (the daemon), [`App::run_once`] (`run --once`).
+//! - The outbox [`Bell`]: anything that queues mail rings it; the sender wakes up.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,15 +17,19 @@ use tokio_util::sync::CancellationToken;
 use crate::adapters::archive::Archive;
 use crate::adapters::imap::{ImapAuth, ImapConfig, ImapSource};
 use crate::adapters::maildir::MaildirSource;
+use crate::adapters::sdnotify::Notifier;
 use crate::adapters::smtp::{FileTransport, SmtpConfig, SmtpTransport};
 use crate::config::{MailboxKind, Secret, Settings, SmtpKind};
 use crate::domain::rulebook::Rulebook;
+use crate::jobs::Scheduler;
 use crate::mail::registry::Registry;
-use crate::pipeline::daemon::RunOptions;
+use crate::pipeline::daemon::{self, Monitor, Parts, RunOptions, RunSummary};
 use crate::pipeline::ingest::Pipeline;
-use crate::pipeline::outbox::SendOptions;
+use crate::pipeline::outbox::{Bell, SendOptions};
 use crate::pipeline::poison::{Guards, TEST_FAULTS_ENV};
-use crate::ports::{Clock, Fetched, MailSource, SendError, SourceError, Transport, Wait};
+use crate::ports::{
+    Clock, Fetched, MailSource, SendError, ServiceNotifier, SourceError, Transport, Wait,
+};
 use crate::reply::{Composer, Templates};
 use crate::store::{RetryPolicy, Store};
 
@@ -38,8 +48,8 @@ pub async fn load_registry(
     year: i32,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<Registry> {
-    super::clinics::ensure_first_import(s, store, year, now).await?;
-    super::clinics::registry_from_records(&store.clinics().await?, year)
+    crate::commands::clinics::ensure_first_import(s, store, year, now).await?;
+    crate::commands::clinics::registry_from_records(&store.clinics().await?, year)
 }
 
 pub async fn open_store(s: &Settings) -> anyhow::Result<Store> {
@@ -69,7 +79,7 @@ pub async fn build_pipeline(s: &Settings, clock: Arc<dyn Clock>) -> anyhow::Resu
     };
     Ok(Pipeline {
         store,
-        archive: Archive::new(s.resolve(&s.archive.dir)),
+        archive: Arc::new(Archive::new(s.resolve(&s.archive.dir))),
         registry,
         rulebook,
         composer,
@@ -182,6 +192,20 @@ pub fn smtp_config(s: &Settings) -> anyhow::Result<SmtpConfig> {
         None => None,
     };
     Ok(c)
+}
+
+/// A function that delivers a message into the configured Maildir (name, bytes, delivery
+/// time), for `demo`.
+pub type Deliver =
+    Box<dyn Fn(&str, &[u8], Option<chrono::DateTime<chrono::Utc>>) -> std::io::Result<()>>;
+
+/// Delivery into the configured Maildir (`demo` fills it with the fixtures).
+pub fn maildir_delivery(s: &Settings) -> anyhow::Result<Deliver> {
+    let path = s.resolve(s.mailbox.path.as_ref().context("a Maildir is needed")?);
+    let md = MaildirSource::new(path, &s.mailbox.processed_folder, s.poll_interval());
+    Ok(Box::new(move |name, bytes, at| {
+        md.deliver(name, bytes, at).map(|_| ())
+    }))
 }
 
 /// The configured mailbox.
@@ -340,4 +364,161 @@ pub fn build_scheduler(
         lease: chrono::Duration::seconds(s.schedule.lease_seconds as i64),
         tick_every: Duration::from_secs(s.schedule.tick_seconds.max(1)),
     }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The application
+
+type Factory<X> = Box<dyn FnOnce(&Settings) -> anyhow::Result<X> + Send>;
+
+/// Builds an [`App`]; tests replace the transport or the mail source.
+pub struct AppBuilder<S, T> {
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    source: Factory<S>,
+    transport: Factory<Arc<T>>,
+    notifier: Option<Arc<dyn ServiceNotifier>>,
+}
+
+impl AppBuilder<AnySource, AnyTransport> {
+    /// Everything as the settings say.
+    pub fn new(settings: &Settings, clock: Arc<dyn Clock>) -> Self {
+        AppBuilder {
+            settings: settings.clone(),
+            clock,
+            source: Box::new(build_source),
+            transport: Box::new(|s| build_transport(s).map(Arc::new)),
+            notifier: None,
+        }
+    }
+}
+
+impl<S: MailSource + 'static, T: Transport + 'static> AppBuilder<S, T> {
+    /// Send through `t` instead of the configured transport (tests: a recorder).
+    pub fn with_transport<T2: Transport + 'static>(self, t: Arc<T2>) -> AppBuilder<S, T2> {
+        AppBuilder {
+            settings: self.settings,
+            clock: self.clock,
+            source: self.source,
+            transport: Box::new(move |_| Ok(t)),
+            notifier: self.notifier,
+        }
+    }
+
+    /// Read mail from `src` instead of the configured mailbox.
+    pub fn with_source<S2: MailSource + 'static>(self, src: S2) -> AppBuilder<S2, T> {
+        AppBuilder {
+            settings: self.settings,
+            clock: self.clock,
+            source: Box::new(move |_| Ok(src)),
+            transport: self.transport,
+            notifier: self.notifier,
+        }
+    }
+
+    /// Tell this notifier (instead of systemd's, from the environment) about readiness.
+    pub fn with_notifier(mut self, n: Arc<dyn ServiceNotifier>) -> Self {
+        self.notifier = Some(n);
+        self
+    }
+
+    pub async fn build(self) -> anyhow::Result<App<S, T>> {
+        let s = self.settings;
+        let pipeline = Arc::new(build_pipeline(&s, self.clock).await?);
+        let scheduler = build_scheduler(&s, &pipeline)?.map(Arc::new);
+        let source = (self.source)(&s)?;
+        let transport = (self.transport)(&s)?;
+        let notifier = self
+            .notifier
+            .unwrap_or_else(|| Arc::new(Notifier::from_env()));
+        Ok(App {
+            pipeline,
+            scheduler,
+            source,
+            transport,
+            notifier,
+            bell: Bell::new(),
+            settings: s,
+        })
+    }
+}
+
+/// The running application: the pipeline and the scheduler over one ledger, the mail
+/// source, the transport and the outbox's bell.
+pub struct App<S = AnySource, T = AnyTransport> {
+    pub settings: Settings,
+    pub pipeline: Arc<Pipeline>,
+    pub scheduler: Option<Arc<Scheduler>>,
+    pub source: S,
+    pub transport: Arc<T>,
+    notifier: Arc<dyn ServiceNotifier>,
+    bell: Bell,
+}
+
+impl App {
+    /// The application as the settings say.
+    pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+        AppBuilder::new(settings, clock).build().await
+    }
+
+    /// A builder, for overrides.
+    pub fn builder(
+        settings: &Settings,
+        clock: Arc<dyn Clock>,
+    ) -> AppBuilder<AnySource, AnyTransport> {
+        AppBuilder::new(settings, clock)
+    }
+}
+
+impl<S: MailSource + 'static, T: Transport + 'static> App<S, T> {
+    /// The outbox's bell: ring it after queueing mail outside intake and scheduler.
+    pub fn bell(&self) -> Bell {
+        self.bell.clone()
+    }
+
+    /// The daemon: intake, the outbox sender and the scheduler (and later the web desk) as
+    /// tasks under `token`, until it is cancelled (SIGTERM/SIGINT; see
+    /// [`cancel_on_signals`]). Each task finishes the unit in hand.
+    pub async fn run_until_stopped(self, token: CancellationToken) -> anyhow::Result<RunSummary> {
+        self.run(false, token).await
+    }
+
+    /// `run --once`: everything pending in the mailbox, the jobs due now, then what the
+    /// outbox has due; then return.
+    pub async fn run_once(self) -> anyhow::Result<RunSummary> {
+        self.run(true, CancellationToken::new()).await
+    }
+
+    async fn run(self, once: bool, token: CancellationToken) -> anyhow::Result<RunSummary> {
+        let s = &self.settings;
+        tracing::info!(source = %self.source.describe(), transport = %self.transport.describe(), once, "starting");
+        let mut tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>> = Vec::new();
+        if !once {
+            // ── Further tasks under the same token go here. ──────────────────────────────
+            // The reviewers' web desk (helper `web`) is spawned here, e.g.
+            //   tasks.push(tokio::spawn(crate::web::serve(state, listener, token.clone())));
+            // with `self.bell()` in its state so that it can wake the sender.
+        }
+        let parts = Parts {
+            pipeline: self.pipeline,
+            scheduler: self.scheduler,
+            opts: run_options(s, once),
+            monitor: Monitor {
+                heartbeat: Duration::from_secs(s.monitoring.heartbeat_secs),
+                notifier: self.notifier,
+            },
+            bell: self.bell,
+        };
+        let summary = daemon::run_parts(parts, self.source, self.transport, token.clone()).await;
+        // Intake stopped (cancelled, or `--once` done): stop the rest and wait for them.
+        token.cancel();
+        for t in tasks.drain(..) {
+            match t.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!("task ended with an error: {e:#}"),
+                Err(e) => tracing::warn!("task panicked: {e}"),
+            }
+        }
+        summary
+    }
 }
