@@ -27,6 +27,7 @@ use crate::pipeline::daemon::{self, Monitor, Parts, RunOptions, RunSummary};
 use crate::pipeline::ingest::Pipeline;
 use crate::pipeline::outbox::{Bell, SendOptions};
 use crate::pipeline::poison::{Guards, TEST_FAULTS_ENV};
+use crate::pipeline::registry::SharedRegistry;
 use crate::ports::{
     Clock, Fetched, MailSource, SendError, ServiceNotifier, SourceError, Transport, Wait,
 };
@@ -69,7 +70,14 @@ pub async fn open_store(s: &Settings) -> anyhow::Result<Store> {
 pub async fn build_pipeline(s: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Pipeline> {
     let rulebook = load_rulebook(s)?;
     let store = open_store(s).await?;
+    // The stamp before the read: a change in between is seen (and reloaded) at once.
+    let stamp = store.registry_stamp().await?;
     let registry = load_registry(s, &store, rulebook.year, clock.now()).await?;
+    let stamp = match store.registry_stamp().await? {
+        after if after == stamp => stamp,
+        _ => String::new(),
+    };
+    let registry = SharedRegistry::from_ledger(registry, rulebook.year, stamp);
     let from: lettre::message::Mailbox = s.smtp.from.parse().context("[smtp] from")?;
     let own = vec![from.email.to_string().to_lowercase()];
     let composer = Composer {

@@ -188,7 +188,7 @@ async fn whole_cycle(url: String) {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(t0()));
     let mut p = common::pipeline(&url, clock.clone(), &dir.path().join("archive")).await;
-    p.registry = Registry::from_csv(&clinics_csv()).unwrap();
+    p.registry = Registry::from_csv(&clinics_csv()).unwrap().into();
     let p = Arc::new(p);
     let tz = p.rulebook.tz();
     let ctx = JobContext {

@@ -11,15 +11,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use vardval::domain::grading::Grade;
-use vardval::domain::schedule::LocalCron;
-use vardval::jobs::mail::JobMail;
-use vardval::jobs::scheduler::{Job, JobKind};
-use vardval::jobs::{JobContext, Scheduler};
-use vardval::mail::registry::Registry;
+use vardval::jobs::Scheduler;
+use vardval::jobs::scheduler::JobKind;
 use vardval::ports::{Clock, ManualClock};
 use vardval::store::{
     Claim, Intake, MessageClass, NewMessage, NewSubmission, Store, SubmissionKind,
 };
+
+use common::app::{Overrides, TestApp, spawn_app};
 
 fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -31,43 +30,32 @@ b,Vårdcentralen B,b@vc.test,100\n\
 c,Vårdcentralen C,c@vc.test,100\n\
 d,Vårdcentralen D,@d.vc.test,100\n";
 
-async fn scheduler(url: &str, jobs: &[(JobKind, &str)], paused: bool) -> Scheduler {
-    let store = Store::connect(url).await.expect("open ledger");
-    let rulebook = vardval::domain::rulebook::Rulebook::embedded();
-    let tz = rulebook.tz();
-    let ctx = JobContext {
-        store,
-        registry: Registry::from_csv(CLINICS).unwrap(),
-        rulebook,
-        mail: JobMail::load(None, "Vårdval <vardval@rjl.test>".parse().unwrap()).unwrap(),
-        reminders: vardval::config::ReminderSettings {
-            paused,
-            ..Default::default()
-        },
-        reviewers: vec!["granskare@rjl.test".into()],
-        max_per_hour: 5,
-        max_per_day: 20,
-    };
-    Scheduler {
-        jobs: jobs
-            .iter()
-            .map(|(k, e)| Job {
-                kind: *k,
-                cron: LocalCron::parse(e, tz).unwrap(),
-            })
-            .collect(),
-        ctx,
-        owner: format!("test-{}", rand_part()),
-        lease: Duration::minutes(10),
-        tick_every: std::time::Duration::from_secs(60),
+/// The application's scheduler (booted with `spawn_app` over the ledger at `url`, the
+/// clinics above imported) with these jobs.
+struct Sched {
+    _app: TestApp,
+    s: Scheduler,
+}
+
+impl std::ops::Deref for Sched {
+    type Target = Scheduler;
+    fn deref(&self) -> &Scheduler {
+        &self.s
     }
 }
 
-fn rand_part() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish()
+async fn scheduler(url: &str, jobs: &[(JobKind, &str)], paused: bool) -> Sched {
+    let app = spawn_app(
+        url,
+        Overrides {
+            clinics_csv: Some(CLINICS.into()),
+            extra_toml: format!("[reminders]\npaused = {paused}\n"),
+            ..Default::default()
+        },
+    )
+    .await;
+    let s = app.scheduler(jobs).await;
+    Sched { _app: app, s }
 }
 
 /// Tick every `step` from `from` to `to` with the manual clock; the due times that ran.

@@ -106,8 +106,9 @@ async fn show_schedule(s: &Settings) -> anyhow::Result<()> {
             j.schedule
         );
     }
+    let registry = p.registry.snapshot();
     let (Some(clinic), Some(m)) = (
-        p.registry.clinics().iter().find(|c| !c.emails.is_empty()),
+        registry.clinics().iter().find(|c| !c.emails.is_empty()),
         p.rulebook.milestones.last(),
     ) else {
         return Ok(());

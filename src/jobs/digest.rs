@@ -64,7 +64,7 @@ pub async fn facts(ctx: &JobContext, at: DateTime<Utc>) -> anyhow::Result<Digest
         }
         let mut missing = Vec::new();
         let mut late = Vec::new();
-        for c in ctx.registry.clinics() {
+        for c in ctx.registry.snapshot().clinics() {
             let of_clinic: Vec<_> = subs
                 .iter()
                 .filter(|s| s.clinic_id == c.id && s.milestone == i64::from(m.id))
@@ -83,6 +83,7 @@ pub async fn facts(ctx: &JobContext, at: DateTime<Utc>) -> anyhow::Result<Digest
     f.reminders_dead = r.dead;
     f.domain_only = ctx
         .registry
+        .snapshot()
         .clinics()
         .iter()
         .filter(|c| c.emails.is_empty())

@@ -109,6 +109,7 @@ pub async fn units_at(
     let points = reminder_points(&ctx.rulebook, &policy(ctx));
     let clinics: Vec<String> = ctx
         .registry
+        .snapshot()
         .clinics()
         .iter()
         .map(|c| c.id.clone())
@@ -131,6 +132,7 @@ pub async fn run(
         ..Default::default()
     };
     let year = ctx.rulebook.year;
+    let registry = ctx.registry.snapshot();
     for u in &units {
         let key = u.key(year);
         if ctx.reminders.paused {
@@ -141,7 +143,7 @@ pub async fn run(
         if ctx.store.was_skipped(&key).await? {
             continue;
         }
-        let Some(clinic) = ctx.registry.get(&u.clinic_id) else {
+        let Some(clinic) = registry.get(&u.clinic_id) else {
             continue;
         };
         if clinic.emails.is_empty() {

@@ -224,6 +224,10 @@ where
             break;
         }
         let now = pipeline.clock.now();
+        // `clinics import` in another process: this batch sees the new registry.
+        if let Err(e) = pipeline.registry.refresh(&store).await {
+            warn!("cannot reload the clinic registry (keeping the previous one): {e:#}");
+        }
         let (batch, drain_mark) = match source.fetch(opts.batch).await {
             Ok(b) => {
                 backoff = Duration::from_secs(1);

@@ -19,7 +19,7 @@ use crate::domain::precheck::PrecheckRule;
 use crate::domain::rulebook::Rulebook;
 use crate::extract::{self, ExtractError, Limits};
 use crate::mail::parse::understand_with;
-use crate::mail::registry::{Clinic, Registry};
+use crate::mail::registry::Clinic;
 use crate::mail::{Attachment, Inbound, MailClass, MailPolicy};
 use crate::ports::{Clock, Fetched, RawArchive};
 use crate::reply::{Composer, Original, ReceiptFacts};
@@ -67,7 +67,8 @@ pub enum IngestError {
 pub struct Pipeline {
     pub store: Store,
     pub archive: Arc<dyn RawArchive>,
-    pub registry: Registry,
+    /// The clinic registry (reloaded when the ledger's changes; one snapshot per message).
+    pub registry: super::registry::SharedRegistry,
     pub rulebook: Rulebook,
     pub composer: Composer,
     pub limits: Limits,
@@ -311,9 +312,10 @@ impl Pipeline {
         let deadline = tokio::time::Instant::now() + budget;
         // Classify (bounded: an oversize message is judged on its headers only).
         let oversize = f.bytes.len() as u64 > self.max_message_bytes;
+        let registry = self.registry.snapshot();
         let inbound = {
             let raw = self.parse_input(f);
-            let registry = self.registry.clone();
+            let registry = registry.clone();
             let own = self.own_addresses.clone();
             let faults = self.guards.test_faults;
             let policy = self.mail_policy.clone();
@@ -346,7 +348,7 @@ impl Pipeline {
         let clinic = inbound
             .clinic_id
             .as_deref()
-            .and_then(|id| self.registry.get(id))
+            .and_then(|id| registry.get(id))
             .cloned();
         let precheck = self.precheck.reason(&inbound.subject, &inbound.recipients);
         let plan = match (inbound.class, clinic) {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod app;
 pub mod fake_smtp;
 pub mod lab;
 
@@ -198,7 +199,7 @@ pub async fn pipeline(url: &str, clock: Arc<dyn Clock>, archive: &Path) -> Pipel
     Pipeline {
         store,
         archive: Arc::new(Archive::new(archive)),
-        registry: registry(),
+        registry: registry().into(),
         rulebook,
         composer,
         limits: Limits::default(),
