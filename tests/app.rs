@@ -63,6 +63,7 @@ async fn daemon_runs_its_tasks_under_one_token_and_the_bell_wakes_the_sender(url
         kind: "notice".into(),
         dedupe_key: Some("notice:test".into()),
         recipient: "kontakt@bjorkdalen.vc.test".into(),
+        cc: vec![],
         subject: "Test".into(),
         raw: b"Subject: Test\r\n\r\nHej\r\n".to_vec(),
         mail_message_id: "notice.test@rjl.test".into(),

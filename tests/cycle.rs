@@ -131,19 +131,27 @@ fn mail_bytes(i: usize, n: usize, doc: &str) -> Vec<u8> {
         .formatted()
 }
 
+/// Clinic `i`'s registered addresses (none for a domain-only clinic), sorted.
+fn addresses(i: usize) -> Vec<String> {
+    let mut a = match (plan(i), i) {
+        (Plan::DomainOnly, _) => vec![],
+        (_, 0) | (_, 1) => vec![
+            format!("kontakt@vc{i}.vc.test"),
+            format!("chef@vc{i}.vc.test"),
+        ],
+        _ => vec![format!("kontakt@vc{i}.vc.test")],
+    };
+    a.sort();
+    a
+}
+
 /// The reminder and digest dedupe keys the scenario must produce, from the rulebook's
-/// dates (15 February and 1 December 2026), written out here.
+/// dates (15 February and 1 December 2026), written out here. One reminder per clinic and
+/// unit, to all of its addresses.
 fn expected_keys() -> BTreeSet<String> {
     let mut keys = BTreeSet::new();
     for i in 0..40 {
-        let addrs: Vec<String> = match (plan(i), i) {
-            (Plan::DomainOnly, _) => vec![],
-            (_, 0) | (_, 1) => vec![
-                format!("kontakt@vc{i}.vc.test"),
-                format!("chef@vc{i}.vc.test"),
-            ],
-            _ => vec![format!("kontakt@vc{i}.vc.test")],
-        };
+        let addrs = addresses(i);
         let units: Vec<String> = match plan(i) {
             Plan::OnTime | Plan::DomainOnly => vec![],
             Plan::Late | Plan::Never => {
@@ -160,8 +168,8 @@ fn expected_keys() -> BTreeSet<String> {
                 .collect(),
         };
         for u in &units {
-            for a in &addrs {
-                keys.insert(format!("reminder:2026:{u}:vc{i}:{a}"));
+            if !addrs.is_empty() {
+                keys.insert(format!("reminder:2026:{u}:vc{i}"));
             }
         }
     }
@@ -265,7 +273,7 @@ async fn whole_cycle(url: String) {
             .unwrap_or(end + Duration::days(1));
     }
     use sqlx::Row;
-    let rows = sqlx::query("SELECT kind, dedupe_key, status FROM outbox")
+    let rows = sqlx::query("SELECT kind, dedupe_key, status, recipient, cc, raw FROM outbox")
         .fetch_all(p.store.pool())
         .await
         .unwrap();
@@ -281,6 +289,29 @@ async fn whole_cycle(url: String) {
         missing.is_empty() && extra.is_empty(),
         "missing {missing:?}\nextra {extra:?}"
     );
+    // Each reminder went to all of its clinic's addresses, in one send.
+    let sent = rec.sent.lock().unwrap().clone();
+    for r in rows
+        .iter()
+        .filter(|r| r.get::<String, _>("kind") == "reminder")
+    {
+        let key: String = r.get("dedupe_key");
+        let clinic: usize = key.rsplit(":vc").next().unwrap().parse().unwrap();
+        let mut envelope = vec![r.get::<String, _>("recipient")];
+        envelope.extend(
+            r.get::<String, _>("cc")
+                .split(',')
+                .filter(|a| !a.is_empty())
+                .map(str::to_string),
+        );
+        let mut sorted = envelope.clone();
+        sorted.sort();
+        assert_eq!(sorted, addresses(clinic), "{key}");
+        let raw: Vec<u8> = r.get("raw");
+        let sends: Vec<_> = sent.iter().filter(|s| s.2 == raw).collect();
+        assert_eq!(sends.len(), 1, "{key}: sent once");
+        assert_eq!(sends[0].1, envelope, "{key}: one transaction to all");
+    }
     // Receipts: one per submission mail; every row was sent.
     let receipts = rows
         .iter()

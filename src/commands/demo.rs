@@ -126,18 +126,11 @@ async fn show_schedule(s: &Settings) -> anyhow::Result<()> {
     .into_iter()
     .find(|pt| pt.milestone == m.id && pt.offset == Offset::Before(14))
     .map_or(now, |pt| pt.at);
-    let mail = crate::jobs::reminders::render(
-        &sch.ctx,
-        &unit,
-        &clinic.name,
-        &clinic.emails[0],
-        0,
-        at,
-        at,
-    )?;
+    let mail =
+        crate::jobs::reminders::render(&sch.ctx, &unit, &clinic.name, &clinic.emails, at, at)?;
     println!();
     println!("Exempel på påminnelse (så som vårdcentralen läser den):\n");
-    println!("Till: {}", mail.to);
+    println!("Till: {}", mail.to.join(", "));
     println!("Ämne: {}", mail.subject);
     if let Some(m) = mail_parser::MessageParser::default().parse(&mail.raw) {
         println!();

@@ -142,11 +142,14 @@ pub async fn run(
             reminders_dead => f.reminders_dead, domain_only => f.domain_only,
             dead_letters => f.dead_letters, reference => reference,
         };
-        let mail = ctx.mail.build("digest", &v, addr, &reference, now)?;
+        let mail = ctx
+            .mail
+            .build("digest", &v, std::slice::from_ref(addr), &reference, now)?;
         let o = NewOutbox {
             kind: "digest".into(),
             dedupe_key: Some(key.clone()),
             recipient: addr.clone(),
+            cc: Vec::new(),
             subject: mail.subject,
             raw: mail.raw,
             mail_message_id: mail.message_id,

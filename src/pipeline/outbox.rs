@@ -98,7 +98,9 @@ pub async fn send_due<T: Transport>(
             return Ok(report);
         }
         for row in rows {
+            // Every recipient of the row in one SMTP transaction (one mail, one Message-ID).
             let mut to = vec![row.recipient.clone()];
+            to.extend(row.cc.iter().cloned());
             to.extend(opts.copy_to.iter().cloned());
             let res = transport.send(&opts.from, &to, &row.raw).await;
             let now = clock.now();
