@@ -56,7 +56,7 @@ pub struct NewSubmission {
 }
 
 /// An outgoing mail to queue.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NewOutbox {
     /// `receipt`, `triage_notice`, …
     pub kind: String,
