@@ -20,7 +20,8 @@ use vardval::app::App;
 use vardval::config::Settings;
 use vardval::jobs::Scheduler;
 use vardval::jobs::scheduler::{Job, JobKind};
-use vardval::pipeline::daemon::RunSummary;
+use vardval::pipeline::daemon::{self, Monitor, Parts, RunSummary};
+use vardval::pipeline::ingest::Pipeline;
 use vardval::pipeline::outbox::Bell;
 use vardval::ports::ManualClock;
 use vardval::store::Store;
@@ -73,6 +74,9 @@ pub struct TestApp {
     daemon: Option<JoinHandle<anyhow::Result<RunSummary>>>,
     /// The running daemon's outbox bell ([`TestApp::start`]).
     pub bell: Option<Bell>,
+    /// The application's pipeline and scheduler as built at boot, for [`TestApp::pass`].
+    pub pipeline: Arc<Pipeline>,
+    pub scheduler: Option<Arc<Scheduler>>,
 }
 
 /// Boot the application over the database at `url`.
@@ -120,6 +124,7 @@ pub async fn spawn_app(url: &str, o: Overrides) -> TestApp {
         .await
         .expect("the application builds");
     let store = app.pipeline.store.clone();
+    let (pipeline, scheduler) = (app.pipeline.clone(), app.scheduler.clone());
     drop(app);
     TestApp {
         dir,
@@ -132,6 +137,8 @@ pub async fn spawn_app(url: &str, o: Overrides) -> TestApp {
         token: CancellationToken::new(),
         daemon: None,
         bell: None,
+        pipeline,
+        scheduler,
     }
 }
 
@@ -148,6 +155,27 @@ impl TestApp {
     /// One pass: `vardval run --once` at the manual clock's time.
     pub async fn run_once(&self) -> RunSummary {
         self.app().await.run_once().await.expect("run once")
+    }
+
+    /// One pass like `run --once` (mailbox, due jobs, outbox) at the manual clock's time, over
+    /// the application built at boot (no rebuild: fast enough for a pass per simulated
+    /// hour). Maildir only.
+    pub async fn pass(&self) -> RunSummary {
+        let parts = Parts {
+            pipeline: self.pipeline.clone(),
+            scheduler: self.scheduler.clone(),
+            opts: vardval::app::run_options(&self.settings, true),
+            monitor: Monitor::default(),
+            bell: Bell::new(),
+        };
+        daemon::run_parts(
+            parts,
+            self.maildir_source(),
+            self.transport.clone(),
+            CancellationToken::new(),
+        )
+        .await
+        .expect("one pass")
     }
 
     /// The daemon in the background, under [`TestApp::token`].
