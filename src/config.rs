@@ -23,8 +23,6 @@ pub enum ConfigError {
     Secret(String),
 }
 
-pub use crate::adapters::tls::TlsMode;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MailboxKind {
@@ -105,7 +103,7 @@ pub struct MailboxSettings {
     /// How the IMAP server compares folder names: "auto" (case-insensitive for Microsoft
     /// Exchange, recognised by its greeting), "sensitive" or "insensitive".
     #[serde(default)]
-    pub folder_case: crate::adapters::imap::FolderCase,
+    pub folder_case: FolderCase,
     /// authserv-ids (RFC 8601) whose `Authentication-Results` headers are read, e.g. the
     /// receiving MX; empty = read only the top-most header.
     #[serde(default)]
@@ -390,8 +388,7 @@ impl LimitSettings {
     }
     /// `batch_bytes`, default 64 MiB.
     pub fn batch_bytes(&self) -> u64 {
-        self.batch_bytes
-            .unwrap_or(crate::adapters::imap::DEFAULT_BATCH_BYTES)
+        self.batch_bytes.unwrap_or(DEFAULT_BATCH_BYTES)
     }
 }
 
@@ -642,11 +639,13 @@ fn run_secret_command(cmd: &str) -> Result<String, ConfigError> {
 }
 
 pub fn is_loopback(host: &str) -> bool {
-    crate::adapters::tls::is_loopback_host(host)
+    is_loopback_host(host)
 }
 
 mod jobs;
+mod net;
 pub use jobs::{DigestSettings, ReminderSettings, ReviewerSettings, ScheduleSettings};
+pub use net::{DEFAULT_BATCH_BYTES, FolderCase, TlsMode, is_loopback_host};
 
 #[cfg(test)]
 mod tests;

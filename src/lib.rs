@@ -11,9 +11,12 @@
 //! - [`pipeline`]: the one pipeline connecting them: ingest, outbox sender, daemon loop.
 //! - [`report`]: the `check` report (JSON contract and text).
 //! - [`config`]: the TOML settings; [`telemetry`]: logging.
-//! - [`commands`]: the composition root, one module per subcommand; [`cli`] holds the clap types.
+//! - [`app`]: the composition root (the only module that names concrete adapters) and the
+//!   application's tasks under one cancellation token.
+//! - [`commands`]: one module per subcommand, over [`app`]; [`cli`] holds the clap types.
 
 pub mod adapters;
+pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -27,3 +30,4 @@ pub mod reply;
 pub mod report;
 pub mod store;
 pub mod telemetry;
+pub mod util;

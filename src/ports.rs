@@ -4,6 +4,10 @@
 //! - [`Transport`]: how a finished RFC 5322 message leaves (SMTP, a directory of .eml files).
 //! - [`Clock`]: the time; tests inject a fixed or stepping clock, nothing reads the system
 //!   clock directly.
+//! - [`RawArchive`]: where the raw bytes of every inbound message are kept (content-addressed).
+//! - [`ServiceNotifier`]: the service manager (systemd's READY / WATCHDOG / STOPPING).
+//!
+//! Only [`crate::app`] names the adapters that implement them.
 
 use std::future::Future;
 use std::time::Duration;
@@ -162,5 +166,42 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         *self.0.lock().expect("clock lock")
+    }
+}
+
+/// The raw-message archive: every inbound message's bytes, kept before anything else happens
+/// to them, content-addressed by SHA-256. Blocking (called from `spawn_blocking`).
+pub trait RawArchive: Send + Sync + std::fmt::Debug {
+    /// Store the bytes (atomically; the same bytes twice is a no-op). Returns the SHA-256
+    /// (hex) and where they are kept (a path or key, recorded in the ledger).
+    fn put(&self, bytes: &[u8]) -> std::io::Result<(String, String)>;
+    /// The bytes stored under this SHA-256.
+    fn get(&self, sha256: &str) -> std::io::Result<Vec<u8>>;
+}
+
+/// The service manager that started us (systemd `Type=notify`), or nobody.
+pub trait ServiceNotifier: Send + Sync + std::fmt::Debug {
+    /// Start-up is done (`READY=1`).
+    fn ready(&self);
+    /// Shutting down (`STOPPING=1`).
+    fn stopping(&self);
+    /// Still alive (`WATCHDOG=1`), only when a watchdog was asked for.
+    fn watchdog_ping(&self);
+    /// The interval the service manager expects watchdog pings within, if any.
+    fn watchdog(&self) -> Option<Duration>;
+    /// A one-line status text (`STATUS=…`).
+    fn status(&self, _text: &str) {}
+}
+
+/// Tells nobody (not started by a service manager; one-off runs; tests).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoNotifier;
+
+impl ServiceNotifier for NoNotifier {
+    fn ready(&self) {}
+    fn stopping(&self) {}
+    fn watchdog_ping(&self) {}
+    fn watchdog(&self) -> Option<Duration> {
+        None
     }
 }

@@ -1,32 +1,23 @@
 //! A whole 2026 cycle with the manual clock, on SQLite and PostgreSQL: 40 clinics, mails fed
-//! through the real pipeline (Maildir, received times), the scheduler ticking at every job
-//! slot and every mail. The reminders and digests that must go out are computed in this
+//! through the real application (`spawn_app`: the composition root's pipeline and configured
+//! scheduler; Maildir, received times), one `run --once` pass at every job slot and every
+//! mail. The reminders and digests that must go out are computed in this
 //! test from the scenario, independently of the policy code, and compared with the outbox
 //! as a set: every one goes out, nothing else does (all other rows are receipts).
 
 mod common;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Europe::Stockholm;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, MultiPart, SinglePart};
-use tokio_util::sync::CancellationToken;
 use vardval::adapters::maildir::MaildirSource;
 use vardval::domain::schedule::LocalCron;
-use vardval::jobs::mail::JobMail;
-use vardval::jobs::scheduler::{Job, JobKind};
-use vardval::jobs::{JobContext, Scheduler};
-use vardval::mail::registry::Registry;
-use vardval::pipeline::daemon::{self, RunOptions};
-use vardval::pipeline::outbox::SendOptions;
-use vardval::ports::ManualClock;
-use vardval::store::RetryPolicy;
 
-use common::Recorder;
+use common::app::{Overrides, spawn_app};
 
 /// What a clinic does in the scenario.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,19 +122,27 @@ fn mail_bytes(i: usize, n: usize, doc: &str) -> Vec<u8> {
         .formatted()
 }
 
+/// Clinic `i`'s registered addresses (none for a domain-only clinic), sorted.
+fn addresses(i: usize) -> Vec<String> {
+    let mut a = match (plan(i), i) {
+        (Plan::DomainOnly, _) => vec![],
+        (_, 0) | (_, 1) => vec![
+            format!("kontakt@vc{i}.vc.test"),
+            format!("chef@vc{i}.vc.test"),
+        ],
+        _ => vec![format!("kontakt@vc{i}.vc.test")],
+    };
+    a.sort();
+    a
+}
+
 /// The reminder and digest dedupe keys the scenario must produce, from the rulebook's
-/// dates (15 February and 1 December 2026), written out here.
+/// dates (15 February and 1 December 2026), written out here. One reminder per clinic and
+/// unit, to all of its addresses.
 fn expected_keys() -> BTreeSet<String> {
     let mut keys = BTreeSet::new();
     for i in 0..40 {
-        let addrs: Vec<String> = match (plan(i), i) {
-            (Plan::DomainOnly, _) => vec![],
-            (_, 0) | (_, 1) => vec![
-                format!("kontakt@vc{i}.vc.test"),
-                format!("chef@vc{i}.vc.test"),
-            ],
-            _ => vec![format!("kontakt@vc{i}.vc.test")],
-        };
+        let addrs = addresses(i);
         let units: Vec<String> = match plan(i) {
             Plan::OnTime | Plan::DomainOnly => vec![],
             Plan::Late | Plan::Never => {
@@ -160,8 +159,8 @@ fn expected_keys() -> BTreeSet<String> {
                 .collect(),
         };
         for u in &units {
-            for a in &addrs {
-                keys.insert(format!("reminder:2026:{u}:vc{i}:{a}"));
+            if !addrs.is_empty() {
+                keys.insert(format!("reminder:2026:{u}:vc{i}"));
             }
         }
     }
@@ -185,57 +184,25 @@ fn expected_keys() -> BTreeSet<String> {
 use chrono::Datelike;
 
 async fn whole_cycle(url: String) {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(t0()));
-    let mut p = common::pipeline(&url, clock.clone(), &dir.path().join("archive")).await;
-    p.registry = Registry::from_csv(&clinics_csv()).unwrap();
-    let p = Arc::new(p);
-    let tz = p.rulebook.tz();
-    let ctx = JobContext {
-        store: p.store.clone(),
-        registry: p.registry.clone(),
-        rulebook: p.rulebook.clone(),
-        mail: JobMail::load(None, "Vårdval <vardval@rjl.test>".parse().unwrap()).unwrap(),
-        reminders: Default::default(),
-        reviewers: vec!["granskare@rjl.test".into()],
-        max_per_hour: 5,
-        max_per_day: 20,
-    };
-    let jobs = vec![
-        Job {
-            kind: JobKind::Reminders,
-            cron: LocalCron::parse("0 0 8 * * *", tz).unwrap(),
+    // The real application (composition root, configured scheduler: reminders daily at
+    // 08:00, the digest on Mondays at 07:30) over the 40 clinics, with the manual clock.
+    let app = spawn_app(
+        &url,
+        Overrides {
+            clinics_csv: Some(clinics_csv()),
+            now: t0(),
+            ..Default::default()
         },
-        Job {
-            kind: JobKind::Digest,
-            cron: LocalCron::parse("0 30 7 * * Mon", tz).unwrap(),
-        },
-    ];
-    let sch = Arc::new(Scheduler {
-        ctx,
-        jobs: jobs.clone(),
-        owner: "cycle".into(),
-        lease: Duration::minutes(10),
-        tick_every: StdDuration::from_secs(60),
-    });
-    let md = MaildirSource::new(
-        dir.path().join("Maildir"),
-        ".Behandlat",
-        StdDuration::from_secs(1),
+    )
+    .await;
+    let (clock, md, rec) = (
+        app.clock.clone(),
+        app.maildir_source(),
+        app.transport.clone(),
     );
-    md.create_dirs().unwrap();
-    let rec = Arc::new(Recorder::default());
-    let opts = RunOptions {
-        once: true,
-        batch: 50,
-        max_wait: StdDuration::from_secs(1),
-        send: SendOptions {
-            from: "vardval@rjl.test".into(),
-            copy_to: None,
-            sending_grace: StdDuration::from_secs(120),
-            retry: RetryPolicy::default(),
-        },
-    };
+    let jobs = app.scheduler.as_ref().expect("the scheduler").jobs.clone();
+    let expr: Vec<&str> = jobs.iter().map(|j| j.cron.expr()).collect();
+    assert_eq!(expr, ["0 0 8 * * *", "0 30 7 * * Mon"]);
     let mut pending = mails().into_iter().enumerate().peekable();
     let end = local(2026, 12, 31, 23);
     let mut now = t0();
@@ -245,16 +212,7 @@ async fn whole_cycle(url: String) {
             md.deliver(&format!("{n:04}.cycle"), &mail_bytes(i, n, doc), Some(at))
                 .unwrap();
         }
-        daemon::run_with_scheduler(
-            p.clone(),
-            md.clone(),
-            rec.clone(),
-            opts.clone(),
-            Some(sch.clone()),
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+        app.pass().await;
         // Next step: the next mail or the next job slot, whichever comes first.
         let next_mail = pending.peek().map(|(_, (at, _, _))| *at);
         let next_slot = jobs.iter().filter_map(|j| j.cron.next_after(now)).min();
@@ -265,8 +223,8 @@ async fn whole_cycle(url: String) {
             .unwrap_or(end + Duration::days(1));
     }
     use sqlx::Row;
-    let rows = sqlx::query("SELECT kind, dedupe_key, status FROM outbox")
-        .fetch_all(p.store.pool())
+    let rows = sqlx::query("SELECT kind, dedupe_key, status, recipient, cc, raw FROM outbox")
+        .fetch_all(app.store.pool())
         .await
         .unwrap();
     let got: BTreeSet<String> = rows
@@ -281,6 +239,29 @@ async fn whole_cycle(url: String) {
         missing.is_empty() && extra.is_empty(),
         "missing {missing:?}\nextra {extra:?}"
     );
+    // Each reminder went to all of its clinic's addresses, in one send.
+    let sent = rec.sent.lock().unwrap().clone();
+    for r in rows
+        .iter()
+        .filter(|r| r.get::<String, _>("kind") == "reminder")
+    {
+        let key: String = r.get("dedupe_key");
+        let clinic: usize = key.rsplit(":vc").next().unwrap().parse().unwrap();
+        let mut envelope = vec![r.get::<String, _>("recipient")];
+        envelope.extend(
+            r.get::<String, _>("cc")
+                .split(',')
+                .filter(|a| !a.is_empty())
+                .map(str::to_string),
+        );
+        let mut sorted = envelope.clone();
+        sorted.sort();
+        assert_eq!(sorted, addresses(clinic), "{key}");
+        let raw: Vec<u8> = r.get("raw");
+        let sends: Vec<_> = sent.iter().filter(|s| s.2 == raw).collect();
+        assert_eq!(sends.len(), 1, "{key}: sent once");
+        assert_eq!(sends[0].1, envelope, "{key}: one transaction to all");
+    }
     // Receipts: one per submission mail; every row was sent.
     let receipts = rows
         .iter()
@@ -289,7 +270,7 @@ async fn whole_cycle(url: String) {
     assert_eq!(receipts, mails().len());
     assert!(rows.iter().all(|r| r.get::<String, _>("status") == "sent"));
     assert_eq!(rec.count(), rows.len());
-    p.store.close().await;
+    app.store.close().await;
 }
 
 fn t0() -> DateTime<Utc> {

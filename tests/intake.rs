@@ -11,12 +11,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
+use vardval::adapters::archive::Archive;
 use vardval::adapters::maildir::MaildirSource;
 use vardval::pipeline::daemon::{self, RunOptions};
 use vardval::pipeline::outbox::SendOptions;
 use vardval::ports::{Clock, MailSource, ManualClock};
 use vardval::store::{MessageClass, RetryPolicy};
 
+use common::app::{Overrides, TestApp, spawn_app};
 use common::{MailFixture, Recorder};
 
 fn opts() -> RunOptions {
@@ -42,22 +44,6 @@ fn header(raw: &[u8], name: &str) -> Option<String> {
     m.header_raw(name).map(|v| v.trim().to_string())
 }
 
-async fn run_once(
-    p: &Arc<vardval::pipeline::ingest::Pipeline>,
-    md: &MaildirSource,
-    rec: &Arc<Recorder>,
-) -> daemon::RunSummary {
-    daemon::run(
-        p.clone(),
-        md.clone(),
-        rec.clone(),
-        opts(),
-        CancellationToken::new(),
-    )
-    .await
-    .expect("run once")
-}
-
 const REPLIED: [&str; 4] = [
     "submission",
     "supplement",
@@ -65,23 +51,32 @@ const REPLIED: [&str; 4] = [
     "unreadable_document",
 ];
 
+/// The application booted over `url` at `now`, the scheduler off (only intake here).
+async fn intake_app(url: &str, now: &str) -> TestApp {
+    spawn_app(
+        url,
+        Overrides {
+            now: t(now),
+            extra_toml: "[schedule]\nenabled = false\n".into(),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
 async fn fixtures_flow_through_the_intake(url: String) {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(t("2026-12-05T08:00:00Z")));
-    let p = Arc::new(common::pipeline(&url, clock.clone(), &dir.path().join("archive")).await);
-    let md = MaildirSource::new(
-        dir.path().join("Maildir"),
-        ".Behandlat",
-        Duration::from_secs(1),
-    );
+    let app = intake_app(&url, "2026-12-05T08:00:00Z").await;
+    let md = app.maildir_source();
     let fixtures = common::mail_fixtures();
     for f in &fixtures {
-        md.deliver(&f.name, &f.bytes, f.received).unwrap();
+        app.deliver(&f.name, &f.bytes, f.received);
     }
-    let rec = Arc::new(Recorder::default());
-    let summary = run_once(&p, &md, &rec).await;
+    let rec = app.transport.clone();
+    let summary = app.run_once().await;
     assert_eq!(summary.processed, fixtures.len());
     assert_eq!(summary.failed, 0);
+    let archive = Archive::new(app.path("archive"));
+    let p = &app;
 
     let subs = p.store.submissions().await.unwrap();
     let mut replies_by_thread: HashMap<String, usize> = HashMap::new();
@@ -125,7 +120,7 @@ async fn fixtures_flow_through_the_intake(url: String) {
         );
         // The raw bytes are in the archive, unchanged.
         assert_eq!(
-            p.archive.get(&row.sha256).unwrap(),
+            archive.get(&row.sha256).unwrap(),
             f.bytes,
             "{}: archived",
             f.name
@@ -170,12 +165,8 @@ async fn fixtures_flow_through_the_intake(url: String) {
         assert!(reg.lookup(&r).is_some(), "reply to unknown address {r}");
     }
     // Everything was moved out of the watched folder only after it was recorded.
-    let left = std::fs::read_dir(dir.path().join("Maildir/new"))
-        .unwrap()
-        .count()
-        + std::fs::read_dir(dir.path().join("Maildir/cur"))
-            .unwrap()
-            .count();
+    let left = std::fs::read_dir(app.maildir.join("new")).unwrap().count()
+        + std::fs::read_dir(app.maildir.join("cur")).unwrap().count();
     assert_eq!(left, 0);
     assert_eq!(
         std::fs::read_dir(md.processed_dir()).unwrap().count(),
@@ -184,9 +175,9 @@ async fn fixtures_flow_through_the_intake(url: String) {
 
     // The same messages again (a crash after commit, before the move): nothing new.
     for f in &fixtures {
-        md.deliver(&f.name, &f.bytes, f.received).unwrap();
+        app.deliver(&f.name, &f.bytes, f.received);
     }
-    let again = run_once(&p, &md, &rec).await;
+    let again = app.run_once().await;
     assert_eq!(again.processed, 0);
     assert_eq!(again.already_recorded, fixtures.len());
     assert_eq!(rec.count(), expected_replies, "no reply twice");
@@ -202,13 +193,12 @@ fn variant(f: &MailFixture, n: usize) -> Vec<u8> {
 }
 
 async fn storms_and_auto_replies_get_no_storm_back(url: String) {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(t("2026-02-09T08:00:00Z")));
-    let p = Arc::new(common::pipeline(&url, clock.clone(), &dir.path().join("archive")).await);
-    let md = MaildirSource::new(
-        dir.path().join("Maildir"),
-        ".Behandlat",
-        Duration::from_secs(1),
+    let app = intake_app(&url, "2026-02-09T08:00:00Z").await;
+    let (clock, md, rec, p) = (
+        app.clock.clone(),
+        app.maildir_source(),
+        app.transport.clone(),
+        &app,
     );
     let fx = common::mail_fixtures();
     let by = |prefix: &str| {
@@ -218,7 +208,6 @@ async fn storms_and_auto_replies_get_no_storm_back(url: String) {
             .clone()
     };
     let (no_doc, auto, bounce, list) = (by("09-"), by("14-"), by("15-"), by("16-"));
-    let rec = Arc::new(Recorder::default());
 
     // A storm: 40 mails from one clinic within minutes.
     for n in 0..40 {
@@ -250,7 +239,7 @@ async fn storms_and_auto_replies_get_no_storm_back(url: String) {
         )
         .unwrap();
     }
-    let s = run_once(&p, &md, &rec).await;
+    let s = app.run_once().await;
     assert_eq!(s.processed, 70);
     assert_eq!(rec.count(), 5, "at most 5 replies per recipient and hour");
     assert!(rec.recipients().iter().all(|r| r == "lindkullen@vc.test"));
@@ -273,7 +262,7 @@ async fn storms_and_auto_replies_get_no_storm_back(url: String) {
     clock.advance(Duration::from_secs(3700));
     md.deliver("later", &variant(&no_doc, 999), Some(clock.now()))
         .unwrap();
-    run_once(&p, &md, &rec).await;
+    app.run_once().await;
     assert_eq!(rec.count(), 6);
     assert_eq!(MessageClass::NoDocument.as_str(), "no_document");
 }

@@ -11,15 +11,16 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use vardval::domain::grading::Grade;
-use vardval::domain::schedule::LocalCron;
-use vardval::jobs::mail::JobMail;
-use vardval::jobs::scheduler::{Job, JobKind};
-use vardval::jobs::{JobContext, Scheduler};
-use vardval::mail::registry::Registry;
+use vardval::jobs::Scheduler;
+use vardval::jobs::scheduler::JobKind;
+use vardval::pipeline::outbox::{self, SendOptions};
 use vardval::ports::{Clock, ManualClock};
 use vardval::store::{
-    Claim, Intake, MessageClass, NewMessage, NewSubmission, Store, SubmissionKind,
+    Claim, Intake, MessageClass, NewMessage, NewOutbox, NewSubmission, RetryPolicy, Store,
+    SubmissionKind,
 };
+
+use common::app::{Overrides, TestApp, spawn_app};
 
 fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -31,43 +32,32 @@ b,Vårdcentralen B,b@vc.test,100\n\
 c,Vårdcentralen C,c@vc.test,100\n\
 d,Vårdcentralen D,@d.vc.test,100\n";
 
-async fn scheduler(url: &str, jobs: &[(JobKind, &str)], paused: bool) -> Scheduler {
-    let store = Store::connect(url).await.expect("open ledger");
-    let rulebook = vardval::domain::rulebook::Rulebook::embedded();
-    let tz = rulebook.tz();
-    let ctx = JobContext {
-        store,
-        registry: Registry::from_csv(CLINICS).unwrap(),
-        rulebook,
-        mail: JobMail::load(None, "Vårdval <vardval@rjl.test>".parse().unwrap()).unwrap(),
-        reminders: vardval::config::ReminderSettings {
-            paused,
-            ..Default::default()
-        },
-        reviewers: vec!["granskare@rjl.test".into()],
-        max_per_hour: 5,
-        max_per_day: 20,
-    };
-    Scheduler {
-        jobs: jobs
-            .iter()
-            .map(|(k, e)| Job {
-                kind: *k,
-                cron: LocalCron::parse(e, tz).unwrap(),
-            })
-            .collect(),
-        ctx,
-        owner: format!("test-{}", rand_part()),
-        lease: Duration::minutes(10),
-        tick_every: std::time::Duration::from_secs(60),
+/// The application's scheduler (booted with `spawn_app` over the ledger at `url`, the
+/// clinics above imported) with these jobs.
+struct Sched {
+    _app: TestApp,
+    s: Scheduler,
+}
+
+impl std::ops::Deref for Sched {
+    type Target = Scheduler;
+    fn deref(&self) -> &Scheduler {
+        &self.s
     }
 }
 
-fn rand_part() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish()
+async fn scheduler(url: &str, jobs: &[(JobKind, &str)], paused: bool) -> Sched {
+    let app = spawn_app(
+        url,
+        Overrides {
+            clinics_csv: Some(CLINICS.into()),
+            extra_toml: format!("[reminders]\npaused = {paused}\n"),
+            ..Default::default()
+        },
+    )
+    .await;
+    let s = app.scheduler(jobs).await;
+    Sched { _app: app, s }
 }
 
 /// Tick every `step` from `from` to `to` with the manual clock; the due times that ran.
@@ -215,11 +205,11 @@ async fn two_schedulers_run_each_due_job_once(url: String) {
         runs.iter()
             .all(|r| r.attempts == 1 && r.finished_at.is_some())
     );
-    // Each reminder unit once: clinics a (2 addresses), b, c miss milestone 1 at 14 and 3
-    // days and after the deadline: 3 points × 4 rows; d is domain-only.
+    // Each reminder unit once: clinics a (2 addresses, one mail), b, c miss milestone 1 at 14
+    // and 3 days and after the deadline: 3 points × 3 mails; d is domain-only.
     let keys = outbox_keys(&a.ctx.store).await;
     let reminders: Vec<&String> = keys.iter().filter(|k| k.starts_with("reminder:")).collect();
-    assert_eq!(reminders.len(), 12, "{reminders:?}");
+    assert_eq!(reminders.len(), 9, "{reminders:?}");
     a.ctx.store.close().await;
     b.ctx.store.close().await;
 }
@@ -311,10 +301,10 @@ async fn reminders_go_to_the_right_clinics_once(url: String) {
     assert_eq!(
         keys,
         vec![
-            "reminder:2026:m1:after:c:c@vc.test",
-            "reminder:2026:m1:d14:c:c@vc.test",
-            "reminder:2026:m1:d3:c:c@vc.test",
-            "reminder:2026:m1:incomplete:b:b@vc.test",
+            "reminder:2026:m1:after:c",
+            "reminder:2026:m1:d14:c",
+            "reminder:2026:m1:d3:c",
+            "reminder:2026:m1:incomplete:b",
         ]
     );
     let raw: Vec<u8> = {
@@ -328,7 +318,7 @@ async fn reminders_go_to_the_right_clinics_once(url: String) {
     let text = String::from_utf8_lossy(&raw);
     assert!(text.contains("Auto-Submitted: auto-generated"), "{text}");
     assert!(
-        text.contains("Message-ID: <reminder.2026.m1.incomplete.b.0@rjl.test>"),
+        text.contains("Message-ID: <reminder.2026.m1.incomplete.b@rjl.test>"),
         "{text}"
     );
     let body = mail_parser::MessageParser::default()
@@ -363,9 +353,9 @@ async fn paused_reminders_are_skipped_and_not_sent_later(url: String) {
     let s = scheduler(&url, &[(JobKind::Reminders, "0 0 8 * * *")], false).await;
     s.tick(t("2026-02-02T08:00:00Z")).await.unwrap();
     assert!(outbox_keys(&s.ctx.store).await.is_empty());
-    // The 3-day reminders go out as usual.
+    // The 3-day reminders go out as usual: one mail for each of a, b, c.
     s.tick(t("2026-02-12T08:00:00Z")).await.unwrap();
-    assert_eq!(outbox_keys(&s.ctx.store).await.len(), 4);
+    assert_eq!(outbox_keys(&s.ctx.store).await.len(), 3);
     paused.ctx.store.close().await;
     s.ctx.store.close().await;
 }
@@ -412,6 +402,115 @@ async fn digest_counts_the_week(url: String) {
     s.ctx.store.close().await;
 }
 
+/// One reminder per clinic: clinic a's two addresses get one mail (one row, one
+/// Message-ID, both in `To` and both envelope recipients of one send), exactly once, and
+/// the per-recipient limits hold for each address: a full hour for the second address
+/// holds the whole mail back an hour; the mail then counts for both addresses.
+async fn one_reminder_per_clinic_to_all_its_addresses_within_each_limit(url: String) {
+    let s = scheduler(&url, &[(JobKind::Reminders, "0 0 8 * * *")], false).await;
+    let store = &s.ctx.store;
+    s.tick(t("2026-01-01T00:00:00Z")).await.unwrap();
+    // Five mails to chef@a.vc.test in the last hour: its hourly limit (5) is used up.
+    for n in 0..5 {
+        let key = format!("notice:{n}");
+        let o = NewOutbox {
+            kind: "notice".into(),
+            dedupe_key: Some(key.clone()),
+            recipient: "chef@a.vc.test".into(),
+            cc: vec![],
+            subject: "x".into(),
+            raw: b"Subject: x\r\n\r\nx\r\n".to_vec(),
+            mail_message_id: format!("notice.{n}@rjl.test"),
+            not_before: None,
+        };
+        store
+            .enqueue(&o, &key, t("2026-02-01T06:30:00Z"), None, None)
+            .await
+            .unwrap();
+    }
+    let r = s.tick(t("2026-02-01T07:00:00Z")).await.unwrap();
+    assert!(
+        r.runs[0].outcome.starts_with("ok: 4 reminders, 3 queued"),
+        "{r:?}"
+    );
+    let row = |key: &'static str| async move {
+        use sqlx::Row;
+        let id: i64 = sqlx::query("SELECT id FROM outbox WHERE dedupe_key = $1")
+            .bind(key)
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+            .get("id");
+        store.outbox_row(id).await.unwrap().unwrap()
+    };
+    let a = row("reminder:2026:m1:d14:a").await;
+    assert_eq!(a.recipient, "a@a.vc.test");
+    assert_eq!(a.cc, vec!["chef@a.vc.test".to_string()]);
+    assert_eq!(
+        a.next_attempt_at,
+        t("2026-02-01T08:00:00Z"),
+        "held back an hour"
+    );
+    let b = row("reminder:2026:m1:d14:b").await;
+    assert!(b.cc.is_empty());
+    assert_eq!(b.next_attempt_at, t("2026-02-01T07:00:00Z"));
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&a.raw[..])
+        .unwrap();
+    let to: Vec<String> = parsed
+        .to()
+        .unwrap()
+        .iter()
+        .filter_map(|x| x.address().map(str::to_string))
+        .collect();
+    assert_eq!(to, vec!["a@a.vc.test", "chef@a.vc.test"]);
+    assert_eq!(parsed.message_id(), Some("reminder.2026.m1.d14.a@rjl.test"));
+    // The mail counts for each of its recipients.
+    for addr in ["a@a.vc.test", "CHEF@a.vc.test"] {
+        let n = store
+            .replies_to_since(addr, t("2026-02-01T06:00:00Z"))
+            .await
+            .unwrap();
+        assert_eq!(n, if addr.starts_with('a') { 1 } else { 6 }, "{addr}");
+    }
+    // A tick again (a taken-over run, another daemon): nothing new.
+    let again = vardval::jobs::reminders::run(
+        &s.ctx,
+        t("2026-01-01T00:00:00Z"),
+        t("2026-02-01T07:00:00Z"),
+        t("2026-02-01T07:05:00Z"),
+    )
+    .await
+    .unwrap();
+    assert_eq!((again.queued, again.already), (0, 3));
+    // Sending: b, c and the notices now; a's mail an hour later, to both addresses at once.
+    let rec = common::Recorder::default();
+    let opts = SendOptions {
+        from: "vardval@rjl.test".into(),
+        copy_to: None,
+        sending_grace: std::time::Duration::from_secs(120),
+        retry: RetryPolicy::default(),
+    };
+    let clock = ManualClock::new(t("2026-02-01T07:01:00Z"));
+    outbox::send_due(store, &rec, &opts, None, &clock)
+        .await
+        .unwrap();
+    assert_eq!(rec.count(), 7);
+    assert!(!rec.recipients().contains(&"a@a.vc.test".to_string()));
+    clock.set(t("2026-02-01T08:00:00Z"));
+    outbox::send_due(store, &rec, &opts, None, &clock)
+        .await
+        .unwrap();
+    let sent = rec.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 8);
+    assert_eq!(
+        sent[7].1,
+        vec!["a@a.vc.test".to_string(), "chef@a.vc.test".to_string()]
+    );
+    assert_eq!(sent[7].2, a.raw);
+    store.close().await;
+}
+
 both!(
     dst_nights_run_a_0230_job_once,
     downtime_runs_the_latest_missed_slot_once_and_epoch_is_respected,
@@ -420,6 +519,7 @@ both!(
     reminders_go_to_the_right_clinics_once,
     paused_reminders_are_skipped_and_not_sent_later,
     digest_counts_the_week,
+    one_reminder_per_clinic_to_all_its_addresses_within_each_limit,
 );
 
 /// The binary: `run --once --now` at fixed times, then `schedule --format json` and
@@ -473,15 +573,16 @@ fn binary_run_once_now_then_schedule_and_status() {
         rem["last_outcome"]
             .as_str()
             .unwrap()
-            .starts_with("ok: 4 reminders, 4 queued"),
+            .starts_with("ok: 4 reminders, 3 queued"),
         "{rem}"
     );
     assert!(rem["next_at"].is_string());
     assert_eq!(v["jobs"][1]["job"], "digest");
     assert_eq!(v["jobs"][1]["last_due_at"], "2026-01-26T06:30:00Z");
-    // The reminders were sent in the same run: 4 .eml files plus the digest.
+    // The reminders were sent in the same run: 3 .eml files (clinic a's two addresses get
+    // one mail) plus the digest.
     let sent = std::fs::read_dir(d.join("outbox")).unwrap().count();
-    assert_eq!(sent, 5);
+    assert_eq!(sent, 4);
     let out = bin()
         .args(["status", "--json", "--config"])
         .arg(&cfg)

@@ -391,6 +391,7 @@ async fn refused_credentials_keep_the_reply(url: String) {
         kind: "receipt".into(),
         dedupe_key: None,
         recipient: "k1@vc.test".into(),
+        cc: vec![],
         subject: "Kvitto".into(),
         raw: RAW.to_vec(),
         mail_message_id: "kvitto-1@rjl.test".into(),

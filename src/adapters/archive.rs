@@ -6,8 +6,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 #[derive(Debug, Clone)]
 pub struct Archive {
     dir: PathBuf,
@@ -52,9 +50,16 @@ impl Archive {
     }
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+impl crate::ports::RawArchive for Archive {
+    fn put(&self, bytes: &[u8]) -> std::io::Result<(String, String)> {
+        Archive::put(self, bytes).map(|(sha, p)| (sha, p.display().to_string()))
+    }
+    fn get(&self, sha256: &str) -> std::io::Result<Vec<u8>> {
+        Archive::get(self, sha256)
+    }
 }
+
+pub use crate::util::sha256_hex;
 
 #[cfg(test)]
 mod tests {

@@ -88,6 +88,29 @@ impl Notifier {
     }
 }
 
+impl crate::ports::ServiceNotifier for Notifier {
+    fn ready(&self) {
+        Notifier::ready(self)
+    }
+    fn stopping(&self) {
+        Notifier::stopping(self)
+    }
+    fn watchdog_ping(&self) {
+        Notifier::watchdog_ping(self)
+    }
+    fn watchdog(&self) -> Option<Duration> {
+        Notifier::watchdog(self)
+    }
+    fn status(&self, text: &str) {
+        // One line: a newline would start another assignment.
+        let line: String = text
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        self.notify(&format!("STATUS={line}"));
+    }
+}
+
 fn send(target: &Target, msg: &[u8]) -> std::io::Result<usize> {
     let sock = UnixDatagram::unbound()?;
     match target {
@@ -125,6 +148,24 @@ mod tests {
             got.push(String::from_utf8_lossy(&buf[..k]).to_string());
         }
         assert_eq!(got, ["READY=1", "WATCHDOG=1", "STOPPING=1"]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn status_is_one_line() {
+        use crate::ports::ServiceNotifier;
+        let dir = tempfile_dir();
+        let path = dir.join("notify.sock");
+        let rx = UnixDatagram::bind(&path).unwrap();
+        rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let n = Notifier {
+            target: Some(Target::Path(path)),
+            watchdog: None,
+        };
+        ServiceNotifier::status(&n, "mailbox trouble: a\nREADY=1");
+        let mut buf = [0u8; 128];
+        let k = rx.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..k], b"STATUS=mailbox trouble: a READY=1");
         let _ = std::fs::remove_dir_all(dir);
     }
 

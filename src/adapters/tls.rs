@@ -7,17 +7,7 @@ use std::sync::Arc;
 
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, pki_types::CertificateDer};
 
-/// How a connection is secured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TlsMode {
-    /// Implicit TLS from the first byte (IMAPS 993, SMTPS 465).
-    Tls,
-    /// Plain connect, then STARTTLS; refusing to continue without it (IMAP 143, submission 587).
-    Starttls,
-    /// No TLS at all. Only allowed towards loopback hosts.
-    None,
-}
+pub use crate::config::TlsMode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsConfigError {
@@ -39,16 +29,7 @@ pub enum TlsConfigError {
     PlainNotLoopback(String),
 }
 
-/// True for hosts on which a plain-text connection never leaves the machine.
-pub fn is_loopback_host(host: &str) -> bool {
-    let h = host.trim().trim_start_matches('[').trim_end_matches(']');
-    if h.eq_ignore_ascii_case("localhost") || h.to_ascii_lowercase().ends_with(".localhost") {
-        return true;
-    }
-    h.parse::<std::net::IpAddr>()
-        .map(|ip| ip.is_loopback())
-        .unwrap_or(false)
-}
+pub use crate::config::is_loopback_host;
 
 /// Refuse [`TlsMode::None`] towards anything but loopback.
 pub fn check_plain_allowed(mode: TlsMode, host: &str) -> Result<(), TlsConfigError> {

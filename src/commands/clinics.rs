@@ -15,7 +15,6 @@ use chrono::{DateTime, Utc};
 use super::app;
 use crate::config::Settings;
 use crate::domain::clinics::{self, ClinicPlan, ClinicRecord, Outcome};
-use crate::mail::registry::{Clinic, Registry};
 use crate::ports::{Clock, SystemClock};
 use crate::store::Store;
 
@@ -89,22 +88,7 @@ pub fn render_report(r: &ImportReport) -> String {
     out
 }
 
-/// The intake's in-memory registry from the ledger's active clinics, with the listed
-/// inhabitants of `year` (or the latest year before it).
-pub fn registry_from_records(records: &[ClinicRecord], year: i32) -> anyhow::Result<Registry> {
-    let list = records
-        .iter()
-        .filter(|r| r.active)
-        .map(|r| Clinic {
-            id: r.id.clone(),
-            name: r.name.clone(),
-            emails: r.addresses.clone(),
-            domains: Vec::new(),
-            listed_inhabitants: r.inhabitants_for(year).map_or(0, |(_, i)| i.count),
-        })
-        .collect();
-    Registry::from_clinics(list).context("the clinic registry in the database is inconsistent")
-}
+pub use crate::pipeline::registry::registry_from_records;
 
 /// Imports the `[clinics] path` CSV, by `config`, when the ledger has no clinics yet.
 pub async fn ensure_first_import(

@@ -10,7 +10,6 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 
 use super::run;
-use crate::adapters::maildir::MaildirSource;
 use crate::config::Settings;
 
 pub async fn demo(config: &Path, fixtures: &Path) -> anyhow::Result<()> {
@@ -20,7 +19,7 @@ pub async fn demo(config: &Path, fixtures: &Path) -> anyhow::Result<()> {
         std::fs::remove_dir_all(&var).with_context(|| format!("cannot reset {}", var.display()))?;
     }
     let maildir = s.resolve(s.mailbox.path.as_ref().context("demo needs a Maildir")?);
-    let md = MaildirSource::new(&maildir, &s.mailbox.processed_folder, s.poll_interval());
+    let deliver = crate::app::maildir_delivery(&s)?;
     let mut files: Vec<PathBuf> = std::fs::read_dir(fixtures)
         .with_context(|| format!("cannot read {}", fixtures.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -40,7 +39,7 @@ pub async fn demo(config: &Path, fixtures: &Path) -> anyhow::Result<()> {
             .unwrap_or_default()
             .to_string_lossy()
             .into_owned();
-        md.deliver(&name, &bytes, received.get(&file_name).copied())?;
+        deliver(&name, &bytes, received.get(&file_name).copied())?;
     }
     println!(
         "Demo: {} meddelanden från {} levererade till {}",
@@ -107,8 +106,9 @@ async fn show_schedule(s: &Settings) -> anyhow::Result<()> {
             j.schedule
         );
     }
+    let registry = p.registry.snapshot();
     let (Some(clinic), Some(m)) = (
-        p.registry.clinics().iter().find(|c| !c.emails.is_empty()),
+        registry.clinics().iter().find(|c| !c.emails.is_empty()),
         p.rulebook.milestones.last(),
     ) else {
         return Ok(());
@@ -126,18 +126,11 @@ async fn show_schedule(s: &Settings) -> anyhow::Result<()> {
     .into_iter()
     .find(|pt| pt.milestone == m.id && pt.offset == Offset::Before(14))
     .map_or(now, |pt| pt.at);
-    let mail = crate::jobs::reminders::render(
-        &sch.ctx,
-        &unit,
-        &clinic.name,
-        &clinic.emails[0],
-        0,
-        at,
-        at,
-    )?;
+    let mail =
+        crate::jobs::reminders::render(&sch.ctx, &unit, &clinic.name, &clinic.emails, at, at)?;
     println!();
     println!("Exempel på påminnelse (så som vårdcentralen läser den):\n");
-    println!("Till: {}", mail.to);
+    println!("Till: {}", mail.to.join(", "));
     println!("Ämne: {}", mail.subject);
     if let Some(m) = mail_parser::MessageParser::default().parse(&mail.raw) {
         println!();

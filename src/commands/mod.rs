@@ -1,6 +1,7 @@
-//! The composition root: one module per subcommand. Only here are concrete adapters named.
+//! One module per subcommand. They build what they need through [`crate::app`], the
+//! composition root (re-exported here as `commands::app` for older callers).
 
-pub mod app;
+pub use crate::app;
 pub mod check;
 pub mod clinics;
 pub mod demo;

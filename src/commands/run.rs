@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::app;
+use crate::app::{self, App};
 use crate::config::Settings;
-use crate::pipeline::daemon::{self, RunSummary};
+use crate::pipeline::daemon::RunSummary;
 use crate::ports::{Clock, ManualClock, SystemClock};
 
 pub async fn run(config: &Path, once: bool) -> anyhow::Result<RunSummary> {
@@ -38,27 +38,13 @@ async fn run_with_clock(
     once: bool,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<RunSummary> {
-    let pipeline = Arc::new(app::build_pipeline(s, clock).await?);
-    let scheduler = app::build_scheduler(s, &pipeline)?.map(Arc::new);
-    let source = app::build_source(s)?;
-    let transport = Arc::new(app::build_transport(s)?);
+    let app = App::build(s, clock).await?;
+    if once {
+        return app.run_once().await;
+    }
     let token = CancellationToken::new();
     app::cancel_on_signals(token.clone());
-    tracing::info!(source = %crate::ports::MailSource::describe(&source), transport = %crate::ports::Transport::describe(transport.as_ref()), once, "starting");
-    let monitor = daemon::Monitor {
-        heartbeat: std::time::Duration::from_secs(s.monitoring.heartbeat_secs),
-        notifier: crate::adapters::sdnotify::Notifier::from_env(),
-    };
-    daemon::run_monitored(
-        pipeline,
-        source,
-        transport,
-        app::run_options(s, once),
-        scheduler,
-        token,
-        monitor,
-    )
-    .await
+    app.run_until_stopped(token).await
 }
 
 /// A short human summary of a run.

@@ -64,7 +64,7 @@ pub async fn facts(ctx: &JobContext, at: DateTime<Utc>) -> anyhow::Result<Digest
         }
         let mut missing = Vec::new();
         let mut late = Vec::new();
-        for c in ctx.registry.clinics() {
+        for c in ctx.registry.snapshot().clinics() {
             let of_clinic: Vec<_> = subs
                 .iter()
                 .filter(|s| s.clinic_id == c.id && s.milestone == i64::from(m.id))
@@ -83,6 +83,7 @@ pub async fn facts(ctx: &JobContext, at: DateTime<Utc>) -> anyhow::Result<Digest
     f.reminders_dead = r.dead;
     f.domain_only = ctx
         .registry
+        .snapshot()
         .clinics()
         .iter()
         .filter(|c| c.emails.is_empty())
@@ -141,11 +142,14 @@ pub async fn run(
             reminders_dead => f.reminders_dead, domain_only => f.domain_only,
             dead_letters => f.dead_letters, reference => reference,
         };
-        let mail = ctx.mail.build("digest", &v, addr, &reference, now)?;
+        let mail = ctx
+            .mail
+            .build("digest", &v, std::slice::from_ref(addr), &reference, now)?;
         let o = NewOutbox {
             kind: "digest".into(),
             dedupe_key: Some(key.clone()),
             recipient: addr.clone(),
+            cc: Vec::new(),
             subject: mail.subject,
             raw: mail.raw,
             mail_message_id: mail.message_id,

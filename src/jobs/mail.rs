@@ -29,7 +29,8 @@ const TEMPLATES: &[(&str, &str)] = &[
 /// A rendered mail ready for the outbox.
 #[derive(Debug, Clone)]
 pub struct Rendered {
-    pub to: String,
+    /// Every recipient (all in `To`), in order.
+    pub to: Vec<String>,
     pub subject: String,
     pub message_id: String,
     pub raw: Vec<u8>,
@@ -64,13 +65,13 @@ impl JobMail {
         Ok(JobMail { env, from })
     }
 
-    /// Render `<kind>.subject.j2` and `<kind>.txt.j2` and build the message. `reference`
-    /// becomes the Message-ID's local part.
+    /// Render `<kind>.subject.j2` and `<kind>.txt.j2` and build the message to all of `to`
+    /// (at least one). `reference` becomes the Message-ID's local part.
     pub fn build(
         &self,
         kind: &str,
         ctx: &Value,
-        to: &str,
+        to: &[String],
         reference: &str,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Rendered> {
@@ -85,20 +86,27 @@ impl JobMail {
             .get_template(&format!("{kind}.txt.j2"))?
             .render(ctx)?;
         let message_id = format!("{reference}@{}", self.from.email.domain());
-        let rcpt: Mailbox = to
-            .parse()
-            .map_err(|e| anyhow::anyhow!("recipient {to}: {e}"))?;
-        let msg = automatic_message(
+        let mut rcpts = to.iter().map(|a| {
+            a.parse::<Mailbox>()
+                .map_err(|e| anyhow::anyhow!("recipient {a}: {e}"))
+        });
+        let first = rcpts
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("a mail needs a recipient"))??;
+        let mut builder = automatic_message(
             &self.from,
-            rcpt,
+            first,
             &subject,
             &message_id,
             now,
             "auto-generated",
-        )
-        .body(body)?;
+        );
+        for r in rcpts {
+            builder = builder.to(r?);
+        }
+        let msg = builder.body(body)?;
         Ok(Rendered {
-            to: to.to_string(),
+            to: to.to_vec(),
             subject,
             message_id,
             raw: msg.formatted(),

@@ -9,7 +9,7 @@ pub mod scheduler;
 
 use crate::config::ReminderSettings;
 use crate::domain::rulebook::Rulebook;
-use crate::mail::registry::Registry;
+use crate::pipeline::registry::SharedRegistry;
 use crate::store::Store;
 
 pub use scheduler::{JobStatus, Scheduler, TickReport};
@@ -18,7 +18,8 @@ pub use scheduler::{JobStatus, Scheduler, TickReport};
 #[derive(Debug)]
 pub struct JobContext {
     pub store: Store,
-    pub registry: Registry,
+    /// The clinic registry, reloaded at each tick when the ledger's changed.
+    pub registry: SharedRegistry,
     pub rulebook: Rulebook,
     pub mail: mail::JobMail,
     pub reminders: ReminderSettings,

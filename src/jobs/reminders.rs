@@ -1,9 +1,12 @@
 //! The reminders job: at each run (due slot `at`), the reminder policy
 //! ([`crate::domain::schedule::reminders_due`]) decides which clinic gets which reminder;
-//! each becomes one outbox row per registered address, keyed by a dedupe key derived from
-//! cycle year, milestone, offset and clinic (plus the address), so a unit is queued exactly
-//! once even when a crashed run is taken over. Clinics registered only by whole domain have
-//! no address to write to and are counted as unreachable. `paused = true` records each unit
+//! each becomes one mail to all of the clinic's registered addresses (one outbox row, one
+//! stable Message-ID, every address an envelope recipient of one SMTP transaction), keyed by
+//! a dedupe key derived from cycle year, milestone, offset and clinic, so a unit is queued
+//! exactly once even when a crashed run is taken over. The per-recipient rate limits hold
+//! for each address: the mail waits for the one that is furthest over its limit. Clinics
+//! registered only by whole domain have no address to write to and are counted as
+//! unreachable. `paused = true` records each unit
 //! as skipped: it is never sent later (no burst when the pause ends).
 
 use std::collections::BTreeMap;
@@ -26,7 +29,7 @@ use crate::store::{NewOutbox, Store, SubmissionRow};
 pub struct ReminderReport {
     /// Units (clinic × milestone × offset) the policy asked for.
     pub units: usize,
-    /// Outbox rows queued now (one per address).
+    /// Mails queued now (one per clinic and unit, to all of its addresses).
     pub queued: usize,
     /// Rows that were already queued (a taken-over run).
     pub already: usize,
@@ -96,6 +99,7 @@ pub async fn units_at(
     let points = reminder_points(&ctx.rulebook, &policy(ctx));
     let clinics: Vec<String> = ctx
         .registry
+        .snapshot()
         .clinics()
         .iter()
         .map(|c| c.id.clone())
@@ -118,6 +122,7 @@ pub async fn run(
         ..Default::default()
     };
     let year = ctx.rulebook.year;
+    let registry = ctx.registry.snapshot();
     for u in &units {
         let key = u.key(year);
         if ctx.reminders.paused {
@@ -128,34 +133,42 @@ pub async fn run(
         if ctx.store.was_skipped(&key).await? {
             continue;
         }
-        let Some(clinic) = ctx.registry.get(&u.clinic_id) else {
+        let Some(clinic) = registry.get(&u.clinic_id) else {
             continue;
         };
         if clinic.emails.is_empty() {
             rep.unreachable.push(clinic.id.clone());
             continue;
         }
-        for (i, addr) in clinic.emails.iter().enumerate() {
-            let row_key = format!("{key}:{addr}");
-            if ctx.store.outbox_has_key(&row_key).await? {
-                rep.already += 1;
-                continue;
-            }
-            let mail = render(ctx, u, &clinic.name, addr, i, at, now)?;
-            let not_before = rate_limited(ctx, &ctx.store, addr, now).await?;
-            let o = NewOutbox {
-                kind: "reminder".into(),
-                dedupe_key: Some(row_key.clone()),
-                recipient: addr.clone(),
-                subject: mail.subject,
-                raw: mail.raw,
-                mail_message_id: mail.message_id,
-                not_before,
-            };
-            match ctx.store.enqueue(&o, &row_key, now, None, None).await? {
-                Some(_) => rep.queued += 1,
-                None => rep.already += 1,
-            }
+        // Also a unit queued per address by an earlier version (`<key>:<address>`).
+        let mut queued = ctx.store.outbox_has_key(&key).await?;
+        for addr in &clinic.emails {
+            queued = queued || ctx.store.outbox_has_key(&format!("{key}:{addr}")).await?;
+        }
+        if queued {
+            rep.already += 1;
+            continue;
+        }
+        let mail = render(ctx, u, &clinic.name, &clinic.emails, at, now)?;
+        // Each recipient's limits: the mail waits for the latest of them.
+        let mut not_before = None;
+        for addr in &clinic.emails {
+            not_before = not_before.max(rate_limited(ctx, &ctx.store, addr, now).await?);
+        }
+        let (first, rest) = clinic.emails.split_first().expect("not empty (checked)");
+        let o = NewOutbox {
+            kind: "reminder".into(),
+            dedupe_key: Some(key.clone()),
+            recipient: first.clone(),
+            cc: rest.to_vec(),
+            subject: mail.subject,
+            raw: mail.raw,
+            mail_message_id: mail.message_id,
+            not_before,
+        };
+        match ctx.store.enqueue(&o, &key, now, None, None).await? {
+            Some(_) => rep.queued += 1,
+            None => rep.already += 1,
         }
     }
     Ok(rep)
@@ -184,13 +197,12 @@ async fn rate_limited(
     Ok(None)
 }
 
-/// Render one reminder to one address.
+/// Render one reminder to all of a clinic's addresses.
 pub fn render(
     ctx: &JobContext,
     u: &ReminderUnit,
     clinic_name: &str,
-    addr: &str,
-    index: usize,
+    to: &[String],
     at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<super::mail::Rendered> {
@@ -215,14 +227,12 @@ pub fn render(
         (ReminderKind::Incomplete { .. }, _) => "incomplete".to_string(),
         (_, o) => o.label(),
     };
-    let idx = index.to_string();
     let reference = reference(&[
         "reminder",
         &rb.year.to_string(),
         &format!("m{}", u.milestone),
         &offset,
         &u.clinic_id,
-        &idx,
     ]);
     let ctxv = context! {
         clinic_name => clinic_name,
@@ -235,5 +245,5 @@ pub fn render(
         lacking => lacking,
         reference => reference,
     };
-    ctx.mail.build("reminder", &ctxv, addr, &reference, now)
+    ctx.mail.build("reminder", &ctxv, to, &reference, now)
 }

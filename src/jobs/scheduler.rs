@@ -99,6 +99,10 @@ impl Scheduler {
     /// Run every job that is due at `now` (see the module docs).
     pub async fn tick(&self, now: DateTime<Utc>) -> anyhow::Result<TickReport> {
         let store = &self.ctx.store;
+        // `clinics import` in another process: this tick sees the new registry.
+        if let Err(e) = self.ctx.registry.refresh(store).await {
+            tracing::warn!("cannot reload the clinic registry (keeping the previous one): {e:#}");
+        }
         let epoch = store.scheduler_epoch(now).await?;
         let mut report = TickReport::default();
         for job in &self.jobs {

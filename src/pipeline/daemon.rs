@@ -8,16 +8,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::health::Health;
 use super::ingest::{Outcome, Pipeline};
-use super::outbox::{self, SendOptions, SendReport};
-use crate::adapters::sdnotify::Notifier;
+use super::outbox::{self, Bell, SendOptions, SendReport};
 use crate::jobs::Scheduler;
-use crate::ports::{MailSource, SourceError, Transport, Wait};
+use crate::ports::{MailSource, NoNotifier, ServiceNotifier, SourceError, Transport, Wait};
 
 type Drained = Arc<std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>>;
 
@@ -54,18 +52,18 @@ pub struct RunSummary {
 pub struct Monitor {
     /// How often the heartbeat is written into the ledger (`[monitoring] heartbeat_secs`).
     pub heartbeat: Duration,
-    /// systemd's notification socket (or nothing).
-    pub notifier: Notifier,
+    /// The service manager (systemd's notification socket, or nobody).
+    pub notifier: Arc<dyn ServiceNotifier>,
 }
 
 impl Default for Monitor {
-    /// The default heartbeat; systemd notifications as the environment says.
+    /// The default heartbeat; no service manager (the application passes systemd's).
     fn default() -> Self {
         Monitor {
             heartbeat: Duration::from_secs(
                 crate::config::MonitoringSettings::default().heartbeat_secs,
             ),
-            notifier: Notifier::from_env(),
+            notifier: Arc::new(NoNotifier),
         }
     }
 }
@@ -126,7 +124,7 @@ where
 /// mailbox and the outbox.
 pub async fn run_monitored<S, T>(
     pipeline: Arc<Pipeline>,
-    mut source: S,
+    source: S,
     transport: Arc<T>,
     opts: RunOptions,
     scheduler: Option<Arc<Scheduler>>,
@@ -137,9 +135,49 @@ where
     S: MailSource,
     T: Transport + 'static,
 {
+    let parts = Parts {
+        pipeline,
+        scheduler,
+        opts,
+        monitor,
+        bell: Bell::new(),
+    };
+    run_parts(parts, source, transport, shutdown).await
+}
+
+/// What the daemon's tasks share (see [`run_parts`]).
+pub struct Parts {
+    pub pipeline: Arc<Pipeline>,
+    pub scheduler: Option<Arc<Scheduler>>,
+    pub opts: RunOptions,
+    pub monitor: Monitor,
+    /// Rung by intake and scheduler after queueing mail; others (the web desk) may hold
+    /// clones and ring it too.
+    pub bell: Bell,
+}
+
+/// [`run_monitored`] with the application's own [`Bell`]: intake in this task, the sender
+/// and the scheduler as tasks, all under `shutdown`.
+pub async fn run_parts<S, T>(
+    parts: Parts,
+    mut source: S,
+    transport: Arc<T>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<RunSummary>
+where
+    S: MailSource,
+    T: Transport + 'static,
+{
+    let Parts {
+        pipeline,
+        scheduler,
+        opts,
+        monitor,
+        bell: wake,
+    } = parts;
     let store = pipeline.store.clone();
-    let notifier = if opts.once {
-        Notifier::disabled()
+    let notifier: Arc<dyn ServiceNotifier> = if opts.once {
+        Arc::new(NoNotifier)
     } else {
         monitor.notifier
     };
@@ -153,7 +191,6 @@ where
                 .heartbeat_loop(monitor.heartbeat, heartbeat_stop.clone()),
         );
     }
-    let wake = Arc::new(Notify::new());
     let ticker = match (&scheduler, opts.once) {
         (Some(sch), false) => Some(tokio::spawn(scheduler_loop(
             sch.clone(),
@@ -187,6 +224,10 @@ where
             break;
         }
         let now = pipeline.clock.now();
+        // `clinics import` in another process: this batch sees the new registry.
+        if let Err(e) = pipeline.registry.refresh(&store).await {
+            warn!("cannot reload the clinic registry (keeping the previous one): {e:#}");
+        }
         let (batch, drain_mark) = match source.fetch(opts.batch).await {
             Ok(b) => {
                 backoff = Duration::from_secs(1);
@@ -234,7 +275,7 @@ where
                             *summary.by_class.entry(class.to_string()).or_default() += 1;
                             if reply {
                                 summary.replies_queued += 1;
-                                wake.notify_one();
+                                wake.ring();
                             }
                             source.mark_processed(f).await
                         }
@@ -263,7 +304,7 @@ where
         }
         if let (Some(mark), false) = (drain_mark, batch_failed) {
             *drained.lock().expect("drained lock") = Some(mark);
-            wake.notify_one();
+            wake.ring();
         }
         if shutdown.is_cancelled() {
             break;
@@ -338,7 +379,7 @@ async fn sender_loop<T: Transport>(
     pipeline: Arc<Pipeline>,
     transport: Arc<T>,
     opts: RunOptions,
-    wake: Arc<Notify>,
+    wake: Bell,
     drained: Drained,
     health: Arc<Health>,
     shutdown: CancellationToken,
@@ -379,7 +420,7 @@ async fn sender_loop<T: Transport>(
         .clamp(Duration::from_millis(50), health.sender_max_sleep());
         tokio::select! {
             _ = shutdown.cancelled() => return total,
-            _ = wake.notified() => {}
+            _ = wake.rung() => {}
             _ = tokio::time::sleep(until_due) => {}
         }
     }
@@ -390,7 +431,7 @@ async fn sender_loop<T: Transport>(
 async fn scheduler_loop(
     scheduler: Arc<Scheduler>,
     pipeline: Arc<Pipeline>,
-    wake: Arc<Notify>,
+    wake: Bell,
     shutdown: CancellationToken,
 ) -> usize {
     let mut runs = 0;
@@ -400,7 +441,7 @@ async fn scheduler_loop(
             Ok(r) => {
                 if !r.runs.is_empty() {
                     runs += r.runs.len();
-                    wake.notify_one();
+                    wake.ring();
                 }
             }
             Err(e) => warn!("scheduler tick failed: {e:#}"),

@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use tracing::warn;
 
-use crate::adapters::sdnotify::Notifier;
 use crate::ports::Clock;
+use crate::ports::ServiceNotifier;
 use crate::store::Store;
 
 /// The `daemon_state` keys.
@@ -82,14 +82,14 @@ pub fn process_start(pid: u32) -> Option<String> {
 pub struct Health {
     store: Store,
     clock: Arc<dyn Clock>,
-    notifier: Notifier,
+    notifier: Arc<dyn ServiceNotifier>,
     mail_progress: Mutex<Option<Instant>>,
     sender_progress: Mutex<Option<Instant>>,
     failures: Mutex<u64>,
 }
 
 impl Health {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, notifier: Notifier) -> Health {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, notifier: Arc<dyn ServiceNotifier>) -> Health {
         Health {
             store,
             clock,
@@ -139,6 +139,7 @@ impl Health {
         .await;
         self.clear(&[keys::STOPPED_AT]).await;
         self.notifier.ready();
+        self.notifier.status("running");
     }
 
     /// The process is alive (written every heartbeat interval by [`Health::heartbeat_loop`]).
@@ -188,6 +189,7 @@ impl Health {
             // Reconnected: the trouble is over; last_error stays as history.
             self.clear(&[keys::CURRENT_ERROR]).await;
             self.set(keys::FAILURES, "0").await;
+            self.notifier.status("running (mailbox reachable again)");
         }
         *self.mail_progress.lock().expect("progress") = Some(Instant::now());
         if self.fresh(&self.sender_progress) {
@@ -208,6 +210,10 @@ impl Health {
         self.set(keys::FAILURES, &n.to_string()).await;
         self.set(keys::LAST_ERROR, &format!("{now} {error}")).await;
         self.set(keys::LAST_ERROR_AT, &now).await;
+        if n == 1 {
+            // `systemctl status` shows it (once per outage, not at every retry).
+            self.notifier.status(&format!("mailbox trouble: {error}"));
+        }
     }
 
     /// One outbox pass ended: `sent` mails, and the failure that stopped it, if any

@@ -12,7 +12,6 @@ use tracing::warn;
 use super::plans::outbox_row;
 pub(super) use super::plans::{Plan, PlannedReply};
 use super::poison::{self, Guards, header_block};
-use crate::adapters::archive::Archive;
 use crate::domain::analysis::stored::StoredAnalysis;
 use crate::domain::analysis::{Analysis, analyse, milestone_from_words};
 use crate::domain::cycle;
@@ -22,9 +21,9 @@ use crate::domain::rulebook::Rulebook;
 use crate::domain::submission;
 use crate::extract::{self, ExtractError, Limits};
 use crate::mail::parse::understand_with;
-use crate::mail::registry::{Clinic, Registry};
+use crate::mail::registry::Clinic;
 use crate::mail::{Attachment, Inbound, MailClass, MailPolicy};
-use crate::ports::{Clock, Fetched};
+use crate::ports::{Clock, Fetched, RawArchive};
 use crate::reply::{Composer, Original, ReceiptFacts};
 use crate::store::{
     AttemptStart, AttemptState, MessageClass, NewMessage, NewOutbox, NewSubmission, Store,
@@ -68,8 +67,9 @@ pub enum IngestError {
 /// Everything the intake needs; built once by the composition root.
 pub struct Pipeline {
     pub store: Store,
-    pub archive: Archive,
-    pub registry: Registry,
+    pub archive: Arc<dyn RawArchive>,
+    /// The clinic registry (reloaded when the ledger's changes; one snapshot per message).
+    pub registry: super::registry::SharedRegistry,
     pub rulebook: Rulebook,
     pub composer: Composer,
     pub limits: Limits,
@@ -176,7 +176,6 @@ impl Pipeline {
         let (sha, path) = tokio::task::spawn_blocking(move || archive.put(&bytes))
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))??;
-        let path = path.display().to_string();
         // 2. Already recorded? (crash after commit, before the move)
         if self.store.seen_source(&f.source_key).await?.is_some() {
             if let Some(a) = self.store.attempt(&f.source_key).await?
@@ -277,9 +276,10 @@ impl Pipeline {
         let deadline = tokio::time::Instant::now() + budget;
         // Classify (bounded: an oversize message is judged on its headers only).
         let oversize = f.bytes.len() as u64 > self.max_message_bytes;
+        let registry = self.registry.snapshot();
         let inbound = {
             let raw = self.parse_input(f);
-            let registry = self.registry.clone();
+            let registry = registry.clone();
             let own = self.own_addresses.clone();
             let faults = self.guards.test_faults;
             let policy = self.mail_policy.clone();
@@ -312,7 +312,7 @@ impl Pipeline {
         let clinic = inbound
             .clinic_id
             .as_deref()
-            .and_then(|id| self.registry.get(id))
+            .and_then(|id| registry.get(id))
             .cloned();
         let precheck = self.precheck.reason(&inbound.subject, &inbound.recipients);
         let plan = match (inbound.class, clinic) {
@@ -536,6 +536,6 @@ fn triage_reason(class: MailClass, inbound: &Inbound) -> Option<String> {
 /// A short, stable reference for a reply: quoted in the text and used in its Message-ID, so a
 /// re-run of the same message produces the same reply.
 pub(super) fn reference_for(source_key: &str, sha: &str) -> String {
-    let h = crate::adapters::archive::sha256_hex(format!("{source_key}\n{sha}").as_bytes());
+    let h = crate::util::sha256_hex(format!("{source_key}\n{sha}").as_bytes());
     format!("vv-{}", &h[..16])
 }

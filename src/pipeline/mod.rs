@@ -11,3 +11,4 @@ pub mod ingest;
 pub mod outbox;
 mod plans;
 pub mod poison;
+pub mod registry;

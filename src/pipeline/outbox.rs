@@ -5,11 +5,34 @@
 //! in `sending`: the envelope copy to our own address then comes back through the mailbox and
 //! confirms it ([`confirm_copy`]); only rows without proof after a grace period are re-sent.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use crate::ports::{Clock, SendError, Transport};
 use crate::store::{RetryPolicy, Store, StoreError};
+
+/// The outbox's bell: whoever queues mail (intake, the scheduler, the web desk, payouts)
+/// rings it and the sender wakes up at once instead of at its next timed look. Cheap to
+/// clone; a ring while the sender is busy is remembered (one permit), so none is lost.
+#[derive(Debug, Clone, Default)]
+pub struct Bell(Arc<Notify>);
+
+impl Bell {
+    pub fn new() -> Bell {
+        Bell::default()
+    }
+    /// Wake the sender (now, or at its next wait if it is busy).
+    pub fn ring(&self) {
+        self.0.notify_one();
+    }
+    /// Wait until the bell rings.
+    pub async fn rung(&self) {
+        self.0.notified().await
+    }
+}
 
 /// What one pass of the sender did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -75,7 +98,9 @@ pub async fn send_due<T: Transport>(
             return Ok(report);
         }
         for row in rows {
+            // Every recipient of the row in one SMTP transaction (one mail, one Message-ID).
             let mut to = vec![row.recipient.clone()];
+            to.extend(row.cc.iter().cloned());
             to.extend(opts.copy_to.iter().cloned());
             let res = transport.send(&opts.from, &to, &row.raw).await;
             let now = clock.now();

@@ -215,6 +215,7 @@ pub(super) fn outbox_row(kind: &str, r: Reply) -> NewOutbox {
         kind: kind.to_string(),
         dedupe_key: None,
         recipient: r.to,
+        cc: Vec::new(),
         subject: r.subject,
         raw: r.raw,
         mail_message_id: r.message_id,

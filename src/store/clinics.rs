@@ -77,6 +77,24 @@ impl Store {
         Ok(out)
     }
 
+    /// The registry's stamp: changes whenever an import writes anything (the latest change
+    /// id, the number of clinics, the latest update time). Cheap; the daemon compares it per
+    /// batch and per tick to reload the registry another process changed.
+    pub async fn registry_stamp(&self) -> Result<String, StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT COALESCE(MAX(id), 0) FROM clinic_changes) AS g, \
+             (SELECT COUNT(*) FROM clinics) AS n, \
+             (SELECT MAX(updated_at) FROM clinics) AS u",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(q("read the registry stamp"))?;
+        let g: i64 = col(&row, "g")?;
+        let n: i64 = col(&row, "n")?;
+        let u: Option<String> = col(&row, "u")?;
+        Ok(format!("{g}:{n}:{}", u.unwrap_or_default()))
+    }
+
     /// Whether the ledger has any clinic (cheap).
     pub async fn has_clinics(&self) -> Result<bool, StoreError> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM clinics")

@@ -56,14 +56,18 @@ pub struct NewSubmission {
 }
 
 /// An outgoing mail to queue.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NewOutbox {
     /// `receipt`, `triage_notice`, …
     pub kind: String,
     /// UNIQUE. When `None` inside an intake it defaults to `<kind>:<submission id>` when the
     /// intake records a submission, else `<kind>:msg:<message row id>`.
     pub dedupe_key: Option<String>,
+    /// The (first) envelope recipient.
     pub recipient: String,
+    /// Further envelope recipients (the mail's other To or Cc addresses), in order: the
+    /// sender hands the same bytes to all of them in one SMTP transaction. No commas.
+    pub cc: Vec<String>,
     pub subject: String,
     /// The complete RFC 5322 message to send.
     pub raw: Vec<u8>,
@@ -511,11 +515,16 @@ pub(crate) async fn insert_outbox(
     related_submission_id: Option<i64>,
     related_message_id: Option<i64>,
 ) -> Result<i64, sqlx::Error> {
+    if let Some(bad) = o.cc.iter().find(|a| a.contains(',')) {
+        return Err(sqlx::Error::Protocol(format!(
+            "outbox recipient {bad:?}: an address with a comma cannot be stored"
+        )));
+    }
     let row = sqlx::query(
         "INSERT INTO outbox (kind, dedupe_key, recipient, subject, raw, mail_message_id, \
          status, attempts, next_attempt_at, created_at, related_submission_id, \
-         related_message_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $9, $10) RETURNING id",
+         related_message_id, cc) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $9, $10, $11) RETURNING id",
     )
     .bind(&o.kind)
     .bind(dedupe_key)
@@ -527,6 +536,7 @@ pub(crate) async fn insert_outbox(
     .bind(ts(now))
     .bind(related_submission_id)
     .bind(related_message_id)
+    .bind(o.cc.join(","))
     .fetch_one(&mut *conn)
     .await?;
     sqlx::Row::try_get::<i64, _>(&row, "id")

@@ -253,6 +253,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "jobs",
         include_str!("../../migrations/sqlite/0005_jobs.sql"),
     ),
+    (
+        6,
+        "outbox_cc",
+        include_str!("../../migrations/sqlite/0006_outbox_cc.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -279,6 +284,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "jobs",
         include_str!("../../migrations/postgres/0005_jobs.sql"),
+    ),
+    (
+        6,
+        "outbox_cc",
+        include_str!("../../migrations/postgres/0006_outbox_cc.sql"),
     ),
 ];
 

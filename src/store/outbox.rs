@@ -295,19 +295,22 @@ impl Store {
         col(&row, "n")
     }
 
-    /// Outbox rows to `recipient` (ASCII case-insensitive) created at or after `since`,
-    /// whatever their status: the input of the per-recipient reply rate limit.
+    /// Outbox rows to `recipient` (ASCII case-insensitive; as first recipient or in `cc`)
+    /// created at or after `since`, whatever their status: the input of the per-recipient
+    /// rate limit.
     pub async fn replies_to_since(
         &self,
         recipient: &str,
         since: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
         let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM outbox WHERE lower(recipient) = lower($1) \
-             AND created_at >= $2",
+            "SELECT COUNT(*) AS n FROM outbox WHERE created_at >= $2 \
+             AND (lower(recipient) = lower($1) \
+                  OR (cc <> '' AND ',' || lower(cc) || ',' LIKE $3 ESCAPE '\\'))",
         )
         .bind(recipient)
         .bind(ts(since))
+        .bind(format!("%,{},%", like_escape(&recipient.to_lowercase())))
         .fetch_one(&self.pool)
         .await
         .map_err(q("count replies to a recipient"))?;
@@ -332,6 +335,18 @@ impl Store {
         .map_err(q("count replies to a clinic"))?;
         col(&row, "n")
     }
+}
+
+/// `s` as a literal inside a LIKE pattern with `ESCAPE '\'`.
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -182,7 +182,10 @@ pub struct OutboxRow {
     pub id: i64,
     pub kind: String,
     pub dedupe_key: String,
+    /// The (first) envelope recipient.
     pub recipient: String,
+    /// Further envelope recipients, in order (migration 0006).
+    pub cc: Vec<String>,
     pub subject: String,
     pub raw: Vec<u8>,
     /// The outgoing message's own Message-ID (stable across retries).
@@ -201,7 +204,7 @@ pub struct OutboxRow {
 
 pub(crate) const OUTBOX_COLS: &str = "id, kind, dedupe_key, recipient, subject, raw, \
      mail_message_id, status, attempts, next_attempt_at, last_error, created_at, claimed_at, \
-     last_attempt_at, sent_at, related_submission_id, related_message_id";
+     last_attempt_at, sent_at, related_submission_id, related_message_id, cc";
 
 impl OutboxRow {
     pub(crate) fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
@@ -211,6 +214,11 @@ impl OutboxRow {
             kind: get(row, "kind")?,
             dedupe_key: get(row, "dedupe_key")?,
             recipient: get(row, "recipient")?,
+            cc: get::<String>(row, "cc")?
+                .split(',')
+                .filter(|a| !a.is_empty())
+                .map(str::to_string)
+                .collect(),
             subject: get(row, "subject")?,
             raw: get(row, "raw")?,
             mail_message_id: get(row, "mail_message_id")?,

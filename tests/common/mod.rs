@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod app;
 pub mod fake_smtp;
 pub mod lab;
 
@@ -197,8 +198,8 @@ pub async fn pipeline(url: &str, clock: Arc<dyn Clock>, archive: &Path) -> Pipel
     };
     Pipeline {
         store,
-        archive: Archive::new(archive),
-        registry: registry(),
+        archive: Arc::new(Archive::new(archive)),
+        registry: registry().into(),
         rulebook,
         composer,
         limits: Limits::default(),

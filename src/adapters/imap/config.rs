@@ -11,8 +11,7 @@ use crate::adapters::tls::{self, TlsMode};
 /// at least every 29).
 pub const MAX_IDLE_REFRESH: Duration = Duration::from_secs(29 * 60);
 
-/// Default bound on the message bytes of one batch (`[limits] batch_bytes`).
-pub const DEFAULT_BATCH_BYTES: u64 = 64 * 1024 * 1024;
+pub use crate::config::DEFAULT_BATCH_BYTES;
 
 /// How the source logs in.
 #[derive(Clone, PartialEq, Eq)]

@@ -26,30 +26,7 @@ impl Default for Namespace {
     }
 }
 
-/// How the server compares folder names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FolderCase {
-    /// Detect: case-insensitive for Microsoft Exchange (recognised by its greeting), else
-    /// case-sensitive. INBOX is case-insensitive everywhere.
-    #[default]
-    Auto,
-    Sensitive,
-    Insensitive,
-}
-
-impl FolderCase {
-    /// Resolves `Auto` from the server greeting.
-    pub fn resolve(self, greeting: &str) -> FolderCase {
-        match self {
-            FolderCase::Auto if greeting.to_ascii_lowercase().contains("microsoft exchange") => {
-                FolderCase::Insensitive
-            }
-            FolderCase::Auto => FolderCase::Sensitive,
-            other => other,
-        }
-    }
-}
+pub use crate::config::FolderCase;
 
 /// True when `name` is the inbox (RFC 3501: `INBOX` in any case).
 pub fn is_inbox(name: &str) -> bool {
