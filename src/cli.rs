@@ -79,6 +79,11 @@ pub enum Command {
         #[command(subcommand)]
         command: ClinicsCommand,
     },
+    /// Desk accounts (local sign-in): add, disable, passwd, list.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
     /// The demo: run the agent over fixtures/mail with Maildir, SQLite and a file outbox.
     Demo {
         #[arg(long, default_value = "config/demo.toml")]
@@ -117,6 +122,46 @@ pub enum ClinicsCommand {
         config: PathBuf,
         #[arg(long)]
         clinic: Option<String>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add an account; the password comes from --password-env or standard input.
+    Add {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        username: String,
+        /// reviewer, admin, finance or coach.
+        #[arg(long)]
+        role: String,
+        /// Read the password from this environment variable instead of standard input.
+        #[arg(long)]
+        password_env: Option<String>,
+    },
+    /// Disable an account and end its sessions.
+    Disable {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        username: String,
+    },
+    /// Set a new password (also enables a disabled account); ends the account's sessions.
+    Passwd {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        password_env: Option<String>,
+    },
+    /// The accounts: username, role, enabled or disabled.
+    List {
+        #[arg(long)]
+        config: PathBuf,
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
     },

@@ -67,6 +67,8 @@ pub struct Settings {
     pub digest: DigestSettings,
     #[serde(default)]
     pub reviewers: ReviewerSettings,
+    #[serde(default)]
+    pub web: WebSettings,
     /// Directory the config file lives in; relative paths are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -451,6 +453,7 @@ impl Settings {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        self.web.validate().map_err(ConfigError::Invalid)?;
         match self.mailbox.kind {
             MailboxKind::Maildir if self.mailbox.path.is_none() => {
                 return bad("[mailbox] kind = \"maildir\" needs path");
@@ -646,6 +649,8 @@ pub fn is_loopback(host: &str) -> bool {
 }
 
 mod jobs;
+mod web;
+pub use web::WebSettings;
 pub use jobs::{DigestSettings, ReminderSettings, ReviewerSettings, ScheduleSettings};
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //! - [`reply`]: Swedish replies from `templates/`, as complete RFC 5322 messages.
 //! - [`pipeline`]: the one pipeline connecting them: ingest, outbox sender, daemon loop.
 //! - [`report`]: the `check` report (JSON contract and text).
+//! - [`web`]: the reviewers' desk (axum, server-rendered Swedish pages).
 //! - [`config`]: the TOML settings; [`telemetry`]: logging.
 //! - [`commands`]: the composition root, one module per subcommand; [`cli`] holds the clap types.
 
@@ -27,3 +28,4 @@ pub mod reply;
 pub mod report;
 pub mod store;
 pub mod telemetry;
+pub mod web;

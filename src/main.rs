@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use vardval::cli::{Cli, ClinicsCommand, Command};
+use vardval::cli::{Cli, ClinicsCommand, Command, UsersCommand};
 use vardval::commands;
 use vardval::domain::rulebook::Rulebook;
 use vardval::extract::Limits;
@@ -114,6 +114,32 @@ fn main() -> ExitCode {
                             format == OutputFormat::Json,
                         )
                         .await?
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Users { command } => {
+                use commands::check::OutputFormat;
+                match command {
+                    UsersCommand::Add {
+                        config,
+                        username,
+                        role,
+                        password_env,
+                    } => {
+                        commands::users::add(&config, &username, &role, password_env.as_deref())
+                            .await?
+                    }
+                    UsersCommand::Disable { config, username } => {
+                        commands::users::disable(&config, &username).await?
+                    }
+                    UsersCommand::Passwd {
+                        config,
+                        username,
+                        password_env,
+                    } => commands::users::passwd(&config, &username, password_env.as_deref()).await?,
+                    UsersCommand::List { config, format } => {
+                        commands::users::list(&config, format == OutputFormat::Json).await?
                     }
                 }
                 Ok(ExitCode::SUCCESS)

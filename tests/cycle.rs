@@ -375,6 +375,8 @@ kind = "file"
 dir = "{d}/outbox"
 from = "Vårdval <vardval@rjl.test>"
 
+[web]
+enabled = false
 [database]
 url = "{url}"
 

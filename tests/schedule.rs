@@ -431,7 +431,7 @@ fn binary_run_once_now_then_schedule_and_status() {
         format!(
             "[mailbox]\nkind = \"maildir\"\npath = \"Maildir\"\n\
              [smtp]\nkind = \"file\"\ndir = \"outbox\"\nfrom = \"Vårdval <vardval@rjl.test>\"\n\
-             [database]\nurl = \"sqlite://vardval.db\"\n\
+             [web]\nenabled = false\n[database]\nurl = \"sqlite://vardval.db\"\n\
              [cycle]\nrulebook = \"{}\"\n[clinics]\npath = \"clinics.csv\"\n\
              [reviewers]\nemails = [\"granskare@rjl.test\"]\n",
             root.join("config/rulebook-2026.toml").display()

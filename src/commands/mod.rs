@@ -10,3 +10,5 @@ pub mod run;
 pub mod schedule;
 pub mod status;
 pub mod submissions;
+pub mod users;
+pub mod web;

@@ -45,11 +45,18 @@ async fn run_with_clock(
     let token = CancellationToken::new();
     app::cancel_on_signals(token.clone());
     tracing::info!(source = %crate::ports::MailSource::describe(&source), transport = %crate::ports::Transport::describe(transport.as_ref()), once, "starting");
+    let desk = if s.web.enabled && !once {
+        let (store, rulebook) = (pipeline.store.clone(), pipeline.rulebook.clone());
+        Some(super::web::spawn(s, store, rulebook, pipeline.clock.clone(), token.clone()).await?)
+    } else {
+        None
+    };
     let monitor = daemon::Monitor {
         heartbeat: std::time::Duration::from_secs(s.monitoring.heartbeat_secs),
         notifier: crate::adapters::sdnotify::Notifier::from_env(),
     };
-    daemon::run_monitored(
+    let stop = token.clone();
+    let summary = daemon::run_monitored(
         pipeline,
         source,
         transport,
@@ -58,7 +65,12 @@ async fn run_with_clock(
         token,
         monitor,
     )
-    .await
+    .await;
+    if let Some(desk) = desk {
+        stop.cancel();
+        desk.await??;
+    }
+    summary
 }
 
 /// A short human summary of a run.

@@ -10,11 +10,15 @@
 //! - [`clinics`]: the clinic registry file and what importing it changes.
 //! - [`money`]: amounts in integer öre and the compensation rules.
 //! - [`precheck`]: when a mail asks for a pre-check (Förhandskontroll) instead of submitting.
+//! - [`access`]: the desk's roles and what each may do.
+//! - [`desk`]: the board: clinics × milestones, filters, sorting, the per-section view.
 //! - [`schedule`]: cron on the Stockholm wall clock (DST-safe due slots) and reminder policy.
 
+pub mod access;
 pub mod analysis;
 pub mod clinics;
 pub mod cycle;
+pub mod desk;
 pub mod document;
 pub mod grading;
 pub mod ids;

@@ -22,6 +22,11 @@ mod jobs;
 mod outbox;
 mod rows;
 mod state;
+mod users;
+pub use users::{SessionRow, UserRow};
+mod desk;
+mod triage;
+pub use triage::Assignment;
 
 use std::borrow::Cow;
 use std::str::FromStr;
@@ -253,6 +258,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "jobs",
         include_str!("../../migrations/sqlite/0005_jobs.sql"),
     ),
+    (
+        8,
+        "web",
+        include_str!("../../migrations/sqlite/0008_web.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -279,6 +289,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "jobs",
         include_str!("../../migrations/postgres/0005_jobs.sql"),
+    ),
+    (
+        8,
+        "web",
+        include_str!("../../migrations/postgres/0008_web.sql"),
     ),
 ];
 

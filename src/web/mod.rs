@@ -1,0 +1,142 @@
+//! The reviewers' desk: an axum server with server-rendered Swedish pages (no script; forms
+//! and links only), served by `vardval run` beside the daemon under the same cancellation
+//! token.
+//!
+//! - [`auth`]: accounts (argon2id), sessions in the ledger, CSRF tokens, sign-in rate limits.
+//! - [`security`]: the security headers on every response.
+//! - [`render`]: the minijinja templates under `templates/web/` and the error pages.
+//! - [`board`], [`submission`], [`triage`]: the pages. Handlers stay thin; queries live in
+//!   `crate::store`, rules in `crate::domain`.
+//!
+//! Entry points: [`WebState::build`] and [`serve`]. See `docs/desk.md`.
+
+pub mod audit;
+pub mod auth;
+pub mod board;
+pub mod render;
+pub mod security;
+pub mod submission;
+pub mod triage;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use tokio_util::sync::CancellationToken;
+
+use crate::adapters::archive::Archive;
+use crate::config::{Settings, WebSettings};
+use crate::domain::rulebook::Rulebook;
+use crate::ports::Clock;
+use crate::store::Store;
+
+/// Everything a handler needs. Cheap to clone.
+#[derive(Clone)]
+pub struct WebState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    rulebook: Rulebook,
+    clock: Arc<dyn Clock>,
+    settings: WebSettings,
+    archive: Archive,
+    templates: render::Templates,
+}
+
+impl WebState {
+    /// The desk's state from the settings, an open ledger, the cycle's rulebook and a clock.
+    pub fn build(
+        settings: &Settings,
+        store: Store,
+        rulebook: Rulebook,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<WebState> {
+        Self::new(
+            settings.web.clone(),
+            store,
+            rulebook,
+            clock,
+            settings.resolve(&settings.archive.dir),
+        )
+    }
+
+    /// The same from parts (tests).
+    pub fn new(
+        web: WebSettings,
+        store: Store,
+        rulebook: Rulebook,
+        clock: Arc<dyn Clock>,
+        archive_dir: PathBuf,
+    ) -> anyhow::Result<WebState> {
+        Ok(WebState {
+            inner: Arc::new(Inner {
+                store,
+                rulebook,
+                clock,
+                settings: web,
+                archive: Archive::new(archive_dir),
+                templates: render::Templates::load()?,
+            }),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+    pub fn rulebook(&self) -> &Rulebook {
+        &self.inner.rulebook
+    }
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.inner.clock.now()
+    }
+    pub fn settings(&self) -> &WebSettings {
+        &self.inner.settings
+    }
+    pub fn archive(&self) -> &Archive {
+        &self.inner.archive
+    }
+    pub fn templates(&self) -> &render::Templates {
+        &self.inner.templates
+    }
+}
+
+/// The desk's routes (Swedish paths), with the security headers on every response.
+pub fn router(state: WebState) -> Router {
+    Router::new()
+        .route("/", get(board::start))
+        .route("/logga-in", get(auth::login_page).post(auth::login))
+        .route("/logga-ut", post(auth::logout))
+        .route("/tavla", get(board::board_page))
+        .route("/tavla.csv", get(board::board_csv))
+        .route("/inlamning/{id}", get(submission::page))
+        .route("/inlamning/{id}/original", get(submission::original))
+        .route("/att-hantera", get(triage::list))
+        .route("/att-hantera/{id}", get(triage::item))
+        .route("/att-hantera/{id}/tilldela", post(triage::assign))
+        .route("/att-hantera/{id}/avvisa", post(triage::reject))
+        .route("/desk.css", get(render::stylesheet))
+        .fallback(render::not_found)
+        .layer(axum::middleware::from_fn(security::headers))
+        .with_state(state)
+}
+
+/// Serve the desk on `listener` until `shutdown` is cancelled (in-flight requests finish).
+pub async fn serve(
+    state: WebState,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "desk listening");
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await?;
+    Ok(())
+}
