@@ -21,6 +21,7 @@ pub struct Latest {
     pub milestone: u8,
     pub version: i64,
     pub received_at: DateTime<Utc>,
+    /// The milestone was met on time (by this or an earlier version).
     pub on_time: bool,
     pub pre_grade: Option<Grade>,
     /// Section statuses as the agent read them (empty when the document was unreadable).

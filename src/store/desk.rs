@@ -9,15 +9,20 @@ use super::{MessageRow, Store, StoreError, SubmissionRow, TriageRow, q, ts};
 
 impl Store {
     /// The highest version of every clinic's submission for `milestone`, received in
-    /// `[from, to)`, ordered by clinic.
+    /// `[from, to)`, ordered by clinic; with whether any version in the window came on time
+    /// (a plan sent on time and supplemented after the deadline was on time).
     pub async fn latest_submissions(
         &self,
         milestone: i64,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<SubmissionRow>, StoreError> {
+    ) -> Result<Vec<(SubmissionRow, bool)>, StoreError> {
         let sql = format!(
-            "SELECT {SUBMISSION_COLS} FROM submissions s \
+            "SELECT {SUBMISSION_COLS}, \
+             (SELECT COUNT(*) FROM submissions f WHERE f.clinic_id = s.clinic_id \
+               AND f.milestone = s.milestone AND f.on_time = 1 \
+               AND f.received_at >= $2 AND f.received_at < $3) AS on_time_versions \
+             FROM submissions s \
              WHERE s.milestone = $1 AND s.received_at >= $2 AND s.received_at < $3 \
              AND NOT EXISTS (SELECT 1 FROM submissions n WHERE n.clinic_id = s.clinic_id \
                AND n.milestone = s.milestone AND n.version > s.version \
@@ -32,7 +37,10 @@ impl Store {
             .await
             .map_err(q("list the latest submissions"))?;
         rows.iter()
-            .map(|r| SubmissionRow::from_row(r, false))
+            .map(|r| {
+                let n: i64 = super::rows::col(r, "on_time_versions")?;
+                Ok((SubmissionRow::from_row(r, false)?, n > 0))
+            })
             .collect()
     }
 

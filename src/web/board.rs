@@ -79,14 +79,14 @@ pub async fn load_rows(state: &WebState) -> Result<Vec<BoardRow>, WebError> {
     let mut latest = Vec::new();
     for m in &rb.milestones {
         let (from, to) = desk::window(m.due, tz);
-        for s in store.latest_submissions(i64::from(m.id), from, to).await? {
+        for (s, on_time) in store.latest_submissions(i64::from(m.id), from, to).await? {
             latest.push(Latest {
                 submission_id: s.id,
                 clinic_id: s.clinic_id,
                 milestone: m.id,
                 version: s.version,
                 received_at: s.received_at,
-                on_time: s.on_time,
+                on_time,
                 pre_grade: s.pre_grade,
                 sections: desk::sections_from_json(&s.analysis_json),
             });

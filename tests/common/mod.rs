@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod desk;
 pub mod fake_smtp;
 pub mod lab;
 
