@@ -10,6 +10,7 @@
 //! - [`clinics`]: the clinic registry file and what importing it changes.
 //! - [`money`]: amounts in integer öre and the compensation rules.
 //! - [`precheck`]: when a mail asks for a pre-check (Förhandskontroll) instead of submitting.
+//! - [`review`]: reviewer decisions (sections overridden, grade recomputed) and presentations.
 //! - [`schedule`]: cron on the Stockholm wall clock (DST-safe due slots) and reminder policy.
 
 pub mod analysis;
@@ -21,5 +22,6 @@ pub mod ids;
 pub mod money;
 pub mod normalize;
 pub mod precheck;
+pub mod review;
 pub mod rulebook;
 pub mod schedule;
