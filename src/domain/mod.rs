@@ -12,6 +12,7 @@
 //! - [`precheck`]: when a mail asks for a pre-check (Förhandskontroll) instead of submitting.
 //! - [`access`]: the desk's roles and what each may do.
 //! - [`desk`]: the board: clinics × milestones, filters, sorting, the per-section view.
+//! - [`review`]: reviewer decisions (sections overridden, grade recomputed) and presentations.
 //! - [`schedule`]: cron on the Stockholm wall clock (DST-safe due slots) and reminder policy.
 
 pub mod access;
@@ -25,5 +26,6 @@ pub mod ids;
 pub mod money;
 pub mod normalize;
 pub mod precheck;
+pub mod review;
 pub mod rulebook;
 pub mod schedule;

@@ -44,18 +44,6 @@ impl Store {
             .collect()
     }
 
-    /// One submission by id.
-    pub async fn submission(&self, id: i64) -> Result<Option<SubmissionRow>, StoreError> {
-        let sql = format!("SELECT {SUBMISSION_COLS} FROM submissions s WHERE s.id = $1");
-        sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(q("read a submission"))?
-            .map(|r| SubmissionRow::from_row(&r, false))
-            .transpose()
-    }
-
     /// Every version of a clinic's milestone, newest first.
     pub async fn submission_versions(
         &self,
