@@ -655,8 +655,8 @@ pub fn is_loopback(host: &str) -> bool {
 
 mod jobs;
 mod web;
-pub use web::WebSettings;
 pub use jobs::{DigestSettings, ReminderSettings, ReviewerSettings, ScheduleSettings};
+pub use web::WebSettings;
 
 #[cfg(test)]
 mod tests;

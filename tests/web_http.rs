@@ -40,7 +40,9 @@ impl Page {
     /// The first form's CSRF token on the page.
     fn csrf(&self) -> String {
         let t = self.text();
-        let at = t.find("name=\"csrf\" value=\"").expect("a form with a csrf field");
+        let at = t
+            .find("name=\"csrf\" value=\"")
+            .expect("a form with a csrf field");
         let rest = &t[at + "name=\"csrf\" value=\"".len()..];
         rest[..rest.find('"').unwrap()].to_string()
     }
@@ -58,7 +60,11 @@ impl Client {
     async fn send(&mut self, mut req: Request<Body>) -> Page {
         req.extensions_mut().insert(ConnectInfo(self.ip));
         if !self.cookies.is_empty() {
-            let c: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let c: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
             req.headers_mut()
                 .insert(header::COOKIE, c.join("; ").parse().unwrap());
         }
@@ -90,7 +96,8 @@ impl Client {
     }
 
     async fn get(&mut self, path: &str) -> Page {
-        self.send(Request::get(path).body(Body::empty()).unwrap()).await
+        self.send(Request::get(path).body(Body::empty()).unwrap())
+            .await
     }
 
     async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
@@ -173,7 +180,10 @@ async fn sign_in_board_submission_and_headers(url: String) {
     }
     assert!(html.contains("väntar på bekräftelse"));
     assert!(html.contains("Avsnitt över alla vårdcentraler"));
-    assert!(html.contains("saknas"), "a clinic without a plan after the deadline");
+    assert!(
+        html.contains("saknas"),
+        "a clinic without a plan after the deadline"
+    );
 
     // Filter: only Sjöudden.
     let only = c.get("/tavla?q=sj%C3%B6udden&milestone=1").await.text();
@@ -216,8 +226,14 @@ async fn sign_in_board_submission_and_headers(url: String) {
     let original = c.get(&format!("/inlamning/{}/original", ek.id)).await;
     assert_eq!(original.status, StatusCode::OK);
     assert!(original.body.starts_with(b"PK"), "the DOCX as sent");
-    assert_eq!(vardval::adapters::archive::sha256_hex(&original.body), ek.doc_sha256);
-    assert_eq!(c.get("/inlamning/999999").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        vardval::adapters::archive::sha256_hex(&original.body),
+        ek.doc_sha256
+    );
+    assert_eq!(
+        c.get("/inlamning/999999").await.status,
+        StatusCode::NOT_FOUND
+    );
 
     // Sign-out ends the session: the old cookie no longer works.
     let board = c.get("/tavla").await;
@@ -242,7 +258,10 @@ async fn forms_without_csrf_token_are_refused(url: String) {
     assert!(bare.text().contains("säkerhetskod"));
     assert!(c.session().is_none());
 
-    assert_eq!(c.sign_in("granskare", PASSWORD).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        c.sign_in("granskare", PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
     let open = d.store.triage_open().await.unwrap();
     assert_eq!(open.len(), 1, "the unknown sender waits in triage");
     let id = open[0].id;
@@ -256,10 +275,21 @@ async fn forms_without_csrf_token_are_refused(url: String) {
             )
             .await;
         assert_eq!(r.status, StatusCode::FORBIDDEN);
-        assert_eq!(c.post("/logga-ut", &form).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            c.post("/logga-ut", &form).await.status,
+            StatusCode::FORBIDDEN
+        );
     }
-    assert_eq!(d.store.triage_open().await.unwrap().len(), 1, "nothing happened");
-    assert_eq!(c.get("/tavla").await.status, StatusCode::OK, "still signed in");
+    assert_eq!(
+        d.store.triage_open().await.unwrap().len(),
+        1,
+        "nothing happened"
+    );
+    assert_eq!(
+        c.get("/tavla").await.status,
+        StatusCode::OK,
+        "still signed in"
+    );
     d.store.close().await;
 }
 
@@ -279,11 +309,17 @@ async fn roles_are_enforced_per_page(url: String) {
     let mut coach = Client::new(&d);
     coach.sign_in("coach", PASSWORD).await;
     assert_eq!(coach.get("/tavla").await.status, StatusCode::OK);
-    assert_eq!(coach.get("/att-hantera").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        coach.get("/att-hantera").await.status,
+        StatusCode::FORBIDDEN
+    );
     let open = d.store.triage_open().await.unwrap();
     let csrf = coach.get("/tavla").await.csrf();
     let r = coach
-        .post(&format!("/att-hantera/{}/avvisa", open[0].id), &[("csrf", &csrf)])
+        .post(
+            &format!("/att-hantera/{}/avvisa", open[0].id),
+            &[("csrf", &csrf)],
+        )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "a coach decides nothing");
     let mut reviewer = Client::new(&d);
@@ -336,7 +372,10 @@ async fn sign_in_attempts_are_limited(url: String) {
     );
     // Once the window has passed, the right password works again.
     d.clock.advance(Duration::from_secs(16 * 60));
-    assert_eq!(c.sign_in("granskare", PASSWORD).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        c.sign_in("granskare", PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
     d.store.close().await;
 }
 
@@ -371,7 +410,12 @@ async fn sessions_expire_and_rotate(url: String) {
     old.cookies.push(("vardval_session".into(), first));
     assert_eq!(old.get("/tavla").await.status, StatusCode::SEE_OTHER);
     // Disabling the account ends its sessions at once.
-    assert!(d.store.disable_user("granskare", d.clock.now()).await.unwrap());
+    assert!(
+        d.store
+            .disable_user("granskare", d.clock.now())
+            .await
+            .unwrap()
+    );
     assert_eq!(c.get("/tavla").await.status, StatusCode::SEE_OTHER);
     assert_eq!(
         c.sign_in("granskare", PASSWORD).await.status,
@@ -406,12 +450,25 @@ async fn triage_shows_raw_mail_as_text_and_assigns(url: String) {
     assert!(d.store.triage_open().await.unwrap().is_empty());
     let clinics = d.store.clinics().await.unwrap();
     let sj = clinics.iter().find(|c| c.id == "sjoudden").unwrap();
-    assert!(sj.addresses.contains(&"sofia.engdahl77@webbpost.test".to_string()));
+    assert!(
+        sj.addresses
+            .contains(&"sofia.engdahl77@webbpost.test".to_string())
+    );
     let history = d.store.clinic_history(Some("sjoudden")).await.unwrap();
     assert!(
         history
             .iter()
             .any(|h| h.field == "emails" && h.changed_by == "web:granskare")
+    );
+    let audit = d
+        .store
+        .audit_list(100, &vardval::store::AuditFilter::default())
+        .await
+        .unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|r| r.action == "triage.assign" && r.subject == format!("triage:{id}"))
     );
     // A second assignment of the same item is refused (it is resolved).
     let again = c
@@ -424,7 +481,107 @@ async fn triage_shows_raw_mail_as_text_and_assigns(url: String) {
     d.store.close().await;
 }
 
+async fn decide_override_preview_edit_and_send(url: String) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = desk(&url, dir.path()).await;
+    let subs = d.store.submissions().await.unwrap();
+    let bj = subs
+        .iter()
+        .find(|s| s.clinic_id == "bjorkdalen" && s.milestone == 1)
+        .unwrap();
+    assert_eq!(bj.pre_grade, Some(vardval::store::Grade::Green));
+    let mut coach = Client::new(&d);
+    coach.sign_in("coach", PASSWORD).await;
+    assert_eq!(
+        coach
+            .get(&format!("/inlamning/{}/beslut", bj.id))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let mut c = Client::new(&d);
+    c.sign_in("granskare", PASSWORD).await;
+    let form = c.get(&format!("/inlamning/{}/beslut", bj.id)).await;
+    assert_eq!(form.status, StatusCode::OK);
+    let csrf = form.csrf();
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("section_D", "weak"),
+        ("grade", ""),
+        ("comment", "Beskriv nuläget med siffror."),
+    ];
+    let preview = c
+        .post(
+            &format!("/inlamning/{}/beslut/forhandsgranska", bj.id),
+            &fields,
+        )
+        .await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.text());
+    let html = preview.text();
+    assert!(html.contains("Bedömning att skicka: <span class=\"grade yellow\">gul</span>"));
+    assert!(html.contains("D: godkänt → svagt"));
+    assert!(html.contains("kontakt@bjorkdalen.vc.test"));
+    assert!(
+        d.store
+            .decision_for_submission(bj.id)
+            .await
+            .unwrap()
+            .is_none(),
+        "a preview records nothing"
+    );
+    let mut send = fields.to_vec();
+    send.push(("body", "Hej!\r\n\r\nExtra mening från granskaren.\r\n"));
+    let r = c.post(&format!("/inlamning/{}/beslut", bj.id), &send).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let decision = d
+        .store
+        .decision_for_submission(bj.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(decision.grade, vardval::store::Grade::Yellow);
+    assert_eq!(decision.decided_by, "web:granskare");
+    assert!(!decision.agreed_with_pregrade);
+    let mail = d
+        .store
+        .outbox_row(decision.mail_outbox_id.expect("mail queued"))
+        .await
+        .unwrap()
+        .unwrap();
+    let raw = String::from_utf8_lossy(&mail.raw);
+    assert!(raw.contains("Extra mening fr"), "the edited text is sent");
+    assert!(mail.recipient.contains("kontakt@bjorkdalen.vc.test"));
+    // The board shows the confirmed grade beside the pre-grade; the page shows the decision.
+    let board = c.get("/tavla?q=bj%C3%B6rkdalen&milestone=1").await.text();
+    assert!(board.contains("<span class=\"grade yellow\">gul</span>"));
+    let page = c.get(&format!("/inlamning/{}", bj.id)).await.text();
+    assert!(page.contains("Beslutsmejlet är lagt i utkorgen"));
+    // CSRF on the decision forms too.
+    let bare = c
+        .post(
+            &format!("/inlamning/{}/beslut", bj.id),
+            &[("section_D", "ok")],
+        )
+        .await;
+    assert_eq!(bare.status, StatusCode::FORBIDDEN);
+    // Sign-ins and the decision are in the audit log, and the chain verifies.
+    let rows = d
+        .store
+        .audit_list(100, &vardval::store::AuditFilter::default())
+        .await
+        .unwrap();
+    let actions: Vec<&str> = rows.iter().map(|r| r.action.as_str()).collect();
+    assert!(actions.contains(&"web.sign_in"), "{actions:?}");
+    assert!(
+        rows.iter()
+            .any(|r| r.actor == "web:granskare" && r.action.starts_with("decision"))
+    );
+    assert!(d.store.audit_verify().await.unwrap().ok());
+    d.store.close().await;
+}
+
 both!(
+    decide_override_preview_edit_and_send,
     sign_in_board_submission_and_headers,
     forms_without_csrf_token_are_refused,
     roles_are_enforced_per_page,

@@ -16,8 +16,9 @@ pub const MIN_PASSWORD_CHARS: usize = 12;
 /// The password from `--password-env VAR`, else the first line of standard input.
 fn read_password(env: Option<&str>) -> anyhow::Result<String> {
     let pw = match env {
-        Some(var) => std::env::var(var)
-            .with_context(|| format!("cannot read the password from ${var}"))?,
+        Some(var) => {
+            std::env::var(var).with_context(|| format!("cannot read the password from ${var}"))?
+        }
         None => {
             let mut line = String::new();
             std::io::stdin()
@@ -67,7 +68,11 @@ pub async fn disable(config: &Path, username: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn passwd(config: &Path, username: &str, password_env: Option<&str>) -> anyhow::Result<()> {
+pub async fn passwd(
+    config: &Path,
+    username: &str,
+    password_env: Option<&str>,
+) -> anyhow::Result<()> {
     let s = Settings::load(config)?;
     let hash = hash_password(&read_password(password_env)?)?;
     let store = open_store(&s).await?;

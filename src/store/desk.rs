@@ -67,13 +67,15 @@ impl Store {
 
     /// One recorded message by row id.
     pub async fn message(&self, id: i64) -> Result<Option<MessageRow>, StoreError> {
-        sqlx::query(&format!("SELECT {MESSAGE_COLS} FROM messages WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(q("read a message"))?
-            .map(|r| MessageRow::from_row(&r))
-            .transpose()
+        sqlx::query(&format!(
+            "SELECT {MESSAGE_COLS} FROM messages WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(q("read a message"))?
+        .map(|r| MessageRow::from_row(&r))
+        .transpose()
     }
 
     /// One triage item (open or resolved).

@@ -1,10 +1,12 @@
 //! What reviewers do with a triage item on the desk: assign the message to a clinic (the
 //! registry learns the sender's address, recorded in the clinic's history) or reject it.
-//! Each is one transaction with the item's resolution.
+//! Each is one transaction with the item's resolution and its audit row.
 
 use chrono::{DateTime, Utc};
 
-use super::{Store, StoreError, q, ts};
+use serde_json::json;
+
+use super::{NewAudit, Store, StoreError, q, ts};
 
 /// What an assignment did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +28,10 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Assignment, StoreError> {
         let at = ts(now);
-        let mut tx = self.begin_write().await.map_err(q("begin a triage assignment"))?;
+        let mut tx = self
+            .begin_write()
+            .await
+            .map_err(q("begin a triage assignment"))?;
         let done =
             sqlx::query("UPDATE triage SET resolved_at = $2 WHERE id = $1 AND resolved_at IS NULL")
                 .bind(id)
@@ -56,16 +61,18 @@ impl Store {
             .collect();
         let learned = !address.is_empty() && !list.iter().any(|a| a.eq_ignore_ascii_case(&address));
         if learned {
-            list.push(address);
+            list.push(address.clone());
             let new = list.join(";");
-            sqlx::query("UPDATE clinics SET emails = $2, updated_at = $3, updated_by = $4 WHERE id = $1")
-                .bind(clinic_id)
-                .bind(&new)
-                .bind(&at)
-                .bind(by)
-                .execute(&mut *tx)
-                .await
-                .map_err(q("add an address to a clinic"))?;
+            sqlx::query(
+                "UPDATE clinics SET emails = $2, updated_at = $3, updated_by = $4 WHERE id = $1",
+            )
+            .bind(clinic_id)
+            .bind(&new)
+            .bind(&at)
+            .bind(by)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("add an address to a clinic"))?;
             sqlx::query(
                 "INSERT INTO clinic_changes (clinic_id, field, old_value, new_value, changed_by, \
                  changed_at) VALUES ($1, 'emails', $2, $3, $4, $5)",
@@ -79,12 +86,40 @@ impl Store {
             .await
             .map_err(q("record a learned address"))?;
         }
+        let row = NewAudit::new(
+            by,
+            "triage.assign",
+            format!("triage:{id}"),
+            json!({ "clinic_id": clinic_id, "address": address, "learned": learned }),
+        );
+        super::audit::append_tx(&mut tx, self.backend, &row, now).await?;
         tx.commit().await.map_err(q("commit a triage assignment"))?;
         Ok(Assignment { learned })
     }
 
-    /// Reject triage item `id` (nothing is recorded for any clinic).
-    pub async fn reject_triage(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.resolve_triage(id, now).await
+    /// Reject triage item `id` (nothing is recorded for any clinic), audited as `by`.
+    pub async fn reject_triage(
+        &self,
+        id: i64,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self
+            .begin_write()
+            .await
+            .map_err(q("begin a triage rejection"))?;
+        let done =
+            sqlx::query("UPDATE triage SET resolved_at = $2 WHERE id = $1 AND resolved_at IS NULL")
+                .bind(id)
+                .bind(ts(now))
+                .execute(&mut *tx)
+                .await
+                .map_err(q("reject a triage item"))?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::TriageNotFound { id });
+        }
+        let row = NewAudit::new(by, "triage.reject", format!("triage:{id}"), json!({}));
+        super::audit::append_tx(&mut tx, self.backend, &row, now).await?;
+        tx.commit().await.map_err(q("commit a triage rejection"))
     }
 }

@@ -70,14 +70,16 @@ impl Store {
     }
 
     pub async fn user(&self, username: &str) -> Result<Option<UserRow>, StoreError> {
-        sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE username = $1"))
-            .bind(username)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(q("read a user"))?
-            .as_ref()
-            .map(user_from)
-            .transpose()
+        sqlx::query(&format!(
+            "SELECT {USER_COLS} FROM users WHERE username = $1"
+        ))
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(q("read a user"))?
+        .as_ref()
+        .map(user_from)
+        .transpose()
     }
 
     pub async fn users(&self) -> Result<Vec<UserRow>, StoreError> {
@@ -89,14 +91,22 @@ impl Store {
     }
 
     /// Disable an account and end its sessions. `Ok(false)` when there is no such user.
-    pub async fn disable_user(&self, username: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await.map_err(q("begin disabling a user"))?;
-        let done = sqlx::query("UPDATE users SET disabled = 1, updated_at = $2 WHERE username = $1")
-            .bind(username)
-            .bind(ts(now))
-            .execute(&mut *tx)
+    pub async fn disable_user(
+        &self,
+        username: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self
+            .begin_write()
             .await
-            .map_err(q("disable a user"))?;
+            .map_err(q("begin disabling a user"))?;
+        let done =
+            sqlx::query("UPDATE users SET disabled = 1, updated_at = $2 WHERE username = $1")
+                .bind(username)
+                .bind(ts(now))
+                .execute(&mut *tx)
+                .await
+                .map_err(q("disable a user"))?;
         sqlx::query("DELETE FROM sessions WHERE username = $1")
             .bind(username)
             .execute(&mut *tx)
@@ -113,7 +123,10 @@ impl Store {
         password_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await.map_err(q("begin a password change"))?;
+        let mut tx = self
+            .begin_write()
+            .await
+            .map_err(q("begin a password change"))?;
         let done = sqlx::query(
             "UPDATE users SET password_hash = $2, disabled = 0, updated_at = $3 WHERE username = $1",
         )

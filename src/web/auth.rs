@@ -9,11 +9,11 @@ use std::net::SocketAddr;
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use axum::Form;
 use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -36,8 +36,11 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
 
 /// Does `password` match the stored PHC string?
 pub fn verify_password(password: &str, phc: &str) -> bool {
-    PasswordHash::new(phc)
-        .is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+    PasswordHash::new(phc).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
 }
 
 /// A fresh random token: 32 bytes, URL-safe base64 without padding.
@@ -277,10 +280,14 @@ pub async fn login(
         .await?;
     super::audit::signed_in(&state, &username, &ip).await;
     let mut res = Redirect::to(&next).into_response();
-    res.headers_mut()
-        .append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, &id, false));
-    res.headers_mut()
-        .append(header::SET_COOKIE, set_cookie(&state, LOGIN_COOKIE, "", true));
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&state, SESSION_COOKIE, &id, false),
+    );
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&state, LOGIN_COOKIE, "", true),
+    );
     Ok(res)
 }
 
@@ -303,8 +310,10 @@ pub async fn logout(
     state.store().end_session(&viewer.session_hash).await?;
     super::audit::signed_out(&state, &viewer.username, &ip).await;
     let mut res = Redirect::to("/logga-in").into_response();
-    res.headers_mut()
-        .append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, "", true));
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&state, SESSION_COOKIE, "", true),
+    );
     Ok(res)
 }
 
@@ -331,7 +340,10 @@ mod tests {
     #[test]
     fn cookies_are_read_by_name() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, "a=1; vardval_session=xyz; b=2".parse().unwrap());
+        h.insert(
+            header::COOKIE,
+            "a=1; vardval_session=xyz; b=2".parse().unwrap(),
+        );
         assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("xyz"));
         assert_eq!(cookie(&h, "c"), None);
     }

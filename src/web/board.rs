@@ -52,16 +52,26 @@ impl BoardQuery {
         }
     }
     fn sort(&self) -> Sort {
-        self.sort.as_deref().and_then(Sort::parse).unwrap_or_default()
+        self.sort
+            .as_deref()
+            .and_then(Sort::parse)
+            .unwrap_or_default()
     }
     fn descending(&self) -> bool {
         self.dir.as_deref() == Some("desc")
     }
 }
 
-/// The confirmed grade per submission id (the reviewers' decisions).
-async fn confirmed(_state: &WebState) -> Result<BTreeMap<i64, Grade>, WebError> {
-    Ok(BTreeMap::new())
+/// The confirmed grade per submission id: the latest decision per clinic and milestone of
+/// the cycle year (a decision on an older version does not count for a newer one).
+async fn confirmed(state: &WebState) -> Result<BTreeMap<i64, Grade>, WebError> {
+    Ok(state
+        .store()
+        .current_decisions(state.rulebook().year)
+        .await?
+        .into_iter()
+        .map(|d| (d.submission_id, d.grade))
+        .collect())
 }
 
 /// Load and build every row of the cycle year, unfiltered.
@@ -221,7 +231,12 @@ pub async fn board_csv(
     Query(q): Query<BoardQuery>,
 ) -> Result<Response, WebError> {
     viewer.require(Need::Read)?;
-    let rows = desk::filter_sort(load_rows(&state).await?, &q.filter(), q.sort(), q.descending());
+    let rows = desk::filter_sort(
+        load_rows(&state).await?,
+        &q.filter(),
+        q.sort(),
+        q.descending(),
+    );
     let mut w = csv::Writer::from_writer(vec![0xEF, 0xBB, 0xBF]);
     let internal = |e: csv::Error| WebError::Internal(format!("board csv: {e}"));
     w.write_record([

@@ -5,7 +5,8 @@
 //! - [`auth`]: accounts (argon2id), sessions in the ledger, CSRF tokens, sign-in rate limits.
 //! - [`security`]: the security headers on every response.
 //! - [`render`]: the minijinja templates under `templates/web/` and the error pages.
-//! - [`board`], [`submission`], [`triage`]: the pages. Handlers stay thin; queries live in
+//! - [`board`], [`submission`], [`decide`], [`triage`]: the pages; decisions go through the
+//!   review core ([`crate::review::Desk`]), never around it. Handlers stay thin; queries live in
 //!   `crate::store`, rules in `crate::domain`.
 //!
 //! Entry points: [`WebState::build`] and [`serve`]. See `docs/desk.md`.
@@ -13,6 +14,7 @@
 pub mod audit;
 pub mod auth;
 pub mod board;
+pub mod decide;
 pub mod render;
 pub mod security;
 pub mod submission;
@@ -22,6 +24,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use anyhow::Context;
 use axum::Router;
 use axum::routing::{get, post};
 use tokio_util::sync::CancellationToken;
@@ -30,6 +33,8 @@ use crate::adapters::archive::Archive;
 use crate::config::{Settings, WebSettings};
 use crate::domain::rulebook::Rulebook;
 use crate::ports::Clock;
+use crate::reply::{Composer, Templates};
+use crate::review::Desk;
 use crate::store::Store;
 
 /// Everything a handler needs. Cheap to clone.
@@ -39,8 +44,9 @@ pub struct WebState {
 }
 
 struct Inner {
-    store: Store,
-    rulebook: Rulebook,
+    /// The review core: the ledger, the mail composer (with the cycle's rulebook) and the
+    /// coaches copied on red decisions.
+    desk: Desk,
     clock: Arc<dyn Clock>,
     settings: WebSettings,
     archive: Archive,
@@ -55,10 +61,19 @@ impl WebState {
         rulebook: Rulebook,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<WebState> {
+        let from: lettre::message::Mailbox = settings.smtp.from.parse().context("[smtp] from")?;
+        let desk = Desk {
+            store,
+            composer: Composer {
+                templates: Templates::load(None)?,
+                rulebook,
+                from,
+            },
+            coach_emails: settings.reviewers.coach_emails.clone(),
+        };
         Self::new(
             settings.web.clone(),
-            store,
-            rulebook,
+            desk,
             clock,
             settings.resolve(&settings.archive.dir),
         )
@@ -67,15 +82,13 @@ impl WebState {
     /// The same from parts (tests).
     pub fn new(
         web: WebSettings,
-        store: Store,
-        rulebook: Rulebook,
+        desk: Desk,
         clock: Arc<dyn Clock>,
         archive_dir: PathBuf,
     ) -> anyhow::Result<WebState> {
         Ok(WebState {
             inner: Arc::new(Inner {
-                store,
-                rulebook,
+                desk,
                 clock,
                 settings: web,
                 archive: Archive::new(archive_dir),
@@ -84,11 +97,14 @@ impl WebState {
         })
     }
 
+    pub fn desk(&self) -> &Desk {
+        &self.inner.desk
+    }
     pub fn store(&self) -> &Store {
-        &self.inner.store
+        &self.inner.desk.store
     }
     pub fn rulebook(&self) -> &Rulebook {
-        &self.inner.rulebook
+        &self.inner.desk.composer.rulebook
     }
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.inner.clock.now()
@@ -114,6 +130,14 @@ pub fn router(state: WebState) -> Router {
         .route("/tavla.csv", get(board::board_csv))
         .route("/inlamning/{id}", get(submission::page))
         .route("/inlamning/{id}/original", get(submission::original))
+        .route(
+            "/inlamning/{id}/beslut",
+            get(decide::form).post(decide::send),
+        )
+        .route(
+            "/inlamning/{id}/beslut/forhandsgranska",
+            post(decide::preview),
+        )
         .route("/att-hantera", get(triage::list))
         .route("/att-hantera/{id}", get(triage::item))
         .route("/att-hantera/{id}/tilldela", post(triage::assign))

@@ -13,25 +13,17 @@ pub struct Templates {
 }
 
 const SOURCES: &[(&str, &str)] = &[
-    (
-        "base.html",
-        include_str!("../../templates/web/base.html"),
-    ),
-    (
-        "login.html",
-        include_str!("../../templates/web/login.html"),
-    ),
-    (
-        "start.html",
-        include_str!("../../templates/web/start.html"),
-    ),
-    (
-        "board.html",
-        include_str!("../../templates/web/board.html"),
-    ),
+    ("base.html", include_str!("../../templates/web/base.html")),
+    ("login.html", include_str!("../../templates/web/login.html")),
+    ("start.html", include_str!("../../templates/web/start.html")),
+    ("board.html", include_str!("../../templates/web/board.html")),
     (
         "submission.html",
         include_str!("../../templates/web/submission.html"),
+    ),
+    (
+        "decide.html",
+        include_str!("../../templates/web/decide.html"),
     ),
     (
         "triage.html",
@@ -41,10 +33,7 @@ const SOURCES: &[(&str, &str)] = &[
         "triage_item.html",
         include_str!("../../templates/web/triage_item.html"),
     ),
-    (
-        "error.html",
-        include_str!("../../templates/web/error.html"),
-    ),
+    ("error.html", include_str!("../../templates/web/error.html")),
 ];
 
 const STYLESHEET: &str = include_str!("../../templates/web/desk.css");
@@ -76,7 +65,9 @@ impl Templates {
             .env
             .get_template("error.html")
             .and_then(|t| t.render(minijinja::context! { title, text }))
-            .unwrap_or_else(|_| format!("<!doctype html><html lang=\"sv\"><title>{status}</title>"));
+            .unwrap_or_else(|_| {
+                format!("<!doctype html><html lang=\"sv\"><title>{status}</title>")
+            });
         (status, Html(html)).into_response()
     }
 }
@@ -85,7 +76,9 @@ impl Templates {
 #[derive(Debug)]
 pub enum WebError {
     /// Not signed in (or the session expired): to the sign-in page, then back.
-    SignIn { next: String },
+    SignIn {
+        next: String,
+    },
     /// Signed in, but the role may not use this page.
     Forbidden,
     /// A form without its CSRF token (or with a wrong one).

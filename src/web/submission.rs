@@ -152,10 +152,25 @@ pub async fn page(
         .collect();
     let strings = |v: &Value| -> Vec<String> {
         v.as_array()
-            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let latest_version = versions.first().map(|v| v.version) == Some(s.version);
+    let decision = store.decision_for_submission(s.id).await?.map(|d| {
+        minijinja::context! {
+            grade => d.grade.as_str(),
+            grade_sv => d.grade.swedish(),
+            by => d.decided_by,
+            at => swedish_local(d.decided_at, tz),
+            comment => d.comment,
+            agreed => d.agreed_with_pregrade,
+            mail_queued => d.mail_outbox_id.is_some(),
+        }
+    });
     state.templates().page(
         "submission.html",
         minijinja::context! {
@@ -188,6 +203,7 @@ pub async fn page(
             data_sources => strings(&a["data_sources"]),
             notes => strings(&a["notes"]),
             versions => version_views,
+            decision,
         },
     )
 }

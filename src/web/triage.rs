@@ -77,7 +77,10 @@ pub async fn item(
             let shown = &bytes[..bytes.len().min(MAX_RAW_SHOWN)];
             (String::from_utf8_lossy(shown).into_owned(), cut)
         }
-        Err(e) => (format!("(Originalet kunde inte läsas ur arkivet: {e})"), false),
+        Err(e) => (
+            format!("(Originalet kunde inte läsas ur arkivet: {e})"),
+            false,
+        ),
     };
     let clinics: Vec<_> = store
         .clinics()
@@ -129,12 +132,12 @@ pub async fn assign(
         .await
     {
         Ok(_) => Ok(Redirect::to("/att-hantera").into_response()),
-        Err(StoreError::TriageNotFound { .. }) => Err(WebError::BadRequest(
-            "Ärendet är redan hanterat.".into(),
-        )),
-        Err(StoreError::Decode { .. }) => Err(WebError::BadRequest(
-            "Välj en vårdcentral i listan.".into(),
-        )),
+        Err(StoreError::TriageNotFound { .. }) => {
+            Err(WebError::BadRequest("Ärendet är redan hanterat.".into()))
+        }
+        Err(StoreError::Decode { .. }) => {
+            Err(WebError::BadRequest("Välj en vårdcentral i listan.".into()))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -153,11 +156,12 @@ pub async fn reject(
 ) -> Result<Response, WebError> {
     viewer.check_csrf(f.csrf.as_deref())?;
     viewer.require(Need::Review)?;
-    match state.store().reject_triage(id, state.now()).await {
+    let by = format!("web:{}", viewer.username);
+    match state.store().reject_triage(id, &by, state.now()).await {
         Ok(()) => Ok(Redirect::to("/att-hantera").into_response()),
-        Err(StoreError::TriageNotFound { .. }) => Err(WebError::BadRequest(
-            "Ärendet är redan hanterat.".into(),
-        )),
+        Err(StoreError::TriageNotFound { .. }) => {
+            Err(WebError::BadRequest("Ärendet är redan hanterat.".into()))
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -10,6 +10,7 @@ use vardval::config::WebSettings;
 use vardval::domain::access::Role;
 use vardval::domain::rulebook::Rulebook;
 use vardval::ports::{Clock, Fetched, ManualClock};
+use vardval::reply::{Composer, Templates};
 use vardval::store::Store;
 use vardval::web::WebState;
 use vardval::web::auth::hash_password;
@@ -60,16 +61,23 @@ pub async fn seed(url: &str, dir: &Path, web: WebSettings) -> Desk {
         ("coach", Role::Coach),
     ] {
         let hash = hash_password(PASSWORD).unwrap();
-        assert!(store.add_user(user, role, &hash, clock.now()).await.unwrap());
+        assert!(
+            store
+                .add_user(user, role, &hash, clock.now())
+                .await
+                .unwrap()
+        );
     }
-    let state = WebState::new(
-        web,
-        store.clone(),
-        Rulebook::embedded(),
-        clock.clone(),
-        archive.clone(),
-    )
-    .unwrap();
+    let desk = vardval::review::Desk {
+        store: store.clone(),
+        composer: Composer {
+            templates: Templates::load(None).unwrap(),
+            rulebook: Rulebook::embedded(),
+            from: "Vårdval <vardval@rjl.test>".parse().unwrap(),
+        },
+        coach_emails: vec!["coach@rjl.test".into()],
+    };
+    let state = WebState::new(web, desk, clock.clone(), archive.clone()).unwrap();
     Desk {
         store,
         clock,
