@@ -6,6 +6,7 @@ pub mod agent;
 pub mod desk;
 pub mod fake_smtp;
 pub mod lab;
+pub mod webdriver;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
