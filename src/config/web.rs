@@ -21,8 +21,6 @@ pub struct WebSettings {
     /// Failed sign-ins per client address within the window.
     pub login_max_failures_per_ip: u32,
     pub login_window_minutes: u32,
-    /// The cycle year the board shows first (default: the rulebook's year).
-    pub year: Option<i32>,
 }
 
 impl Default for WebSettings {
@@ -35,7 +33,6 @@ impl Default for WebSettings {
             login_max_failures_per_user: 5,
             login_max_failures_per_ip: 20,
             login_window_minutes: 15,
-            year: None,
         }
     }
 }
