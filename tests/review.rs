@@ -29,6 +29,7 @@ both!(
     registry_import_is_audited,
     desk_preview_records_nothing_and_red_mail_reaches_clinic_and_coaches,
     yellow_mail_asks_the_rulebooks_questions,
+    decision_mail_reaches_clinic_and_coach_mailboxes_in_the_lab,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -58,6 +59,26 @@ fn analysis(weak: &[char]) -> String {
 
 /// Record one submission (a new version for the clinic and milestone); returns its id.
 async fn submit(store: &Store, key: &str, clinic: &str, pre: Grade, weak: &[char]) -> i64 {
+    submit_from(
+        store,
+        key,
+        clinic,
+        pre,
+        weak,
+        &format!("plan@{clinic}.vc.test"),
+    )
+    .await
+}
+
+/// [`submit`] from a given sender address.
+async fn submit_from(
+    store: &Store,
+    key: &str,
+    clinic: &str,
+    pre: Grade,
+    weak: &[char],
+    from: &str,
+) -> i64 {
     let intake = Intake {
         message: NewMessage {
             source_key: key.to_string(),
@@ -65,7 +86,7 @@ async fn submit(store: &Store, key: &str, clinic: &str, pre: Grade, weak: &[char
             archive_path: format!("archive/{key}.eml"),
             received_at: t0(),
             mail_message_id: Some(format!("{key}@vc.test")),
-            from_addr: Some(format!("plan@{clinic}.vc.test")),
+            from_addr: Some(from.to_string()),
             subject: "Projektplan".into(),
             class: MessageClass::Submission,
             clinic_id: Some(clinic.to_string()),
@@ -523,5 +544,78 @@ async fn yellow_mail_asks_the_rulebooks_questions(url: String) {
     assert!(g.subject.contains("godkänd"), "{}", g.subject);
     assert!(g.body.contains("delutbetalning 1"), "{}", g.body);
     assert!(!g.body.contains("kr"), "no amounts invented: {}", g.body);
+    s.close().await;
+}
+
+/// End to end through Postfix and Dovecot: a red decision mail reaches the clinic's mailbox and
+/// the coach's (Cc, a second envelope recipient), once, threaded to the submission.
+async fn decision_mail_reaches_clinic_and_coach_mailboxes_in_the_lab(url: String) {
+    use common::lab::{lab, plain_smtp, poll_until, read_folder, unique};
+    let Some(lab) = lab() else {
+        return;
+    };
+    let _gate = lab.shared().await;
+    let clinic = unique("review-clinic");
+    let coach = unique("review-coach");
+    let s = Store::connect(&url).await.unwrap();
+    let sub = submit_from(
+        &s,
+        "lab1",
+        "vc-lab",
+        Grade::Red,
+        &['A', 'B', 'C', 'D'],
+        &clinic,
+    )
+    .await;
+    let mut d = desk(&s);
+    d.coach_emails = vec![coach.clone()];
+    let req = DecisionRequest {
+        submission_id: sub,
+        actor: "cli:anna".into(),
+        send: true,
+        ..Default::default()
+    };
+    let done = d.decide(&req, t0()).await.unwrap();
+    assert_eq!(done.draft.decision.grade, Grade::Red);
+    d.decide(&req, t0()).await.unwrap();
+    let opts = SendOptions {
+        from: "vardval@rjl.test".into(),
+        copy_to: None,
+        sending_grace: std::time::Duration::from_secs(60),
+        retry: RetryPolicy::default(),
+    };
+    let clock = ManualClock::new(t0() + Duration::hours(1));
+    let smtp = plain_smtp(lab);
+    let sent = send_due(&s, &smtp, &opts, None, &clock).await.unwrap();
+    assert_eq!(sent.sent, 1);
+    assert_eq!(
+        send_due(&s, &smtp, &opts, None, &clock).await.unwrap().sent,
+        0
+    );
+    for user in [&clinic, &coach] {
+        let got = poll_until(
+            "the decision mail in the lab mailbox",
+            std::time::Duration::from_secs(30),
+            || async {
+                let inbox = read_folder(lab, user, "INBOX").await;
+                if inbox.is_empty() {
+                    Err(format!("{user}: empty"))
+                } else {
+                    Ok(inbox)
+                }
+            },
+        )
+        .await;
+        assert_eq!(got.len(), 1, "{user}: exactly one mail");
+        let raw = String::from_utf8_lossy(&got[0].bytes).to_string();
+        assert_eq!(header(&raw, "In-Reply-To"), Some("<lab1@vc.test>"), "{raw}");
+        assert!(header(&raw, "To").unwrap().contains(&clinic), "{raw}");
+        assert!(header(&raw, "Cc").unwrap().contains(&coach), "{raw}");
+        let parsed = mail_parser::MessageParser::default()
+            .parse(raw.as_bytes())
+            .unwrap();
+        assert!(parsed.subject().unwrap().contains("röd"));
+        assert!(parsed.body_text(0).unwrap().contains("coachning"));
+    }
     s.close().await;
 }
