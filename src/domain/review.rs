@@ -247,6 +247,7 @@ pub fn derive_decision(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
     fn analysis(statuses: &[(char, &str)]) -> String {
@@ -338,6 +339,69 @@ mod tests {
             derive_decision(&json, None, M1, &ov).unwrap().grade,
             Grade::Red
         );
+    }
+
+    fn verdict() -> impl Strategy<Value = SectionVerdict> {
+        prop_oneof![
+            Just(SectionVerdict::Ok),
+            Just(SectionVerdict::Weak),
+            Just(SectionVerdict::Missing)
+        ]
+    }
+
+    fn grade_strategy() -> impl Strategy<Value = Grade> {
+        prop_oneof![Just(Grade::Green), Just(Grade::Yellow), Just(Grade::Red)]
+    }
+
+    proptest! {
+        /// Whatever the stored statuses and the overrides: the recorded sections are the
+        /// stored ones with the overrides applied (G re-derived when A–F changed and G was not
+        /// set), the grade is the rulebook's rule over the required sections unless nothing
+        /// changed (the pre-grade) or a grade was given (that grade).
+        #[test]
+        fn derived_grade_follows_the_rulebook(
+            stored in proptest::collection::vec(verdict(), 9),
+            ov in proptest::collection::btree_map(
+                proptest::sample::select(SECTION_IDS.to_vec()), verdict(), 0..5),
+            explicit in proptest::option::of(grade_strategy()),
+            pre in grade_strategy(),
+            m2 in any::<bool>(),
+        ) {
+            let pairs: Vec<(char, &str)> = SECTION_IDS
+                .iter()
+                .zip(&stored)
+                .map(|(c, v)| (*c, v.as_str()))
+                .collect();
+            let json = analysis(&pairs);
+            let required: Vec<char> = if m2 { SECTION_IDS.to_vec() } else { M1.to_vec() };
+            let o = Overrides { sections: ov.clone(), grade: explicit };
+            let d = derive_decision(&json, Some(pre), &required, &o).unwrap();
+            for (i, id) in SECTION_IDS.iter().enumerate() {
+                let expected = match ov.get(id) {
+                    Some(v) => *v,
+                    None if *id == 'G' && ov.keys().any(|c| ('A'..='F').contains(c)) => {
+                        let a_f: Vec<Status> = ['A', 'B', 'C', 'D', 'E', 'F']
+                            .iter()
+                            .map(|c| Status::from(d.sections[c]))
+                            .collect();
+                        derive_g(&a_f).into()
+                    }
+                    None => stored[i],
+                };
+                prop_assert_eq!(d.sections[id], expected, "section {}", id);
+            }
+            let rule = grade(
+                &required.iter().map(|c| Status::from(d.sections[c])).collect::<Vec<_>>(),
+            );
+            prop_assert_eq!(d.computed_grade, rule);
+            let expected = match explicit {
+                Some(g) => g,
+                None if d.changed.is_empty() => pre,
+                None => rule,
+            };
+            prop_assert_eq!(d.grade, expected);
+            prop_assert_eq!(d.agreed_with_pregrade, d.grade == pre);
+        }
     }
 
     #[test]
