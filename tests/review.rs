@@ -178,6 +178,11 @@ async fn decisions_keep_history_and_current_is_latest(url: String) {
         id2
     );
     assert!(s.decisions(2027).await.unwrap().is_empty());
+    let history = s.decisions_for_submission(sub).await.unwrap();
+    assert_eq!(
+        history.iter().map(|d| d.id).collect::<Vec<_>>(),
+        vec![id1, id2]
+    );
     s.close().await;
 }
 
