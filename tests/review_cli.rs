@@ -351,6 +351,14 @@ async fn review_and_audit_from_the_command_line(url: String) {
     assert!(text.contains(&format!("broken at row {target}")), "{text}");
     let v = json_fail(&cfg, &["audit", "verify", "--format", "json"]);
     assert_eq!(v["first_bad"], target);
+    // `doctor` says so too.
+    let out = run(&cfg, &["doctor"]);
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("audit log: hash chain broken at row {target}")),
+        "{text}"
+    );
     store.close().await;
 }
 
