@@ -274,7 +274,15 @@ async fn submit(store: &Store, clinic: &str, at: &str, grade: Grade, lacking: &[
                 doc_sha256: key.clone(),
                 doc_name: "plan.docx".into(),
                 doc_format: Some("docx".into()),
-                analysis_json: serde_json::json!({ "sections": sections }).to_string(),
+                // A stored analysis as the ledger keeps it (schema 1).
+                analysis_json: serde_json::json!({
+                    "schema": 1,
+                    "document": {"file": "plan.docx", "format": "docx", "words": 500},
+                    "milestone": 1,
+                    "sections": sections,
+                    "grade": grade,
+                })
+                .to_string(),
                 error_kind: None,
                 mail_message_id: None,
             }),

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::analysis::stored::StoredAnalysis;
 use super::grading::{Grade, Status, derive_g, grade};
 use super::rulebook::{SECTION_IDS, SectionId};
 
@@ -43,13 +44,9 @@ impl SectionVerdict {
         }
     }
 
-    /// Swedish wording for mails and pages.
+    /// Swedish wording for mails and pages ([`super::vocab::verdict_phrase`]).
     pub fn swedish(self) -> &'static str {
-        match self {
-            SectionVerdict::Ok => "godkänt",
-            SectionVerdict::Weak => "behöver utvecklas",
-            SectionVerdict::Missing => "saknas",
-        }
+        super::vocab::verdict_phrase(self.into())
     }
 }
 
@@ -165,25 +162,24 @@ pub enum ReviewError {
     BadSectionArg(String),
 }
 
-/// Section statuses as the intake stored them (`sections.<X>.status` in `analysis_json`).
-/// Sections the analysis has no entry for (an unreadable document) are `missing`.
+/// Section statuses as the intake stored them, read through
+/// [`StoredAnalysis::parse`](super::analysis::stored::StoredAnalysis::parse) (every schema
+/// version). An analysis without sections (no document was read) gives all sections
+/// `missing`.
 pub fn stored_sections(analysis_json: &str) -> Result<BTreeMap<char, SectionVerdict>, ReviewError> {
-    let v: serde_json::Value =
-        serde_json::from_str(analysis_json).map_err(|e| ReviewError::BadAnalysis(e.to_string()))?;
     let mut out: BTreeMap<char, SectionVerdict> = SECTION_IDS
         .iter()
         .map(|&id| (id, SectionVerdict::Missing))
         .collect();
-    if let Some(map) = v.get("sections").and_then(|s| s.as_object()) {
-        for (id, s) in map {
-            let Some(c) = id.chars().next().filter(|c| SECTION_IDS.contains(c)) else {
-                continue;
-            };
-            let status = s.get("status").and_then(|x| x.as_str()).unwrap_or("");
-            let verdict = SectionVerdict::parse(status).ok_or_else(|| {
-                ReviewError::BadAnalysis(format!("section {c} has status {status:?}"))
-            })?;
-            out.insert(c, verdict);
+    let v: serde_json::Value =
+        serde_json::from_str(analysis_json).map_err(|e| ReviewError::BadAnalysis(e.to_string()))?;
+    if v.get("sections").is_none() {
+        return Ok(out);
+    }
+    let stored = StoredAnalysis::parse(analysis_json).map_err(ReviewError::BadAnalysis)?;
+    for (id, s) in stored.sections {
+        if SECTION_IDS.contains(&id) {
+            out.insert(id, Status::from(s.status).into());
         }
     }
     Ok(out)
@@ -250,12 +246,20 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
+    /// A stored analysis (schema 1) with these section statuses.
     fn analysis(statuses: &[(char, &str)]) -> String {
         let mut sections = serde_json::Map::new();
         for (id, st) in statuses {
             sections.insert(id.to_string(), json!({"status": st, "required": true}));
         }
-        json!({"sections": sections}).to_string()
+        json!({
+            "schema": 1,
+            "document": {"file": "plan.docx", "format": "docx"},
+            "milestone": 1,
+            "sections": sections,
+            "grade": "yellow",
+        })
+        .to_string()
     }
 
     const M1: &[char] = &['A', 'B', 'C', 'D', 'E', 'F', 'G'];

@@ -10,7 +10,7 @@ use minijinja::context;
 
 use super::JobContext;
 use super::mail::reference;
-use crate::domain::cycle::swedish_date;
+use crate::domain::vocab::date as swedish_date;
 use crate::store::NewOutbox;
 
 /// The facts of one digest (also what tests assert on).

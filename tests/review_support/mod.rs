@@ -32,7 +32,14 @@ pub fn analysis(weak: &[char]) -> String {
             serde_json::json!({"status": status, "required": id < 'H'}),
         );
     }
-    serde_json::json!({"sections": sections}).to_string()
+    serde_json::json!({
+        "schema": 1,
+        "document": {"file": "plan.docx", "format": "docx"},
+        "milestone": 1,
+        "sections": sections,
+        "grade": if weak.is_empty() { "green" } else { "yellow" },
+    })
+    .to_string()
 }
 
 /// Record one submission (a new version for the clinic and milestone); returns its id.
