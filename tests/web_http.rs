@@ -222,6 +222,10 @@ async fn sign_in_board_submission_and_headers(url: String) {
     let html = page.text();
     assert!(html.contains("Vårdcentralen Ekbacken") && html.contains("version 2"));
     assert!(html.contains("Val av förbättringsområde"));
+    assert!(
+        html.matches("<blockquote>").count() >= 6,
+        "an excerpt per section read"
+    );
     assert!(html.contains("Versioner") && html.contains("(visas)"));
     let original = c.get(&format!("/inlamning/{}/original", ek.id)).await;
     assert_eq!(original.status, StatusCode::OK);

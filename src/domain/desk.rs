@@ -274,23 +274,16 @@ pub fn section_shares(rulebook: &Rulebook, rows: &[BoardRow]) -> Vec<SectionShar
         .collect()
 }
 
-/// The section statuses from a stored analysis (`check --format json` shape).
+/// The section statuses from a stored analysis (empty when it cannot be read).
 pub fn sections_from_json(analysis_json: &str) -> BTreeMap<SectionId, Status> {
-    let v: serde_json::Value = serde_json::from_str(analysis_json).unwrap_or_default();
-    let mut out = BTreeMap::new();
-    if let Some(obj) = v.get("sections").and_then(|s| s.as_object()) {
-        for (k, s) in obj {
-            let Some(id) = k.chars().next() else { continue };
-            let status = match s.get("status").and_then(|s| s.as_str()) {
-                Some("ok") => Status::Ok,
-                Some("weak") => Status::Weak,
-                Some("missing") => Status::Missing,
-                _ => continue,
-            };
-            out.insert(id, status);
-        }
-    }
-    out
+    super::analysis::stored::StoredAnalysis::parse(analysis_json)
+        .map(|a| {
+            a.sections
+                .into_iter()
+                .map(|(id, s)| (id, Status::from(s.status)))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -415,7 +408,10 @@ mod tests {
     #[test]
     fn sections_read_from_stored_analysis() {
         let s = sections_from_json(
-            r#"{"sections":{"A":{"status":"ok"},"E":{"status":"weak"},"H":{"status":"missing"}}}"#,
+            r#"{"document":{"file":"p.docx","format":"docx"},"milestone":1,"grade":"yellow",
+               "sections":{"A":{"required":true,"status":"ok"},
+                           "E":{"required":true,"status":"weak"},
+                           "H":{"required":false,"status":"missing"}}}"#,
         );
         assert_eq!(s[&'A'], Status::Ok);
         assert_eq!(s[&'E'], Status::Weak);

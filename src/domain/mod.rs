@@ -14,6 +14,8 @@
 //! - [`desk`]: the board: clinics × milestones, filters, sorting, the per-section view.
 //! - [`review`]: reviewer decisions (sections overridden, grade recomputed) and presentations.
 //! - [`schedule`]: cron on the Stockholm wall clock (DST-safe due slots) and reminder policy.
+//! - [`submission`]: which milestone a document answers; whether it is a supplement.
+//! - [`vocab`]: the one Swedish vocabulary (grades, statuses, dates, error advice).
 
 pub mod access;
 pub mod analysis;
@@ -29,3 +31,5 @@ pub mod precheck;
 pub mod review;
 pub mod rulebook;
 pub mod schedule;
+pub mod submission;
+pub mod vocab;

@@ -6,12 +6,12 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::Value;
 
 use super::WebState;
 use super::auth::Viewer;
 use super::render::WebError;
 use crate::domain::access::Need;
+use crate::domain::analysis::stored::{StoredAnalysis, StoredSection};
 use crate::domain::cycle::swedish_local;
 use crate::domain::desk::sections_from_json;
 use crate::domain::grading::{Grade, Status};
@@ -26,7 +26,7 @@ struct SectionView {
     status: &'static str,
     status_sv: &'static str,
     heading: Option<String>,
-    words: i64,
+    excerpt: Option<String>,
     why: String,
     /// Status in the version before, when it differs.
     before: Option<&'static str>,
@@ -41,12 +41,13 @@ fn status_str(s: Status) -> (&'static str, &'static str) {
 }
 
 /// Why the agent judged a section as it did, in Swedish.
-fn why(status: Status, s: &Value) -> String {
-    let words = s["words"].as_i64().unwrap_or(0);
-    let rule = match s["matched_by"]["rule"].as_str() {
+fn why(status: Status, s: &StoredSection) -> String {
+    let words = s.words;
+    let rule = match s.matched_by.as_ref().map(|m| m.rule.as_str()) {
         Some("label") => "bokstaven i rubriken",
         Some("title") => "rubrikens ordalydelse",
-        Some("keywords") => "avsnittets nyckelord",
+        Some("synonym") => "en vanlig omskrivning av rubriken",
+        Some("keywords" | "key_ideas") => "avsnittets nyckelord",
         _ => "innehållet",
     };
     match status {
@@ -92,30 +93,29 @@ pub async fn page(
     let versions = store.submission_versions(&s.clinic_id, s.milestone).await?;
     let previous: Option<&SubmissionRow> = versions.iter().find(|v| v.version < s.version);
     let before = previous.map(|p| sections_from_json(&p.analysis_json));
-    let a: Value = serde_json::from_str(&s.analysis_json).unwrap_or_default();
+    let a = StoredAnalysis::parse(&s.analysis_json).ok();
     let milestone = rb.milestone(s.milestone as u8);
-    let statuses = sections_from_json(&s.analysis_json);
-    let sections: Vec<SectionView> = SECTION_IDS
+    let sections: Vec<SectionView> = a
         .iter()
-        .filter_map(|&sid| {
-            let status = *statuses.get(&sid)?;
-            let j = &a["sections"][sid.to_string()];
+        .flat_map(|a| a.sections.iter())
+        .map(|(&sid, j)| {
+            let status = Status::from(j.status);
             let (code, sv) = status_str(status);
-            Some(SectionView {
+            SectionView {
                 id: sid.to_string(),
                 title: rb.section(sid).title.clone(),
                 required: milestone.is_some_and(|m| m.required.contains(&sid)),
                 status: code,
                 status_sv: sv,
-                heading: j["heading"].as_str().map(str::to_string),
-                words: j["words"].as_i64().unwrap_or(0),
+                heading: j.heading.clone(),
+                excerpt: j.excerpt.clone(),
                 why: why(status, j),
                 before: before
                     .as_ref()
                     .and_then(|b| b.get(&sid))
                     .filter(|b| **b != status)
                     .map(|b| status_str(*b).1),
-            })
+            }
         })
         .collect();
     let version_views: Vec<VersionView> = versions
@@ -150,15 +150,6 @@ pub async fn page(
             }
         })
         .collect();
-    let strings = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
     let latest_version = versions.first().map(|v| v.version) == Some(s.version);
     let decision = store.decision_for_submission(s.id).await?.map(|d| {
         minijinja::context! {
@@ -193,15 +184,17 @@ pub async fn page(
             from => message.as_ref().and_then(|m| m.from_addr.clone()),
             subject => message.as_ref().map(|m| m.subject.clone()),
             sections,
-            baseline_found => a["baseline"]["found"].as_bool().unwrap_or(false),
-            baseline_values => strings(&a["baseline"]["values"]),
-            baseline_excerpt => a["baseline"]["excerpt"].as_str(),
-            goal_found => a["goal"]["found"].as_bool().unwrap_or(false),
-            goal_measurable => a["goal"]["measurable"].as_bool().unwrap_or(false),
-            goal_time_bound => a["goal"]["time_bound"].as_bool().unwrap_or(false),
-            goal_excerpt => a["goal"]["excerpt"].as_str(),
-            data_sources => strings(&a["data_sources"]),
-            notes => strings(&a["notes"]),
+            baseline_found => a.as_ref().is_some_and(|a| a.baseline.found),
+            baseline_values => a.as_ref().map(|a| a.baseline.values.clone()).unwrap_or_default(),
+            baseline_excerpt => a.as_ref().and_then(|a| a.baseline.excerpt.clone()),
+            goal_found => a.as_ref().is_some_and(|a| a.goal.found),
+            goal_measurable => a.as_ref().is_some_and(|a| a.goal.measurable),
+            goal_time_bound => a.as_ref().is_some_and(|a| a.goal.time_bound),
+            goal_excerpt => a.as_ref().and_then(|a| a.goal.excerpt.clone()),
+            data_sources => a.as_ref().map(|a| a.data_sources.clone()).unwrap_or_default(),
+            notes => a.as_ref().map(|a| a.notes.clone()).unwrap_or_default(),
+            ocr => a.as_ref().is_some_and(|a| a.document.source == "ocr"),
+            h_points => a.as_ref().and_then(|a| a.h_points),
             versions => version_views,
             decision,
         },
