@@ -387,11 +387,17 @@ async fn sessions_expire_and_rotate(url: String) {
     let dir = tempfile::tempdir().unwrap();
     let web = WebSettings {
         session_minutes: 30,
+        public_url: Some("https://granskning.rjl.test".into()),
         ..WebSettings::default()
     };
     let d = seed(&url, dir.path(), web).await;
     let mut c = Client::new(&d);
-    c.sign_in("granskare", PASSWORD).await;
+    let signed = c.sign_in("granskare", PASSWORD).await;
+    let cookie = signed.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        cookie.contains("; Secure"),
+        "https public address: {cookie}"
+    );
     let first = c.session().unwrap();
     // Activity keeps the session alive …
     d.clock.advance(Duration::from_secs(20 * 60));
