@@ -539,10 +539,31 @@ async fn decide_override_preview_edit_and_send(url: String) {
             .is_none(),
         "a preview records nothing"
     );
+    let after = {
+        let t = preview.text();
+        let at = t
+            .find("name=\"after\" value=\"")
+            .expect("the preview carries its decision");
+        let rest = &t[at + "name=\"after\" value=\"".len()..];
+        rest[..rest.find('"').unwrap()].to_string()
+    };
+    assert_eq!(after, "0");
     let mut send = fields.to_vec();
     send.push(("body", "Hej!\r\n\r\nExtra mening från granskaren.\r\n"));
+    let without_preview = c.post(&format!("/inlamning/{}/beslut", bj.id), &send).await;
+    assert_eq!(without_preview.status, StatusCode::BAD_REQUEST);
+    send.push(("after", &after));
     let r = c.post(&format!("/inlamning/{}/beslut", bj.id), &send).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    // The same form again (a second click): refused, no second decision, no second mail.
+    let again = c.post(&format!("/inlamning/{}/beslut", bj.id), &send).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert!(again.text().contains("redan registrerats"));
+    let decided = d.store.decisions(2026).await.unwrap();
+    assert_eq!(
+        decided.iter().filter(|x| x.submission_id == bj.id).count(),
+        1
+    );
     let decision = d
         .store
         .decision_for_submission(bj.id)

@@ -179,8 +179,18 @@ fn page(
             sections => choices(state, draft, machine),
             comment => form.get("comment").cloned().unwrap_or_default(),
             mail => &draft.mail,
+            after => form.get("after").cloned().unwrap_or_default(),
         },
     )
+}
+
+/// The id of the submission's latest decision (0: none).
+async fn latest_decision(state: &WebState, id: i64) -> Result<i64, WebError> {
+    Ok(state
+        .store()
+        .decision_for_submission(id)
+        .await?
+        .map_or(0, |d| d.id))
 }
 
 /// GET /inlamning/{id}/beslut: the form, prefilled with the agent's reading.
@@ -219,6 +229,13 @@ pub async fn preview(
         .draft(&req, state.now())
         .await
         .map_err(desk_error)?;
+    // The decision this preview follows: sending refuses if another came in between (a
+    // second click on "Skicka", a colleague), so one preview sends at most one mail.
+    let mut form = form;
+    form.insert(
+        "after".into(),
+        latest_decision(&state, id).await?.to_string(),
+    );
     page(&state, &viewer, &draft, &machine, &form, true)
 }
 
@@ -232,6 +249,19 @@ pub async fn send(
 ) -> Result<Response, WebError> {
     viewer.check_csrf(form.get("csrf").map(String::as_str))?;
     viewer.require(Need::Review)?;
+    let after: i64 = form
+        .get("after")
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| {
+            WebError::BadRequest("Förhandsgranska beslutet innan du skickar det.".into())
+        })?;
+    if latest_decision(&state, id).await? != after {
+        return Err(WebError::BadRequest(
+            "Ett nytt beslut har redan registrerats för inlämningen sedan du förhandsgranskade. \
+             Öppna inlämningen igen för att se det."
+                .into(),
+        ));
+    }
     let machine = machine_reading(&state, id).await?;
     let req = request(id, &viewer, &form, &machine);
     state
