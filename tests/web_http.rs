@@ -458,6 +458,16 @@ async fn triage_shows_raw_mail_as_text_and_assigns(url: String) {
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
     assert!(d.store.triage_open().await.unwrap().is_empty());
+    // The plan in the mail is recorded for Sjöudden with the server's original receive time
+    // (17 February, after the deadline), as the next version, with a receipt queued.
+    let recorded = d.store.submission_versions("sjoudden", 1).await.unwrap();
+    assert_eq!(recorded.len(), 2, "{recorded:?}");
+    assert_eq!(recorded[0].version, 2);
+    assert_eq!(
+        recorded[0].received_at,
+        common::desk::t("2026-02-17T20:15:27+01:00")
+    );
+    assert!(!recorded[0].on_time);
     let clinics = d.store.clinics().await.unwrap();
     let sj = clinics.iter().find(|c| c.id == "sjoudden").unwrap();
     assert!(

@@ -51,6 +51,23 @@ struct Inner {
     settings: WebSettings,
     archive: Archive,
     templates: render::Templates,
+    /// Records a triage item's mail again once it has been assigned (set by the
+    /// composition root; without it, an assignment only teaches the registry).
+    reingest: Option<Arc<dyn Reingest>>,
+}
+
+/// Reads an archived message again after a reviewer assigned it to a clinic, so that the plan
+/// in it is recorded with the server's original receive time (and the clinic gets its
+/// receipt). Implemented over the intake pipeline by the composition root.
+pub trait Reingest: Send + Sync {
+    /// `message` is the triage item's message; the key of the new record is
+    /// `triage:<triage_id>`, so doing it twice records nothing new. Returns a short English
+    /// description of the outcome, for the log.
+    fn reingest<'a>(
+        &'a self,
+        message: &'a crate::store::MessageRow,
+        triage_id: i64,
+    ) -> futures::future::BoxFuture<'a, anyhow::Result<String>>;
 }
 
 impl WebState {
@@ -93,8 +110,26 @@ impl WebState {
                 settings: web,
                 archive: Archive::new(archive_dir),
                 templates: render::Templates::load()?,
+                reingest: None,
             }),
         })
+    }
+
+    /// With a way to record assigned triage mail again (see [`Reingest`]).
+    pub fn with_reingest(self, r: Arc<dyn Reingest>) -> WebState {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|_| {
+            panic!("with_reingest is called while building, before the state is shared")
+        });
+        WebState {
+            inner: Arc::new(Inner {
+                reingest: Some(r),
+                ..inner
+            }),
+        }
+    }
+
+    pub fn reingest(&self) -> Option<&Arc<dyn Reingest>> {
+        self.inner.reingest.as_ref()
     }
 
     pub fn desk(&self) -> &Desk {

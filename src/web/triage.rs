@@ -131,15 +131,30 @@ pub async fn assign(
         )
         .await
     {
-        Ok(_) => Ok(Redirect::to("/att-hantera").into_response()),
+        Ok(_) => {}
         Err(StoreError::TriageNotFound { .. }) => {
-            Err(WebError::BadRequest("Ärendet är redan hanterat.".into()))
+            return Err(WebError::BadRequest("Ärendet är redan hanterat.".into()));
         }
         Err(StoreError::Decode { .. }) => {
-            Err(WebError::BadRequest("Välj en vårdcentral i listan.".into()))
+            return Err(WebError::BadRequest("Välj en vårdcentral i listan.".into()));
         }
-        Err(e) => Err(e.into()),
+        Err(e) => return Err(e.into()),
     }
+    // The plan in the mail is recorded now, with the original receive time.
+    if let Some(r) = state.reingest() {
+        match r.reingest(&m, id).await {
+            Ok(outcome) => tracing::info!(triage = id, %outcome, "assigned mail recorded"),
+            Err(e) => {
+                tracing::error!(triage = id, error = %format!("{e:#}"), "cannot record assigned mail");
+                return Err(WebError::BadRequest(
+                    "Adressen är tillagd i registret, men mejlet kunde inte läsas in på nytt. \
+                     Felet är loggat; be vårdcentralen skicka planen igen."
+                        .into(),
+                ));
+            }
+        }
+    }
+    Ok(Redirect::to("/att-hantera").into_response())
 }
 
 #[derive(Debug, Deserialize)]

@@ -77,11 +77,51 @@ pub async fn seed(url: &str, dir: &Path, web: WebSettings) -> Desk {
         },
         coach_emails: vec!["coach@rjl.test".into()],
     };
-    let state = WebState::new(web, desk, clock.clone(), archive.clone()).unwrap();
+    let reingest = Arc::new(LedgerReingest {
+        url: url.to_string(),
+        clock: clock.clone(),
+        archive: archive.clone(),
+    });
+    let state = WebState::new(web, desk, clock.clone(), archive.clone())
+        .unwrap()
+        .with_reingest(reingest);
     Desk {
         store,
         clock,
         archive,
         state,
+    }
+}
+
+/// Records assigned triage mail as `vardval run` does: a pipeline whose registry is read from
+/// the ledger at that moment.
+struct LedgerReingest {
+    url: String,
+    clock: Arc<ManualClock>,
+    archive: PathBuf,
+}
+
+impl vardval::web::Reingest for LedgerReingest {
+    fn reingest<'a>(
+        &'a self,
+        message: &'a vardval::store::MessageRow,
+        triage_id: i64,
+    ) -> futures::future::BoxFuture<'a, anyhow::Result<String>> {
+        Box::pin(async move {
+            let mut p = super::pipeline(&self.url, self.clock.clone(), &self.archive).await;
+            p.registry =
+                vardval::commands::clinics::registry_from_records(&p.store.clinics().await?, 2026)?;
+            let bytes = p.archive.get(&message.sha256)?;
+            let outcome = p
+                .ingest_one(&Fetched {
+                    source_key: format!("triage:{triage_id}"),
+                    bytes,
+                    received_at: message.received_at,
+                    handle: String::new(),
+                })
+                .await?;
+            p.store.close().await;
+            Ok(format!("{outcome:?}"))
+        })
     }
 }
