@@ -235,14 +235,21 @@ impl Store {
         Ok(())
     }
 
-    /// Record a sign-in attempt.
+    /// Record a sign-in attempt, and forget attempts from before `forget_before` (only the
+    /// rate-limit window is ever counted; sign-ins themselves are in the audit log).
     pub async fn record_login_attempt(
         &self,
         username: &str,
         client_ip: &str,
         ok: bool,
         now: DateTime<Utc>,
+        forget_before: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM login_attempts WHERE at < $1")
+            .bind(ts(forget_before))
+            .execute(&self.pool)
+            .await
+            .map_err(q("forget old sign-in attempts"))?;
         sqlx::query(
             "INSERT INTO login_attempts (username, client_ip, at, ok) VALUES ($1, $2, $3, $4)",
         )

@@ -253,7 +253,9 @@ pub async fn login(
             false
         }
     };
-    store.record_login_attempt(&username, &ip, ok, now).await?;
+    store
+        .record_login_attempt(&username, &ip, ok, now, since)
+        .await?;
     if !ok {
         let mut res = login_form(
             &state,
