@@ -64,6 +64,8 @@ kind = "file"
 from = "Vårdval bench <$USER_ADDR>"
 dir = "outbox"
 
+[web]
+enabled = false
 [database]
 url = "sqlite://$OUT/ledger.db"
 

@@ -103,6 +103,8 @@ username = "$AGENT"
 password_env = "BENCH_AGENT_PASSWORD"
 from = "Vårdval bench <$AGENT>"
 
+[web]
+enabled = false
 [database]
 url = "sqlite://vardval.db"
 

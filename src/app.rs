@@ -31,6 +31,7 @@ use crate::ports::{Clock, MailSource, ServiceNotifier, Transport};
 use crate::reply::{Composer, Templates};
 use crate::store::{RetryPolicy, Store};
 
+mod desk;
 mod mailio;
 pub use mailio::{
     AnySource, AnyTransport, Deliver, build_source, build_transport, imap_config, maildir_delivery,
@@ -319,11 +320,19 @@ impl<S: MailSource + 'static, T: Transport + 'static> App<S, T> {
         let s = &self.settings;
         tracing::info!(source = %self.source.describe(), transport = %self.transport.describe(), once, "starting");
         let mut tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>> = Vec::new();
-        if !once {
-            // ── Further tasks under the same token go here. ──────────────────────────────
-            // The reviewers' web desk (helper `web`) is spawned here, e.g.
-            //   tasks.push(tokio::spawn(crate::web::serve(state, listener, token.clone())));
-            // with `self.bell()` in its state so that it can wake the sender.
+        if !once && s.web.enabled {
+            // The reviewers' web desk, under the same token (a busy port fails the start).
+            let p = &self.pipeline;
+            tasks.push(
+                desk::spawn(
+                    s,
+                    p.store.clone(),
+                    p.rulebook.clone(),
+                    p.clock.clone(),
+                    token.clone(),
+                )
+                .await?,
+            );
         }
         let parts = Parts {
             pipeline: self.pipeline,

@@ -65,6 +65,8 @@ pub struct Settings {
     pub digest: DigestSettings,
     #[serde(default)]
     pub reviewers: ReviewerSettings,
+    #[serde(default)]
+    pub web: WebSettings,
     /// Directory the config file lives in; relative paths are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -448,6 +450,7 @@ impl Settings {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        self.web.validate().map_err(ConfigError::Invalid)?;
         match self.mailbox.kind {
             MailboxKind::Maildir if self.mailbox.path.is_none() => {
                 return bad("[mailbox] kind = \"maildir\" needs path");
@@ -534,6 +537,11 @@ impl Settings {
         }
         if self.smtp.from.parse::<lettre::message::Mailbox>().is_err() {
             return bad("[smtp] from is not a valid address");
+        }
+        for c in &self.reviewers.coach_emails {
+            if c.contains(',') || c.parse::<lettre::Address>().is_err() {
+                return bad("[reviewers] coach_emails must be plain e-mail addresses");
+            }
         }
         if !(self.database.url.starts_with("sqlite:")
             || self.database.url.starts_with("postgres://")
@@ -644,8 +652,10 @@ pub fn is_loopback(host: &str) -> bool {
 
 mod jobs;
 mod net;
+mod web;
 pub use jobs::{DigestSettings, ReminderSettings, ReviewerSettings, ScheduleSettings};
 pub use net::{DEFAULT_BATCH_BYTES, FolderCase, TlsMode, is_loopback_host};
+pub use web::WebSettings;
 
 #[cfg(test)]
 mod tests;

@@ -6,10 +6,13 @@
 //! - [`mail`]: inbound mail understanding (parse, classify, find documents, clinic registry).
 //! - [`ports`]: the small traits at the edge (mail source, transport, clock).
 //! - [`adapters`]: Maildir, IMAP, SMTP/file transport, the raw archive.
-//! - [`store`]: the ledger (sqlx; SQLite or PostgreSQL): messages, submissions, outbox.
+//! - [`store`]: the ledger (sqlx; SQLite or PostgreSQL): messages, submissions, outbox,
+//!   decisions, presentations and the hash-chained audit log.
 //! - [`reply`]: Swedish replies from `templates/`, as complete RFC 5322 messages.
 //! - [`pipeline`]: the one pipeline connecting them: ingest, outbox sender, daemon loop.
 //! - [`report`]: the `check` report (JSON contract and text).
+//! - [`web`]: the reviewers' desk (axum, server-rendered Swedish pages).
+//! - [`review`]: the reviewers' use cases (list, draft, decide, presented) for CLI and desk.
 //! - [`config`]: the TOML settings; [`telemetry`]: logging.
 //! - [`app`]: the composition root (the only module that names concrete adapters) and the
 //!   application's tasks under one cancellation token.
@@ -28,6 +31,8 @@ pub mod pipeline;
 pub mod ports;
 pub mod reply;
 pub mod report;
+pub mod review;
 pub mod store;
 pub mod telemetry;
 pub mod util;
+pub mod web;

@@ -137,6 +137,8 @@ poll_interval_secs = 1
 kind = "file"
 dir = "outbox"
 from = "Vårdval <vardval@rjl.test>"
+[web]
+enabled = false
 [database]
 url = "sqlite://vardval.db"
 [archive]

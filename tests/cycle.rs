@@ -356,6 +356,8 @@ kind = "file"
 dir = "{d}/outbox"
 from = "Vårdval <vardval@rjl.test>"
 
+[web]
+enabled = false
 [database]
 url = "{url}"
 

@@ -35,6 +35,8 @@ fn config(dir: &Path, mailbox: &str) -> PathBuf {
 kind = "file"
 dir = "outbox"
 from = "Vårdval <vardval@rjl.test>"
+[web]
+enabled = false
 [database]
 url = "sqlite://vardval.db"
 [cycle]

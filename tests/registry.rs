@@ -218,6 +218,8 @@ poll_interval_secs = 1
 kind = "file"
 dir = "outbox"
 from = "Vårdval <vardval@rjl.test>"
+[web]
+enabled = false
 [database]
 url = "{db_url}"
 [archive]

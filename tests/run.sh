@@ -74,9 +74,30 @@ ensure_mail_lab() {
   export VARDVAL_MAILLAB_PREFIX_DIR=$LAB2
 }
 
+# The desk's browser tests (tests/desk_browser.rs): Debian's chromium and chromium-driver,
+# and axe-core from npm, pinned, under tests/web/node_modules.
+AXE_VERSION=4.10.3
+ensure_browser() {
+  [ "${VARDVAL_SKIP_BROWSER:-}" = 1 ] && { say "VARDVAL_SKIP_BROWSER=1: browser tests will be skipped"; return; }
+  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null \
+     || ! command -v npm >/dev/null; then
+    if [ "$(id -u)" != 0 ]; then say "chromium, chromium-driver and npm are missing and I am not root"; exit 1; fi
+    say "installing chromium, chromium-driver and npm from Debian packages"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
+      chromium chromium-driver npm >/dev/null
+  fi
+  if ! grep -qs "\"version\": \"$AXE_VERSION\"" tests/web/node_modules/axe-core/package.json; then
+    say "installing axe-core $AXE_VERSION from npm into tests/web/node_modules"
+    mkdir -p tests/web
+    npm install --no-save --no-audit --no-fund --silent --prefix tests/web "axe-core@$AXE_VERSION" >/dev/null
+  fi
+}
+
 ensure_postgres
 ensure_ocr
 ensure_mail_lab
+ensure_browser
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast

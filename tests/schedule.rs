@@ -385,6 +385,32 @@ async fn digest_counts_the_week(url: String) {
     expect.insert("submission".to_string(), 1);
     assert_eq!(f.classes, expect);
     assert_eq!(f.unconfirmed, 2);
+    // A reviewer's decision on a latest version: one fewer waits (only decisions made before
+    // the slot count).
+    let first = s.ctx.store.submissions().await.unwrap()[0].clone();
+    let decision = vardval::store::NewDecision {
+        submission_id: first.id,
+        year: s.ctx.rulebook.year,
+        grade: Grade::Green,
+        sections: Default::default(),
+        pre_grade: first.pre_grade,
+        agreed_with_pregrade: true,
+        comment: None,
+        decided_by: "cli:anna".into(),
+    };
+    s.ctx
+        .store
+        .record_decision(&decision, None, t("2026-02-23T08:00:00Z"))
+        .await
+        .unwrap();
+    let before = vardval::jobs::digest::facts(&s.ctx, t("2026-02-23T06:30:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(before.unconfirmed, 2, "decided after the slot");
+    let after = vardval::jobs::digest::facts(&s.ctx, t("2026-03-02T06:30:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(after.unconfirmed, 1);
     assert_eq!(
         f.milestones[&1],
         (vec!["c".to_string(), "d".to_string()], vec![])
@@ -539,7 +565,7 @@ fn binary_run_once_now_then_schedule_and_status() {
         format!(
             "[mailbox]\nkind = \"maildir\"\npath = \"Maildir\"\n\
              [smtp]\nkind = \"file\"\ndir = \"outbox\"\nfrom = \"Vårdval <vardval@rjl.test>\"\n\
-             [database]\nurl = \"sqlite://vardval.db\"\n\
+             [web]\nenabled = false\n[database]\nurl = \"sqlite://vardval.db\"\n\
              [cycle]\nrulebook = \"{}\"\n[clinics]\npath = \"clinics.csv\"\n\
              [reviewers]\nemails = [\"granskare@rjl.test\"]\n",
             root.join("config/rulebook-2026.toml").display()

@@ -43,6 +43,8 @@ host = "127.0.0.1"
 port = {port}
 {smtp_lines}
 
+[web]
+enabled = false
 [database]
 url = "sqlite://ledger.db"
 
@@ -477,6 +479,8 @@ copy_to_self = false
 backoff_secs = 1
 max_backoff_secs = 1
 max_attempts = 1
+[web]
+enabled = false
 [database]
 url = "sqlite://vardval.db"
 [cycle]

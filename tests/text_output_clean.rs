@@ -57,7 +57,7 @@ fn config(dir: &Path) -> PathBuf {
     let text = format!(
         "[mailbox]\nkind = \"maildir\"\npath = \"Maildir\"\npoll_interval_secs = 1\n\
          [smtp]\nkind = \"file\"\ndir = \"outbox\"\nfrom = \"Vårdval <vardval@rjl.test>\"\n\
-         [database]\nurl = \"sqlite://vardval.db\"\n[archive]\ndir = \"archive\"\n\
+         [web]\nenabled = false\n[database]\nurl = \"sqlite://vardval.db\"\n[archive]\ndir = \"archive\"\n\
          [cycle]\nrulebook = \"{}\"\n[clinics]\npath = \"{}\"\n",
         root.join("config/rulebook-2026.toml").display(),
         root.join("fixtures/mail/clinics.csv").display()

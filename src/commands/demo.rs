@@ -81,7 +81,30 @@ pub async fn demo(config: &Path, fixtures: &Path) -> anyhow::Result<()> {
             println!("{}", m.body_text(0).unwrap_or_default());
         }
     }
-    show_schedule(&s).await
+    show_schedule(&s).await?;
+    show_desk(&s).await
+}
+
+/// A demo reviewer account (a fresh password every demo) and where the desk will answer.
+async fn show_desk(s: &Settings) -> anyhow::Result<()> {
+    use crate::ports::Clock;
+    let store = super::app::open_store(s).await?;
+    let password: String = crate::web::auth::random_token().chars().take(16).collect();
+    let hash = crate::web::auth::hash_password(&password)?;
+    let now = crate::ports::SystemClock.now();
+    let user = "granskare";
+    if !store
+        .add_user(user, crate::domain::access::Role::Reviewer, &hash, now)
+        .await?
+    {
+        store.set_password(user, &hash, now).await?;
+    }
+    println!();
+    println!("Granskarnas skrivbord (webben):");
+    println!("  starta:    cargo run -- run --config config/demo.toml");
+    println!("  öppna:     http://{}/", s.web.listen);
+    println!("  logga in:  {user} / {password}");
+    Ok(())
 }
 
 /// The scheduler's next runs, and one reminder as a clinic would read it (the 14-day

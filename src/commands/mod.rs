@@ -2,12 +2,15 @@
 //! composition root (re-exported here as `commands::app` for older callers).
 
 pub use crate::app;
+pub mod audit;
 pub mod check;
 pub mod clinics;
 pub mod demo;
 pub mod doctor;
 pub mod health;
+pub mod review;
 pub mod run;
 pub mod schedule;
 pub mod status;
 pub mod submissions;
+pub mod users;

@@ -10,19 +10,25 @@
 //! - [`clinics`]: the clinic registry file and what importing it changes.
 //! - [`money`]: amounts in integer öre and the compensation rules.
 //! - [`precheck`]: when a mail asks for a pre-check (Förhandskontroll) instead of submitting.
+//! - [`access`]: the desk's roles and what each may do.
+//! - [`desk`]: the board: clinics × milestones, filters, sorting, the per-section view.
+//! - [`review`]: reviewer decisions (sections overridden, grade recomputed) and presentations.
 //! - [`schedule`]: cron on the Stockholm wall clock (DST-safe due slots) and reminder policy.
 //! - [`submission`]: which milestone a document answers; whether it is a supplement.
 //! - [`vocab`]: the one Swedish vocabulary (grades, statuses, dates, error advice).
 
+pub mod access;
 pub mod analysis;
 pub mod clinics;
 pub mod cycle;
+pub mod desk;
 pub mod document;
 pub mod grading;
 pub mod ids;
 pub mod money;
 pub mod normalize;
 pub mod precheck;
+pub mod review;
 pub mod rulebook;
 pub mod schedule;
 pub mod submission;

@@ -61,6 +61,16 @@ pub fn status_phrase(s: Status) -> &'static str {
     }
 }
 
+/// A reviewer's verdict on a section (decision mails, the desk): "godkänt", "behöver
+/// utvecklas", "saknas".
+pub fn verdict_phrase(s: Status) -> &'static str {
+    match s {
+        Status::Ok => "godkänt",
+        Status::Weak => "behöver utvecklas",
+        Status::Missing => "saknas",
+    }
+}
+
 /// Why a section with a heading is weak.
 pub const WEAK_SECTION_NOTE: &str =
     "Rubriken finns, men texten är tom, en platshållare eller bara några ord.";

@@ -98,8 +98,16 @@ pub async fn send_due<T: Transport>(
             return Ok(report);
         }
         for row in rows {
-            // Every recipient of the row in one SMTP transaction (one mail, one Message-ID).
-            let mut to = vec![row.recipient.clone()];
+            // Every recipient of the row in one SMTP transaction (one mail, one Message-ID):
+            // the recipient (rows written before the `cc` column could list several,
+            // comma-separated) and the copies.
+            let mut to: Vec<String> = row
+                .recipient
+                .split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(str::to_string)
+                .collect();
             to.extend(row.cc.iter().cloned());
             to.extend(opts.copy_to.iter().cloned());
             let res = transport.send(&opts.from, &to, &row.raw).await;

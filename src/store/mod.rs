@@ -15,13 +15,20 @@
 //! [`Store::claim_due`] / [`Store::mark_sent`] / [`Store::mark_retry`]. See `docs/storage.md`.
 
 mod attempts;
+pub mod audit;
 mod clean;
 mod clinics;
 mod intake;
 mod jobs;
 mod outbox;
+mod reviews;
 mod rows;
 mod state;
+mod users;
+pub use users::{SessionRow, UserRow};
+mod desk;
+mod triage;
+pub use triage::Assignment;
 
 use std::borrow::Cow;
 use std::str::FromStr;
@@ -35,11 +42,13 @@ use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 
 pub use attempts::{AttemptRow, AttemptStart, AttemptState, INTERRUPTED};
+pub use audit::{AuditCheck, AuditFilter, AuditRow, NewAudit};
 pub use clean::{storable_text, storable_text_changes};
 pub use clinics::ClinicChangeRow;
 pub use intake::{Assigned, Intake, IntakeIds, NewMessage, NewOutbox, NewSubmission};
 pub use jobs::{Claim, JobRun, OutboxKindStats};
 pub use outbox::RetryPolicy;
+pub use reviews::{NewDecision, RecordedDecision};
 pub use rows::{MailboxState, MessageRow, OutboxRow, OutboxStatus, SubmissionRow, TriageRow};
 
 pub use crate::domain::grading::Grade;
@@ -109,6 +118,16 @@ pub enum StoreError {
     NotClaimed { id: i64, status: String },
     #[error("cannot find triage item {id} (or it is already resolved)")]
     TriageNotFound { id: i64 },
+    #[error("cannot find submission {id}")]
+    SubmissionNotFound { id: i64 },
+    #[error(
+        "cannot decide on submission {submission_id}: it was superseded by version {newer_version} (submission {newer_id})"
+    )]
+    Superseded {
+        submission_id: i64,
+        newer_id: i64,
+        newer_version: i64,
+    },
 }
 
 /// Shorthand for wrapping a sqlx error with what we were doing.
@@ -258,6 +277,16 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "outbox_cc",
         include_str!("../../migrations/sqlite/0006_outbox_cc.sql"),
     ),
+    (
+        7,
+        "reviews",
+        include_str!("../../migrations/sqlite/0007_reviews.sql"),
+    ),
+    (
+        8,
+        "web",
+        include_str!("../../migrations/sqlite/0008_web.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -289,6 +318,16 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "outbox_cc",
         include_str!("../../migrations/postgres/0006_outbox_cc.sql"),
+    ),
+    (
+        7,
+        "reviews",
+        include_str!("../../migrations/postgres/0007_reviews.sql"),
+    ),
+    (
+        8,
+        "web",
+        include_str!("../../migrations/postgres/0008_web.sql"),
     ),
 ];
 

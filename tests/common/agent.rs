@@ -89,6 +89,8 @@ max_backoff_secs = 2
 sending_grace_secs = 5
 max_attempts = 1000
 
+[web]
+enabled = false
 [database]
 url = "{db_url}"
 

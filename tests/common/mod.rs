@@ -4,8 +4,10 @@
 
 pub mod agent;
 pub mod app;
+pub mod desk;
 pub mod fake_smtp;
 pub mod lab;
+pub mod webdriver;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,68 @@
+//! Starts the desk beside the daemon in `vardval run` (when `[web] enabled`), under the same
+//! cancellation token.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::domain::rulebook::Rulebook;
+use crate::ports::Clock;
+use crate::ports::Fetched;
+use crate::store::MessageRow;
+use crate::store::Store;
+use crate::web::{Reingest, WebState, serve};
+
+/// Bind `[web] listen` now (a busy port is an error at start-up) and serve until `token`.
+pub async fn spawn(
+    s: &Settings,
+    store: Store,
+    rulebook: Rulebook,
+    clock: Arc<dyn Clock>,
+    token: CancellationToken,
+) -> anyhow::Result<JoinHandle<anyhow::Result<()>>> {
+    let reingest = Arc::new(PipelineReingest {
+        settings: s.clone(),
+        clock: clock.clone(),
+    });
+    let state = WebState::build(s, store, rulebook, clock)?.with_reingest(reingest);
+    let listener = tokio::net::TcpListener::bind(&s.web.listen)
+        .await
+        .with_context(|| format!("cannot listen on [web] listen = {}", s.web.listen))?;
+    Ok(tokio::spawn(serve(state, listener, token)))
+}
+
+/// Records an assigned triage mail through a pipeline built for the purpose: its registry is
+/// read from the ledger now, so it knows the address the assignment just taught it.
+struct PipelineReingest {
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+}
+
+impl Reingest for PipelineReingest {
+    fn reingest<'a>(
+        &'a self,
+        message: &'a MessageRow,
+        triage_id: i64,
+    ) -> futures::future::BoxFuture<'a, anyhow::Result<String>> {
+        Box::pin(async move {
+            let p = super::build_pipeline(&self.settings, self.clock.clone()).await?;
+            let bytes = p
+                .archive
+                .get(&message.sha256)
+                .with_context(|| format!("cannot read {} from the archive", message.sha256))?;
+            let outcome = p
+                .ingest_one(&Fetched {
+                    source_key: format!("triage:{triage_id}"),
+                    bytes,
+                    received_at: message.received_at,
+                    handle: String::new(),
+                })
+                .await;
+            p.store.close().await;
+            Ok(format!("{:?}", outcome?))
+        })
+    }
+}

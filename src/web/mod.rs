@@ -1,0 +1,201 @@
+//! The reviewers' desk: an axum server with server-rendered Swedish pages (no script; forms
+//! and links only), served by `vardval run` beside the daemon under the same cancellation
+//! token.
+//!
+//! - [`auth`]: accounts (argon2id), sessions in the ledger, CSRF tokens, sign-in rate limits.
+//! - [`security`]: the security headers on every response.
+//! - [`render`]: the minijinja templates under `templates/web/` and the error pages.
+//! - [`board`], [`submission`], [`decide`], [`triage`]: the pages; decisions go through the
+//!   review core ([`crate::review::Desk`]), never around it. Handlers stay thin; queries live in
+//!   `crate::store`, rules in `crate::domain`.
+//!
+//! Entry points: [`WebState::build`] and [`serve`]. See `docs/desk.md`.
+
+pub mod audit;
+pub mod auth;
+pub mod board;
+pub mod decide;
+pub mod render;
+pub mod security;
+pub mod submission;
+pub mod triage;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::routing::{get, post};
+use tokio_util::sync::CancellationToken;
+
+use crate::adapters::archive::Archive;
+use crate::config::{Settings, WebSettings};
+use crate::domain::rulebook::Rulebook;
+use crate::ports::Clock;
+use crate::reply::{Composer, Templates};
+use crate::review::Desk;
+use crate::store::Store;
+
+/// Everything a handler needs. Cheap to clone.
+#[derive(Clone)]
+pub struct WebState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// The review core: the ledger, the mail composer (with the cycle's rulebook) and the
+    /// coaches copied on red decisions.
+    desk: Desk,
+    clock: Arc<dyn Clock>,
+    settings: WebSettings,
+    archive: Archive,
+    templates: render::Templates,
+    /// Records a triage item's mail again once it has been assigned (set by the
+    /// composition root; without it, an assignment only teaches the registry).
+    reingest: Option<Arc<dyn Reingest>>,
+}
+
+/// Reads an archived message again after a reviewer assigned it to a clinic, so that the plan
+/// in it is recorded with the server's original receive time (and the clinic gets its
+/// receipt). Implemented over the intake pipeline by the composition root.
+pub trait Reingest: Send + Sync {
+    /// `message` is the triage item's message; the key of the new record is
+    /// `triage:<triage_id>`, so doing it twice records nothing new. Returns a short English
+    /// description of the outcome, for the log.
+    fn reingest<'a>(
+        &'a self,
+        message: &'a crate::store::MessageRow,
+        triage_id: i64,
+    ) -> futures::future::BoxFuture<'a, anyhow::Result<String>>;
+}
+
+impl WebState {
+    /// The desk's state from the settings, an open ledger, the cycle's rulebook and a clock.
+    pub fn build(
+        settings: &Settings,
+        store: Store,
+        rulebook: Rulebook,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<WebState> {
+        let from: lettre::message::Mailbox = settings.smtp.from.parse().context("[smtp] from")?;
+        let desk = Desk {
+            store,
+            composer: Composer {
+                templates: Templates::load(None)?,
+                rulebook,
+                from,
+            },
+            coach_emails: settings.reviewers.coach_emails.clone(),
+        };
+        Self::new(
+            settings.web.clone(),
+            desk,
+            clock,
+            settings.resolve(&settings.archive.dir),
+        )
+    }
+
+    /// The same from parts (tests).
+    pub fn new(
+        web: WebSettings,
+        desk: Desk,
+        clock: Arc<dyn Clock>,
+        archive_dir: PathBuf,
+    ) -> anyhow::Result<WebState> {
+        Ok(WebState {
+            inner: Arc::new(Inner {
+                desk,
+                clock,
+                settings: web,
+                archive: Archive::new(archive_dir),
+                templates: render::Templates::load()?,
+                reingest: None,
+            }),
+        })
+    }
+
+    /// With a way to record assigned triage mail again (see [`Reingest`]).
+    pub fn with_reingest(self, r: Arc<dyn Reingest>) -> WebState {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|_| {
+            panic!("with_reingest is called while building, before the state is shared")
+        });
+        WebState {
+            inner: Arc::new(Inner {
+                reingest: Some(r),
+                ..inner
+            }),
+        }
+    }
+
+    pub fn reingest(&self) -> Option<&Arc<dyn Reingest>> {
+        self.inner.reingest.as_ref()
+    }
+
+    pub fn desk(&self) -> &Desk {
+        &self.inner.desk
+    }
+    pub fn store(&self) -> &Store {
+        &self.inner.desk.store
+    }
+    pub fn rulebook(&self) -> &Rulebook {
+        &self.inner.desk.composer.rulebook
+    }
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.inner.clock.now()
+    }
+    pub fn settings(&self) -> &WebSettings {
+        &self.inner.settings
+    }
+    pub fn archive(&self) -> &Archive {
+        &self.inner.archive
+    }
+    pub fn templates(&self) -> &render::Templates {
+        &self.inner.templates
+    }
+}
+
+/// The desk's routes (Swedish paths), with the security headers on every response.
+pub fn router(state: WebState) -> Router {
+    Router::new()
+        .route("/", get(board::start))
+        .route("/logga-in", get(auth::login_page).post(auth::login))
+        .route("/logga-ut", post(auth::logout))
+        .route("/tavla", get(board::board_page))
+        .route("/tavla.csv", get(board::board_csv))
+        .route("/inlamning/{id}", get(submission::page))
+        .route("/inlamning/{id}/original", get(submission::original))
+        .route(
+            "/inlamning/{id}/beslut",
+            get(decide::form).post(decide::send),
+        )
+        .route(
+            "/inlamning/{id}/beslut/forhandsgranska",
+            post(decide::preview),
+        )
+        .route("/att-hantera", get(triage::list))
+        .route("/att-hantera/{id}", get(triage::item))
+        .route("/att-hantera/{id}/tilldela", post(triage::assign))
+        .route("/att-hantera/{id}/avvisa", post(triage::reject))
+        .route("/desk.css", get(render::stylesheet))
+        .fallback(render::not_found)
+        .layer(axum::middleware::from_fn(security::headers))
+        .with_state(state)
+}
+
+/// Serve the desk on `listener` until `shutdown` is cancelled (in-flight requests finish).
+pub async fn serve(
+    state: WebState,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "desk listening");
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await?;
+    Ok(())
+}

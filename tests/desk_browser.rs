@@ -1,0 +1,257 @@
+//! The desk in headless Chromium over WebDriver (Debian's `chromium` + `chromium-driver`),
+//! with axe-core run in every page (no serious or critical violation) and a screenshot of
+//! every page saved to `docs/desk/`.
+//!
+//! Flows: sign in, board, open a submission, override a section, edit and send the decision
+//! mail (it reaches the clinic's mailbox in the mail lab), triage assignment, a form without
+//! its CSRF token refused, keyboard-only confirmation, a session expiring on the manual clock,
+//! a finance user refused on a reviewer page.
+//!
+//! `VARDVAL_SKIP_BROWSER=1` skips (and says so); otherwise a missing browser, driver or
+//! axe-core fails the test. `tests/run.sh` installs them. `VARDVAL_SKIP_MAIL=1` skips only the
+//! mail-lab check.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use vardval::config::WebSettings;
+use vardval::ports::Transport;
+
+use common::desk::{PASSWORD, seed};
+use common::webdriver::{Browser, Driver, ENTER};
+
+fn shots() -> PathBuf {
+    common::root().join("docs/desk")
+}
+
+/// Screenshot the page as `name` and assert axe-core finds nothing serious in it.
+async fn check_page(b: &Browser, axe: &str, name: &str) {
+    b.screenshot(&shots().join(format!("{name}.png"))).await;
+    let bad = b.axe_serious(axe).await;
+    assert!(
+        bad.is_empty(),
+        "axe-core on {name} ({}): {bad:#?}",
+        b.url().await
+    );
+}
+
+async fn sign_in(b: &Browser, base: &str, user: &str) {
+    b.goto(&format!("{base}/logga-in")).await;
+    b.type_into("#username", user).await;
+    b.type_into("#password", PASSWORD).await;
+    b.click("form.login button[type=submit]").await;
+    b.wait_for("Logga ut").await;
+}
+
+#[test]
+fn desk_in_a_browser() {
+    if std::env::var("VARDVAL_SKIP_BROWSER").as_deref() == Ok("1") {
+        eprintln!("SKIPPED desk browser tests: VARDVAL_SKIP_BROWSER=1");
+        return;
+    }
+    // The whole flow is one large future; unoptimised, polling it needs more than the
+    // default 2 MiB of stack.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_stack_size(32 << 20)
+        .enable_all()
+        .build()
+        .unwrap();
+    let r = rt.block_on(async { tokio::spawn(Box::pin(flows())).await });
+    if let Err(e) = r {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+async fn flows() {
+    let axe_path = common::root().join("tests/web/node_modules/axe-core/axe.min.js");
+    let axe = std::fs::read_to_string(&axe_path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {}: {e} (tests/run.sh installs axe-core; or set VARDVAL_SKIP_BROWSER=1)",
+            axe_path.display()
+        )
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("ledger.db").display());
+    let web = WebSettings {
+        session_minutes: 30,
+        ..WebSettings::default()
+    };
+    let d = seed(&url, dir.path(), web).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let token = CancellationToken::new();
+    let server = tokio::spawn(vardval::web::serve(
+        d.state.clone(),
+        listener,
+        token.clone(),
+    ));
+    let driver = Driver::start().await;
+    let b = driver.session().await;
+
+    // Sign in: the board redirects to the sign-in page and back.
+    b.goto(&format!("{base}/tavla")).await;
+    assert!(b.url().await.contains("/logga-in?next=%2Ftavla"));
+    check_page(&b, &axe, "01-logga-in").await;
+    b.type_into("#username", "granskare").await;
+    b.type_into("#password", PASSWORD).await;
+    b.click("form.login button[type=submit]").await;
+    b.wait_for("Avsnitt över alla vårdcentraler").await;
+    assert_eq!(b.url().await, format!("{base}/tavla"));
+    b.wait_for("Vårdcentralen Sjöudden").await;
+    check_page(&b, &axe, "02-tavla").await;
+
+    // Open Sjöudden's plan from the board.
+    let subs = d.store.submissions().await.unwrap();
+    let sj = subs.iter().find(|s| s.clinic_id == "sjoudden").unwrap();
+    let bj = subs
+        .iter()
+        .find(|s| s.clinic_id == "bjorkdalen" && s.milestone == 1)
+        .unwrap();
+    b.click(&format!("a[href=\"/inlamning/{}\"]", sj.id)).await;
+    b.wait_for("Avsnitt som agenten läste dem").await;
+    assert_eq!(b.url().await, format!("{base}/inlamning/{}", sj.id));
+    check_page(&b, &axe, "03-inlamning").await;
+
+    // Override D, preview, edit the mail and send it.
+    b.click(&format!("a[href=\"/inlamning/{}/beslut\"]", sj.id))
+        .await;
+    b.wait_for("Förhandsgranska beslutet").await;
+    check_page(&b, &axe, "04-beslut").await;
+    b.select("#section_D", "weak").await;
+    b.type_into("#comment", "Beskriv gärna nuläget med era egna siffror.")
+        .await;
+    b.click("form.decide button[type=submit]").await;
+    b.wait_for("Bedömning att skicka").await;
+    let preview = b.source().await;
+    assert!(preview.contains("Bedömning att skicka"), "{preview}");
+    assert!(preview.contains("D: godkänt → svagt"));
+    check_page(&b, &axe, "05-forhandsgranska").await;
+    b.script(
+        "const t = document.getElementById('body'); \
+         t.value = t.value + '\\nHälsningar från granskaren Greta Exempelsson.'; return true;",
+    )
+    .await;
+    b.click("button[formaction]").await;
+    b.wait_for("Beslutsmejlet är lagt i utkorgen").await;
+    assert_eq!(b.url().await, format!("{base}/inlamning/{}", sj.id));
+    b.wait_for("Beslutsmejlet är lagt i utkorgen").await;
+    let decision = d
+        .store
+        .decision_for_submission(sj.id)
+        .await
+        .unwrap()
+        .expect("decision recorded");
+    assert_eq!(decision.decided_by, "web:granskare");
+    let row = d
+        .store
+        .outbox_row(decision.mail_outbox_id.unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&row.raw).contains("Greta Exempelsson"));
+
+    // The decision mail reaches Sjöudden's mailbox in the mail lab.
+    if let Some(lab) = common::lab::lab() {
+        let _gate = lab.shared().await;
+        let to: Vec<String> = row
+            .recipient
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .collect();
+        common::lab::plain_smtp(lab)
+            .send("vardval@rjl.test", &to, &row.raw)
+            .await
+            .expect("send the decision through the lab's Postfix");
+        let mid = row.mail_message_id.clone();
+        common::lab::poll_until(
+            "the decision mail in sjoudden@vc.test",
+            Duration::from_secs(30),
+            || {
+                let mid = mid.clone();
+                async move {
+                    let inbox = common::lab::read_folder(lab, "sjoudden@vc.test", "INBOX").await;
+                    inbox
+                        .iter()
+                        .find(|m| String::from_utf8_lossy(&m.bytes).contains(&mid))
+                        .map(|m| String::from_utf8_lossy(&m.bytes).into_owned())
+                        .ok_or_else(|| format!("{} messages, none with {mid}", inbox.len()))
+                }
+            },
+        )
+        .await;
+    }
+
+    // Triage: read the raw mail as text and assign it to a clinic.
+    b.goto(&format!("{base}/att-hantera")).await;
+    check_page(&b, &axe, "06-att-hantera").await;
+    let item = d.store.triage_open().await.unwrap()[0].id;
+    b.click(&format!("a[href=\"/att-hantera/{item}\"]")).await;
+    b.wait_for("Meddelandet som text").await;
+    b.wait_for("Message-ID: &lt;CAJk7Vb2").await;
+    check_page(&b, &axe, "07-arende").await;
+    b.select("#clinic", "sjoudden").await;
+    b.click("form.assign button[type=submit]").await;
+    b.wait_for("Inget väntar").await;
+    assert!(d.store.triage_open().await.unwrap().is_empty());
+
+    // A form whose CSRF token was removed is refused.
+    b.goto(&format!("{base}/tavla")).await;
+    b.script("document.querySelector('form.signout input[name=csrf]').remove(); return true;")
+        .await;
+    b.click("form.signout button[type=submit]").await;
+    b.wait_for("Formuläret kunde inte tas emot").await;
+    check_page(&b, &axe, "08-sakerhetskod-saknas").await;
+
+    // Keyboard only: confirm Björkdalen's green plan from its page.
+    b.goto(&format!("{base}/inlamning/{}", bj.id)).await;
+    b.tab_to("Bekräfta eller ändra bedömning").await;
+    b.press(ENTER).await;
+    b.wait_for("Förhandsgranska beslutet").await;
+    assert_eq!(b.url().await, format!("{base}/inlamning/{}/beslut", bj.id));
+    b.tab_to("Förhandsgranska beslutet").await;
+    b.press(ENTER).await;
+    b.wait_for("Du bekräftar agentens förhandsbedömning").await;
+    b.tab_to("Skicka beslutet").await;
+    b.press(ENTER).await;
+    b.wait_for("Beslutsmejlet är lagt i utkorgen").await;
+    assert_eq!(b.url().await, format!("{base}/inlamning/{}", bj.id));
+    let confirmed = d
+        .store
+        .decision_for_submission(bj.id)
+        .await
+        .unwrap()
+        .expect("confirmed with the keyboard");
+    assert!(confirmed.agreed_with_pregrade);
+
+    // 31 idle minutes: the session has expired and the board asks for a sign-in again.
+    d.clock.advance(Duration::from_secs(31 * 60));
+    b.goto(&format!("{base}/tavla")).await;
+    assert!(b.url().await.contains("/logga-in"), "{}", b.url().await);
+
+    // Finance is refused on the reviewers' pages, with a Swedish page.
+    sign_in(&b, &base, "ekonomi").await;
+    b.goto(&format!("{base}/tavla")).await;
+    b.wait_for("Du har inte behörighet till sidan").await;
+    check_page(&b, &axe, "09-ingen-behorighet").await;
+    // The checker itself can fail: an input without a label is a critical violation.
+    b.script(
+        "const i = document.createElement('input'); i.type = 'text'; \
+         document.querySelector('main').appendChild(i); return true;",
+    )
+    .await;
+    let bad = b.axe_serious(&axe).await;
+    assert!(
+        bad.iter().any(|v| v.starts_with("label:")),
+        "axe-core must flag an unlabelled input: {bad:?}"
+    );
+
+    b.quit().await;
+    drop(driver);
+    token.cancel();
+    server.await.unwrap().unwrap();
+    d.store.close().await;
+}
