@@ -9,6 +9,7 @@
 //! - [`ids`]: Swedish identifiers (org nr, bankgiro, plusgiro, IBAN, HSA-id), validated.
 //! - [`clinics`]: the clinic registry file and what importing it changes.
 //! - [`money`]: amounts in integer öre and the compensation rules.
+//! - [`payout`]: what each clinic is owed now (payments, corrections, reclaims, blocked).
 //! - [`precheck`]: when a mail asks for a pre-check (Förhandskontroll) instead of submitting.
 //! - [`schedule`]: cron on the Stockholm wall clock (DST-safe due slots) and reminder policy.
 
@@ -20,6 +21,7 @@ pub mod grading;
 pub mod ids;
 pub mod money;
 pub mod normalize;
+pub mod payout;
 pub mod precheck;
 pub mod rulebook;
 pub mod schedule;
