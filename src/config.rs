@@ -67,6 +67,12 @@ pub struct Settings {
     pub digest: DigestSettings,
     #[serde(default)]
     pub reviewers: ReviewerSettings,
+    /// Payout runs: schedule, pickup directory, payer, file formats.
+    #[serde(default)]
+    pub payouts: PayoutSettings,
+    /// Who gets the payout files by mail.
+    #[serde(default)]
+    pub finance: FinanceSettings,
     /// Directory the config file lives in; relative paths are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -451,6 +457,7 @@ impl Settings {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        self.payouts.csv().map_err(ConfigError::Invalid)?;
         match self.mailbox.kind {
             MailboxKind::Maildir if self.mailbox.path.is_none() => {
                 return bad("[mailbox] kind = \"maildir\" needs path");
@@ -646,7 +653,9 @@ pub fn is_loopback(host: &str) -> bool {
 }
 
 mod jobs;
+mod payouts;
 pub use jobs::{DigestSettings, ReminderSettings, ReviewerSettings, ScheduleSettings};
+pub use payouts::{FinanceSettings, PayoutSettings};
 
 #[cfg(test)]
 mod tests;

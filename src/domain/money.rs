@@ -17,7 +17,12 @@ impl Ore {
     pub fn sek_decimal(self) -> String {
         let neg = self.0 < 0;
         let abs = self.0.unsigned_abs();
-        format!("{}{}.{:02}", if neg { "-" } else { "" }, abs / 100, abs % 100)
+        format!(
+            "{}{}.{:02}",
+            if neg { "-" } else { "" },
+            abs / 100,
+            abs % 100
+        )
     }
 
     /// Like [`Ore::sek_decimal`] with a decimal comma (Swedish spreadsheets).

@@ -144,13 +144,27 @@ pub struct DueLine {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "code", rename_all = "snake_case")]
 pub enum BlockReason {
-    BadPayee { detail: String },
+    BadPayee {
+        detail: String,
+    },
     MissingPayee,
-    MissingListed { year: i32 },
-    WrongReferenceDate { year: i32, expected: NaiveDate, found: NaiveDate },
-    NoRules { year: i32 },
-    NegativeNet { net_ore: i64 },
-    Overflow { year: i32 },
+    MissingListed {
+        year: i32,
+    },
+    WrongReferenceDate {
+        year: i32,
+        expected: NaiveDate,
+        found: NaiveDate,
+    },
+    NoRules {
+        year: i32,
+    },
+    NegativeNet {
+        net_ore: i64,
+    },
+    Overflow {
+        year: i32,
+    },
 }
 
 impl BlockReason {
@@ -211,7 +225,9 @@ fn targets(c: &ClinicYear, rules: &MoneyRules) -> Result<[i64; 2], BlockReason> 
     if !wants1 && !wants2 {
         return Ok([0, 0]);
     }
-    let listed = c.listed.ok_or(BlockReason::MissingListed { year: c.year })?;
+    let listed = c
+        .listed
+        .ok_or(BlockReason::MissingListed { year: c.year })?;
     if let Some(expected) = rules.inhabitants_reference_date
         && expected != listed.reference_date
     {

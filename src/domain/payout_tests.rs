@@ -122,7 +122,10 @@ fn a_negative_correction_larger_than_the_payment_blocks_the_clinic() {
     let p = plan(&f);
     let a: Vec<_> = p.lines.iter().filter(|l| l.clinic_id == "vc-a").collect();
     assert_eq!(a.len(), 2);
-    assert_eq!(a.iter().map(|l| l.amount_ore).sum::<i64>(), 8_500_000 - 500_000);
+    assert_eq!(
+        a.iter().map(|l| l.amount_ore).sum::<i64>(),
+        8_500_000 - 500_000
+    );
 }
 
 #[test]
@@ -188,7 +191,10 @@ fn reclaim_is_proposed_after_the_deadline_and_taken_back_only_when_accepted() {
     );
     f.clinics[0].reclaim = Some(Reclaim::Proposed);
     assert!(reclaim_candidates(&f, after).is_empty());
-    assert!(plan(&f).lines.is_empty(), "a proposal alone takes nothing back");
+    assert!(
+        plan(&f).lines.is_empty(),
+        "a proposal alone takes nothing back"
+    );
     f.clinics[0].reclaim = Some(Reclaim::Rejected);
     assert!(plan(&f).lines.is_empty());
     f.clinics[0].reclaim = Some(Reclaim::Accepted);

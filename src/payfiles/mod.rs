@@ -21,6 +21,7 @@ use crate::domain::payout::LineKind;
 
 /// The payer (the region) as the bank knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Debtor {
     pub name: String,
     /// Organisation number, `NNNNNN-NNNN`.
@@ -183,7 +184,10 @@ impl Batch {
         let stem = &self.header.stem;
         let mut out = vec![(format!("{stem}.csv"), csv::write(self))];
         if !self.transfers().is_empty() {
-            out.push((format!("{stem}.pain001.xml"), pain001::write(self)?.into_bytes()));
+            out.push((
+                format!("{stem}.pain001.xml"),
+                pain001::write(self)?.into_bytes(),
+            ));
         }
         out.push((format!("{stem}.html"), summary::write(self).into_bytes()));
         Ok(out)
@@ -202,7 +206,13 @@ pub fn payee_parts(payee: &str) -> (&'static str, String) {
 
 /// The reference text of a line from the configured template: `{year}`, `{instalment}`,
 /// `{kind}` (Swedish word) and `{clinic}` are replaced.
-pub fn reference(template: &str, clinic: &str, year: i32, instalment: u8, kind: LineKind) -> String {
+pub fn reference(
+    template: &str,
+    clinic: &str,
+    year: i32,
+    instalment: u8,
+    kind: LineKind,
+) -> String {
     template
         .replace("{year}", &year.to_string())
         .replace("{instalment}", &instalment.to_string())

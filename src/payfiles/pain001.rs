@@ -52,8 +52,8 @@ pub fn write(batch: &Batch) -> Result<String, String> {
     let d = &h.debtor;
     let transfers = batch.transfers();
     let ctrl: i64 = transfers.iter().map(|t| t.amount_ore).sum();
-    let debtor_iban = crate::domain::ids::iban(&d.iban)
-        .map_err(|e| format!("[payouts.debtor] iban: {e}"))?;
+    let debtor_iban =
+        crate::domain::ids::iban(&d.iban).map_err(|e| format!("[payouts.debtor] iban: {e}"))?;
     let msg_id = cut(&format!("{}-{:06}", h.stem, h.number), 35);
     let party_id = d
         .initiating_party_id
@@ -116,8 +116,8 @@ pub fn write(batch: &Batch) -> Result<String, String> {
     );
     let _ = writeln!(w, "      <ChrgBr>SLEV</ChrgBr>");
     for t in &transfers {
-        let payee = Payee::parse(t.payee)
-            .map_err(|e| format!("vårdcentral {}: {e}", t.clinic_id))?;
+        let payee =
+            Payee::parse(t.payee).map_err(|e| format!("vårdcentral {}: {e}", t.clinic_id))?;
         let e2e = cut(&format!("{}-{}", msg_id, t.first_seq), 35);
         let _ = writeln!(w, "      <CdtTrfTxInf>");
         let _ = writeln!(

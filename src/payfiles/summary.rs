@@ -81,6 +81,7 @@ pub fn write(batch: &Batch) -> String {
         blocked => &batch.blocked,
     };
     // The template is embedded and known to parse; a render error would be a bug in it.
-    env.render_str(TEMPLATE, ctx)
-        .unwrap_or_else(|e| format!("<!DOCTYPE html><p>Sammanställningen kunde inte skapas: {e}</p>"))
+    env.render_str(TEMPLATE, ctx).unwrap_or_else(|e| {
+        format!("<!DOCTYPE html><p>Sammanställningen kunde inte skapas: {e}</p>")
+    })
 }

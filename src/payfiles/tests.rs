@@ -15,7 +15,13 @@ pub(crate) fn sample() -> Batch {
         instalment: inst,
         kind,
         amount_ore: amount,
-        reference: reference("Vårdval {year} del {instalment} {kind}", clinic, 2026, inst, kind),
+        reference: reference(
+            "Vårdval {year} del {instalment} {kind}",
+            clinic,
+            2026,
+            inst,
+            kind,
+        ),
     };
     Batch {
         header: Header {
@@ -36,8 +42,22 @@ pub(crate) fn sample() -> Batch {
         lines: vec![
             line(1, "vc-a", "bg:5050-1055", 1, LineKind::Payment, 9_000_050),
             line(2, "vc-b", "pg:4-2", 1, LineKind::Payment, 6_500_000),
-            line(3, "vc-c", "iban:SE4550000000058398257466", 2, LineKind::Payment, 7_250_000),
-            line(4, "vc-c", "iban:SE4550000000058398257466", 1, LineKind::Correction, -50_000),
+            line(
+                3,
+                "vc-c",
+                "iban:SE4550000000058398257466",
+                2,
+                LineKind::Payment,
+                7_250_000,
+            ),
+            line(
+                4,
+                "vc-c",
+                "iban:SE4550000000058398257466",
+                1,
+                LineKind::Correction,
+                -50_000,
+            ),
             line(5, "vc-d", "bg:5050-1055", 1, LineKind::Reclaim, -8_000_000),
         ],
         blocked: vec![BlockedLine {
@@ -62,7 +82,11 @@ fn csv_has_bom_semicolons_decimal_comma_and_quotes() {
         rows[4],
         "3;vc-c;Vårdcentralen vc-c & Co;212000-0142;iban;SE4550000000058398257466;-500,00;2026;1;korrigering;Vårdval 2026 del 1 korrigering"
     );
-    assert_eq!(rows.len(), 7, "header, five lines, and the empty tail after the last CRLF");
+    assert_eq!(
+        rows.len(),
+        7,
+        "header, five lines, and the empty tail after the last CRLF"
+    );
     let mut b2 = b.clone();
     b2.header.csv = CsvFormat {
         separator: ',',
@@ -78,13 +102,27 @@ fn csv_has_bom_semicolons_decimal_comma_and_quotes() {
 #[test]
 fn transfers_net_per_clinic_and_reclaims_are_invoiced() {
     let b = sample();
-    let t: Vec<(&str, i64)> = b.transfers().iter().map(|t| (t.clinic_id, t.amount_ore)).collect();
+    let t: Vec<(&str, i64)> = b
+        .transfers()
+        .iter()
+        .map(|t| (t.clinic_id, t.amount_ore))
+        .collect();
     assert_eq!(
         t,
-        vec![("vc-a", 9_000_050), ("vc-b", 6_500_000), ("vc-c", 7_200_000)]
+        vec![
+            ("vc-a", 9_000_050),
+            ("vc-b", 6_500_000),
+            ("vc-c", 7_200_000)
+        ]
     );
-    assert_eq!(b.invoices(), vec![("vc-d", "Vårdcentralen vc-d & Co", 8_000_000)]);
-    assert_eq!(b.total_ore(), 9_000_050 + 6_500_000 + 7_250_000 - 50_000 - 8_000_000);
+    assert_eq!(
+        b.invoices(),
+        vec![("vc-d", "Vårdcentralen vc-d & Co", 8_000_000)]
+    );
+    assert_eq!(
+        b.total_ore(),
+        9_000_050 + 6_500_000 + 7_250_000 - 50_000 - 8_000_000
+    );
 }
 
 #[test]

@@ -20,6 +20,7 @@ mod clinics;
 mod intake;
 mod jobs;
 mod outbox;
+mod payouts;
 mod rows;
 mod state;
 
@@ -40,6 +41,7 @@ pub use clinics::ClinicChangeRow;
 pub use intake::{Assigned, Intake, IntakeIds, NewMessage, NewOutbox, NewSubmission};
 pub use jobs::{Claim, JobRun, OutboxKindStats};
 pub use outbox::RetryPolicy;
+pub use payouts::{BatchRow, ReclaimRow, Sealed};
 pub use rows::{MailboxState, MessageRow, OutboxRow, OutboxStatus, SubmissionRow, TriageRow};
 
 pub use crate::domain::grading::Grade;
@@ -253,6 +255,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "jobs",
         include_str!("../../migrations/sqlite/0005_jobs.sql"),
     ),
+    (
+        9,
+        "payouts",
+        include_str!("../../migrations/sqlite/0009_payouts.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -279,6 +286,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "jobs",
         include_str!("../../migrations/postgres/0005_jobs.sql"),
+    ),
+    (
+        9,
+        "payouts",
+        include_str!("../../migrations/postgres/0009_payouts.sql"),
     ),
 ];
 
