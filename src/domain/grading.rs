@@ -2,7 +2,7 @@
 //! required section is approved, red when an approved description is missing for the
 //! majority (more than half) of the required sections, yellow otherwise.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Per-section status of the pre-check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -17,7 +17,7 @@ pub enum Status {
 }
 
 /// The traffic light.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum Grade {
     Green,

@@ -11,6 +11,7 @@
 //! - [`money`]: amounts in integer öre and the compensation rules.
 //! - [`payout`]: what each clinic is owed now (payments, corrections, reclaims, blocked).
 //! - [`precheck`]: when a mail asks for a pre-check (Förhandskontroll) instead of submitting.
+//! - [`review`]: reviewer decisions (sections overridden, grade recomputed) and presentations.
 //! - [`schedule`]: cron on the Stockholm wall clock (DST-safe due slots) and reminder policy.
 
 pub mod analysis;
@@ -23,5 +24,6 @@ pub mod money;
 pub mod normalize;
 pub mod payout;
 pub mod precheck;
+pub mod review;
 pub mod rulebook;
 pub mod schedule;

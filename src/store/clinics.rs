@@ -1,12 +1,14 @@
 //! The clinic registry in the ledger: current state in `clinics` + `clinic_inhabitants`, every
-//! change of a field in `clinic_changes` (who, when, old, new). See `docs/storage.md`.
+//! change of a field in `clinic_changes` (who, when, old, new), and one audit row per clinic
+//! written, in the import's transaction. See `docs/storage.md`.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::audit::append_tx;
 use super::rows::col;
-use super::{Store, StoreError, q, ts};
+use super::{NewAudit, Store, StoreError, q, ts};
 use crate::domain::clinics::{ClinicPlan, ClinicRecord, Inhabitants, Outcome};
 
 /// One recorded change of one field of one clinic.
@@ -167,6 +169,23 @@ impl Store {
                 .await
                 .map_err(q("record clinic change"))?;
             }
+            let changes: Vec<serde_json::Value> = p
+                .changes
+                .iter()
+                .map(|c| serde_json::json!({"field": c.field, "old": c.old, "new": c.new}))
+                .collect();
+            let action = if p.outcome == Outcome::Added {
+                "clinic.add"
+            } else {
+                "clinic.change"
+            };
+            let audit = NewAudit::new(
+                by,
+                action,
+                format!("clinic:{}", r.id),
+                serde_json::json!({"clinic_id": r.id, "changes": changes}),
+            );
+            append_tx(&mut tx, self.backend, &audit, now).await?;
         }
         tx.commit().await.map_err(q("commit clinic import"))?;
         Ok(todo.len())

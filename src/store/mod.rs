@@ -15,12 +15,14 @@
 //! [`Store::claim_due`] / [`Store::mark_sent`] / [`Store::mark_retry`]. See `docs/storage.md`.
 
 mod attempts;
+pub mod audit;
 mod clean;
 mod clinics;
 mod intake;
 mod jobs;
 mod outbox;
 mod payouts;
+mod reviews;
 mod rows;
 mod state;
 
@@ -36,12 +38,14 @@ use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 
 pub use attempts::{AttemptRow, AttemptStart, AttemptState, INTERRUPTED};
+pub use audit::{AuditCheck, AuditFilter, AuditRow, NewAudit};
 pub use clean::{storable_text, storable_text_changes};
 pub use clinics::ClinicChangeRow;
 pub use intake::{Assigned, Intake, IntakeIds, NewMessage, NewOutbox, NewSubmission};
 pub use jobs::{Claim, JobRun, OutboxKindStats};
 pub use outbox::RetryPolicy;
 pub use payouts::{BatchRow, ReclaimRow, Sealed};
+pub use reviews::{NewDecision, RecordedDecision};
 pub use rows::{MailboxState, MessageRow, OutboxRow, OutboxStatus, SubmissionRow, TriageRow};
 
 pub use crate::domain::grading::Grade;
@@ -111,6 +115,16 @@ pub enum StoreError {
     NotClaimed { id: i64, status: String },
     #[error("cannot find triage item {id} (or it is already resolved)")]
     TriageNotFound { id: i64 },
+    #[error("cannot find submission {id}")]
+    SubmissionNotFound { id: i64 },
+    #[error(
+        "cannot decide on submission {submission_id}: it was superseded by version {newer_version} (submission {newer_id})"
+    )]
+    Superseded {
+        submission_id: i64,
+        newer_id: i64,
+        newer_version: i64,
+    },
 }
 
 /// Shorthand for wrapping a sqlx error with what we were doing.
@@ -256,6 +270,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0005_jobs.sql"),
     ),
     (
+        7,
+        "reviews",
+        include_str!("../../migrations/sqlite/0007_reviews.sql"),
+    ),
+    (
         9,
         "payouts",
         include_str!("../../migrations/sqlite/0009_payouts.sql"),
@@ -286,6 +305,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "jobs",
         include_str!("../../migrations/postgres/0005_jobs.sql"),
+    ),
+    (
+        7,
+        "reviews",
+        include_str!("../../migrations/postgres/0007_reviews.sql"),
     ),
     (
         9,
