@@ -200,6 +200,7 @@ async fn whole_cycle(url: String) {
         reviewers: vec!["granskare@rjl.test".into()],
         max_per_hour: 5,
         max_per_day: 20,
+        payouts: None,
     };
     let jobs = vec![
         Job {

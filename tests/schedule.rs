@@ -47,6 +47,7 @@ async fn scheduler(url: &str, jobs: &[(JobKind, &str)], paused: bool) -> Schedul
         reviewers: vec!["granskare@rjl.test".into()],
         max_per_hour: 5,
         max_per_day: 20,
+        payouts: None,
     };
     Scheduler {
         jobs: jobs

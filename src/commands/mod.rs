@@ -6,6 +6,7 @@ pub mod clinics;
 pub mod demo;
 pub mod doctor;
 pub mod health;
+pub mod payouts;
 pub mod run;
 pub mod schedule;
 pub mod status;

@@ -16,6 +16,8 @@ pub struct PayoutSettings {
     pub enabled: bool,
     /// Cron (seconds first) on the Stockholm wall clock; default 07:00 on 1 March and 1 June.
     pub schedule: String,
+    /// Cron of the check that proposes reclaims after milestone 2's deadline (daily 06:00).
+    pub reclaim_check: String,
     /// The ERP's pickup directory; files are written atomically (temp file + rename).
     /// `None`: files only go by mail.
     pub dir: Option<PathBuf>,
@@ -39,6 +41,7 @@ impl Default for PayoutSettings {
         PayoutSettings {
             enabled: true,
             schedule: "0 0 7 1 Mar,Jun *".into(),
+            reclaim_check: "0 0 6 * * *".into(),
             dir: None,
             file_prefix: "vardval-utbetalning".into(),
             reference: "Vårdval {year} delutbetalning {instalment} {kind}".into(),

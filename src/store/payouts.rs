@@ -10,9 +10,10 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sha2::{Digest, Sha256};
 
+use super::audit::append_tx;
 use super::intake::{NewOutbox, insert_outbox};
 use super::rows::{col, col_opt_ts};
-use super::{Store, StoreError, parse_ts, q, ts};
+use super::{Backend, NewAudit, Store, StoreError, parse_ts, q, ts};
 use crate::domain::payout::{LineKind, PaidLine, Reclaim};
 use crate::payfiles::{Batch, BlockedLine, Header, Line};
 
@@ -106,16 +107,30 @@ fn reclaim_state(s: &str) -> Result<Reclaim, StoreError> {
 impl Store {
     /// Seal the batch of `due_date` (see the module docs). `build` gets the batch number and
     /// returns the batch, its files and the outbox rows (each with its dedupe key set).
+    ///
+    /// `paid_lines` is how many sealed lines the caller's facts saw: when another batch was
+    /// sealed in between, the facts are stale and the seal is refused (the caller reruns).
+    /// The seal's audit row (`payout.seal`, actor `system`) is written in the same
+    /// transaction.
     pub async fn seal_payout_batch(
         &self,
         due_date: NaiveDate,
         now: DateTime<Utc>,
+        paid_lines: i64,
         build: impl FnOnce(i64) -> Result<Built, String>,
     ) -> Result<Result<Sealed, String>, StoreError> {
         let mut tx = self
             .begin_write()
             .await
             .map_err(q("begin the payout seal"))?;
+        if self.backend == Backend::Postgres {
+            // one sealer at a time (SQLite's BEGIN IMMEDIATE already is)
+            sqlx::query("SELECT 1 AS locked FROM pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind("vardval:payout_seal")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(q("lock the payout seal"))?;
+        }
         let existing = sqlx::query("SELECT id FROM payout_batches WHERE due_date = $1")
             .bind(due_date.to_string())
             .fetch_optional(&mut *tx)
@@ -123,6 +138,15 @@ impl Store {
             .map_err(q("look for the batch of a due date"))?;
         if let Some(r) = existing {
             return Ok(Ok(Sealed::Existing(col(&r, "id")?)));
+        }
+        let seen: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payout_lines")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(q("count sealed lines"))?;
+        if seen != paid_lines {
+            return Ok(Err(format!(
+                "another batch was sealed while this run read the facts ({paid_lines} lines then, {seen} now); run again"
+            )));
         }
         let number: i64 =
             sqlx::query_scalar("SELECT COALESCE(MAX(number), 0) + 1 FROM payout_batches")
@@ -211,6 +235,20 @@ impl Store {
                 .await
                 .map_err(q("insert a payout mail"))?;
         }
+        let audit = NewAudit::new(
+            "system",
+            "payout.seal",
+            format!("payout_batch:{id}"),
+            serde_json::json!({
+                "number": number,
+                "due_date": due_date.to_string(),
+                "lines": batch.lines.len(),
+                "total_ore": batch.total_ore(),
+                "sha256": batch.digest(),
+                "blocked": batch.blocked.len(),
+            }),
+        );
+        append_tx(&mut tx, self.backend, &audit, now).await?;
         tx.commit().await.map_err(q("commit the payout seal"))?;
         Ok(Ok(Sealed::New(id)))
     }
@@ -390,6 +428,10 @@ impl Store {
         amount_ore: i64,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        let mut tx = self
+            .begin_write()
+            .await
+            .map_err(q("begin a reclaim proposal"))?;
         let r = sqlx::query(
             "INSERT INTO payout_reclaims (clinic_id, year, state, amount_ore, proposed_at) \
              VALUES ($1, $2, 'proposed', $3, $4) ON CONFLICT (clinic_id, year) DO NOTHING",
@@ -398,10 +440,21 @@ impl Store {
         .bind(i64::from(year))
         .bind(amount_ore)
         .bind(ts(now))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(q("propose a reclaim"))?;
-        Ok(r.rows_affected() == 1)
+        let new = r.rows_affected() == 1;
+        if new {
+            let audit = NewAudit::new(
+                "system",
+                "reclaim.propose",
+                format!("clinic:{clinic_id}"),
+                serde_json::json!({"clinic_id": clinic_id, "year": year, "amount_ore": amount_ore}),
+            );
+            append_tx(&mut tx, self.backend, &audit, now).await?;
+        }
+        tx.commit().await.map_err(q("commit a reclaim proposal"))?;
+        Ok(new)
     }
 
     /// Decide a proposed reclaim. Returns false when there is no open proposal for the
@@ -415,6 +468,10 @@ impl Store {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        let mut tx = self
+            .begin_write()
+            .await
+            .map_err(q("begin a reclaim decision"))?;
         let r = sqlx::query(
             "UPDATE payout_reclaims SET state = $1, decided_by = $2, decided_at = $3, reason = $4 \
              WHERE clinic_id = $5 AND year = $6 AND state = 'proposed'",
@@ -425,10 +482,25 @@ impl Store {
         .bind(reason)
         .bind(clinic_id)
         .bind(i64::from(year))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(q("decide a reclaim"))?;
-        Ok(r.rows_affected() == 1)
+        let done = r.rows_affected() == 1;
+        if done {
+            let audit = NewAudit::new(
+                by,
+                if accept {
+                    "reclaim.accept"
+                } else {
+                    "reclaim.reject"
+                },
+                format!("clinic:{clinic_id}"),
+                serde_json::json!({"clinic_id": clinic_id, "year": year, "reason": reason}),
+            );
+            append_tx(&mut tx, self.backend, &audit, now).await?;
+        }
+        tx.commit().await.map_err(q("commit a reclaim decision"))?;
+        Ok(done)
     }
 }
 
