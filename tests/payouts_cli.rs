@@ -1,0 +1,456 @@
+//! The payouts command line with the real binary on SQLite: `payouts preview --format json`
+//! in its documented shape, `payouts run --now` sealing once per due date, `payouts reclaim
+//! accept` needing an open proposal and a reason, the scheduled job registered at 07:00
+//! Stockholm on 1 March and 1 June, and SIGKILLs at random points of a payout run never
+//! giving two batches for one due date, a second finance mail, or a delivered file that
+//! differs from the sealed one.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::Value;
+use vardval::domain::ids::luhn_check_digit;
+use vardval::store::{
+    Grade, Intake, MessageClass, NewDecision, NewMessage, NewSubmission, Store, SubmissionKind,
+};
+
+mod common;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_vardval"))
+}
+
+fn config(dir: &Path) -> PathBuf {
+    let root = common::root();
+    let text = format!(
+        r#"
+[mailbox]
+kind = "maildir"
+path = "Maildir"
+[smtp]
+kind = "file"
+dir = "outbox"
+from = "Vårdval <vardval@rjl.test>"
+[database]
+url = "sqlite://vardval.db"
+[cycle]
+rulebook = "{}"
+[payouts]
+dir = "ekonomi"
+[payouts.debtor]
+name = "Region Exempel"
+org_nr = "232100-0057"
+iban = "SE45 5000 0000 0583 9825 7466"
+bic = "ESSESESS"
+[finance]
+emails = ["ekonomi@rjl.test"]
+"#,
+        root.join("config/rulebook-2026.toml").display(),
+    );
+    let p = dir.join("vardval.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = bin().args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `n` clinics imported with the CLI; the first `green` get a confirmed green plan.
+async fn setup(dir: &Path, n: usize, green: usize) -> PathBuf {
+    let cfg = config(dir);
+    let mut csv = String::from("id,name,emails,listed_inhabitants,payee\n");
+    for i in 0..n {
+        let body = format!("{:07}", 5_000_000 + i * 37);
+        csv.push_str(&format!(
+            "vc-{i:03},Vårdcentralen {i},kontakt@vc{i}.vc.test,{},bg:{body}{}\n",
+            3_000 + i * 211,
+            luhn_check_digit(&body)
+        ));
+    }
+    let file = dir.join("clinics.csv");
+    std::fs::write(&file, csv).unwrap();
+    let cfg_s = cfg.to_str().unwrap();
+    let (code, _, err) = run(&[
+        "clinics",
+        "import",
+        file.to_str().unwrap(),
+        "--config",
+        cfg_s,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    sqlx::any::install_default_drivers();
+    let store = Store::connect(&format!("sqlite://{}", dir.join("vardval.db").display()))
+        .await
+        .unwrap();
+    let at = Utc.with_ymd_and_hms(2026, 2, 20, 9, 0, 0).unwrap();
+    for i in 0..green {
+        let clinic = format!("vc-{i:03}");
+        let key = format!("{clinic}-plan");
+        let intake = Intake {
+            message: NewMessage {
+                source_key: key.clone(),
+                sha256: format!("{:0>64}", i),
+                archive_path: format!("archive/{key}.eml"),
+                received_at: at,
+                mail_message_id: Some(format!("{key}@vc.test")),
+                from_addr: Some(format!("kontakt@vc{i}.vc.test")),
+                subject: "Projektplan".into(),
+                class: MessageClass::Submission,
+                clinic_id: Some(clinic.clone()),
+                reason: "test".into(),
+            },
+            submission: Some(NewSubmission {
+                clinic_id: clinic.clone(),
+                milestone: 1,
+                kind: SubmissionKind::Submission,
+                received_at: at,
+                on_time: true,
+                pre_grade: Some(Grade::Green),
+                doc_sha256: format!("doc-{key}"),
+                doc_name: "plan.docx".into(),
+                doc_format: Some("docx".into()),
+                analysis_json: "{\"sections\":{}}".into(),
+                error_kind: None,
+                mail_message_id: Some(format!("{key}@vc.test")),
+            }),
+            triage_reason: None,
+            outbox: vec![],
+            now: at,
+        };
+        let sub = store
+            .commit_intake(&intake)
+            .await
+            .unwrap()
+            .submission_id
+            .unwrap();
+        let d = NewDecision {
+            submission_id: sub,
+            year: 2026,
+            grade: Grade::Green,
+            sections: BTreeMap::new(),
+            pre_grade: Some(Grade::Green),
+            agreed_with_pregrade: true,
+            comment: None,
+            decided_by: "cli:granskare".into(),
+        };
+        store.record_decision(&d, None, at).await.unwrap();
+    }
+    store.close().await;
+    cfg
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_run_and_reclaim_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = setup(dir.path(), 5, 3).await;
+    let c = cfg.to_str().unwrap();
+    let (code, out, err) = run(&["payouts", "preview", "--config", c, "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+    assert_eq!(keys, vec!["blocked", "lines", "total_ore"]);
+    let lines = v["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 3);
+    let mut total = 0;
+    for (i, l) in lines.iter().enumerate() {
+        let mut k: Vec<&String> = l.as_object().unwrap().keys().collect();
+        k.sort();
+        assert_eq!(
+            k,
+            vec!["amount_ore", "clinic_id", "instalment", "kind", "payee"]
+        );
+        assert_eq!(l["instalment"], 1);
+        assert_eq!(l["kind"], "payment");
+        // (100 000 kr + 10 kr x (3 000 + 211 i)) / 2
+        let want = (10_000_000 + 1_000 * (3_000 + 211 * i as i64)) / 2;
+        assert_eq!(l["amount_ore"], want);
+        total += want;
+    }
+    assert_eq!(v["total_ore"], total);
+
+    let (code, out, err) = run(&[
+        "payouts",
+        "run",
+        "--config",
+        c,
+        "--now",
+        "2026-03-01T07:00:00+01:00",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["new"], true);
+    assert_eq!(r["number"], 1);
+    assert_eq!(r["files_written"], 3);
+    let (code, out, _) = run(&[
+        "payouts",
+        "run",
+        "--config",
+        c,
+        "--now",
+        "2026-03-01T09:30:00+01:00",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0);
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["new"], false);
+    let (code, out, _) = run(&["payouts", "show", "1", "--config", c, "--format", "json"]);
+    assert_eq!(code, 0);
+    let s: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(s["lines"].as_array().unwrap().len(), 3);
+    assert_eq!(s["files"].as_array().unwrap().len(), 3);
+    let (code, out, _) = run(&["payouts", "list", "--config", c, "--format", "json"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // no proposal yet: refused; a missing reason: refused
+    let (code, _, err) = run(&[
+        "payouts",
+        "reclaim",
+        "accept",
+        "--config",
+        c,
+        "--clinic",
+        "vc-000",
+        "--year",
+        "2026",
+        "--as",
+        "granskare",
+        "--reason",
+        "ingen slutrapport",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("no open reclaim proposal"), "{err}");
+    let (code, _, err) = run(&[
+        "payouts",
+        "reclaim",
+        "reject",
+        "--config",
+        c,
+        "--clinic",
+        "vc-000",
+        "--year",
+        "2026",
+        "--as",
+        "granskare",
+        "--reason",
+        " ",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("reason"), "{err}");
+    // after the deadline the next run proposes reclaims for the three paid clinics
+    let (code, _, err) = run(&[
+        "payouts",
+        "run",
+        "--config",
+        c,
+        "--now",
+        "2026-12-02T07:00:00+01:00",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = run(&["payouts", "reclaims", "--config", c, "--format", "json"]);
+    let rc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(rc.as_array().unwrap().len(), 3);
+    let (code, out, err) = run(&[
+        "payouts",
+        "reclaim",
+        "accept",
+        "--config",
+        c,
+        "--clinic",
+        "vc-000",
+        "--year",
+        "2026",
+        "--as",
+        "granskare",
+        "--reason",
+        "ingen slutrapport",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("godkänt"));
+    let (_, out, _) = run(&["payouts", "preview", "--config", c, "--format", "json"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["lines"][0]["kind"], "reclaim");
+    assert_eq!(v["lines"][0]["amount_ore"], -6_500_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_payout_job_is_scheduled_on_1_march_and_1_june_at_7() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let (code, out, err) = run(&[
+        "schedule",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let jobs = v["jobs"].as_array().unwrap();
+    let p = jobs
+        .iter()
+        .find(|j| j["job"] == "payouts")
+        .expect("payouts job");
+    assert_eq!(p["schedule"], "0 0 7 1 Mar,Jun *");
+    assert!(jobs.iter().any(|j| j["job"] == "reclaims"));
+    let tz = chrono_tz::Europe::Stockholm;
+    let cron = vardval::domain::schedule::LocalCron::parse("0 0 7 1 Mar,Jun *", tz).unwrap();
+    let after = Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap();
+    let next = cron.next_after(after).unwrap();
+    assert_eq!(
+        next,
+        tz.with_ymd_and_hms(2026, 6, 1, 7, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc)
+    );
+    let next = cron.next_after(next).unwrap();
+    assert_eq!(
+        next,
+        tz.with_ymd_and_hms(2027, 3, 1, 7, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc)
+    );
+}
+
+/// splitmix64, seeded from `VARDVAL_SEED` or the time.
+fn seed() -> u64 {
+    std::env::var("VARDVAL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        })
+}
+
+fn next(s: &mut u64) -> u64 {
+    *s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *s;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// One database file's payout state: batches, sealed files, finance mails.
+async fn state(db: &Path) -> (Vec<vardval::store::BatchRow>, Vec<(String, Vec<u8>)>, i64) {
+    let url = format!("sqlite://{}", db.display());
+    let store = Store::connect(&url).await.unwrap();
+    let batches = store.payout_batches().await.unwrap();
+    let files = match batches.first() {
+        Some(b) => store.payout_batch(b.id).await.unwrap().unwrap().2,
+        None => vec![],
+    };
+    store.close().await;
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let mails: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind = 'payouts'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    (batches, files, mails)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_a_run_never_gives_two_batches_or_a_different_file() {
+    let base = tempfile::tempdir().unwrap();
+    setup(base.path(), 120, 100).await;
+    let now = "2026-03-01T07:00:00+01:00";
+    // how long an undisturbed run takes (on a copy of the database)
+    let probe = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        base.path().join("vardval.db"),
+        probe.path().join("vardval.db"),
+    )
+    .unwrap();
+    let pcfg = config(probe.path());
+    let t = Instant::now();
+    let (code, _, err) = run(&[
+        "payouts",
+        "run",
+        "--config",
+        pcfg.to_str().unwrap(),
+        "--now",
+        now,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let full = t.elapsed().as_millis() as u64;
+    let mut s = seed();
+    eprintln!("payouts crash: seed {s}, an undisturbed run takes {full} ms");
+    let (mut killed, mut after_seal) = (0, 0);
+    const ROUNDS: usize = 10;
+    for _ in 0..ROUNDS {
+        // each round starts from the unsealed ledger, kills up to two runs at random
+        // points, then lets one finish
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            base.path().join("vardval.db"),
+            dir.path().join("vardval.db"),
+        )
+        .unwrap();
+        let cfg = config(dir.path());
+        let c = cfg.to_str().unwrap();
+        for _ in 0..2 {
+            let delay = next(&mut s) % (full + 1);
+            let mut child = bin()
+                .args(["payouts", "run", "--config", c, "--now", now])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(delay));
+            if child.try_wait().unwrap().is_none() {
+                child.kill().unwrap();
+                killed += 1;
+            }
+            child.wait().unwrap();
+            let (b, _, _) = state(&dir.path().join("vardval.db")).await;
+            assert!(b.len() <= 1, "two batches after a kill");
+            if !b.is_empty() {
+                after_seal += 1;
+            }
+        }
+        let (code, _, err) = run(&["payouts", "run", "--config", c, "--now", now]);
+        assert_eq!(code, 0, "{err}");
+        let (batches, files, mails) = state(&dir.path().join("vardval.db")).await;
+        assert_eq!(batches.len(), 1, "one batch for the due date");
+        assert_eq!(batches[0].line_count, 100);
+        assert_eq!(files.len(), 3);
+        for (name, bytes) in &files {
+            let on_disk = std::fs::read(dir.path().join("ekonomi").join(name)).unwrap();
+            assert!(on_disk == *bytes, "{name} differs from the sealed file");
+        }
+        let visible: Vec<_> = std::fs::read_dir(dir.path().join("ekonomi"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        assert_eq!(visible.len(), 3, "{visible:?}");
+        assert_eq!(mails, 1, "one finance mail");
+    }
+    eprintln!(
+        "payouts crash: {ROUNDS} rounds, {killed} runs killed ({after_seal} checks found the batch sealed)"
+    );
+    assert!(killed >= ROUNDS / 2, "too few kills landed: {killed}");
+}
