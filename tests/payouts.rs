@@ -597,6 +597,31 @@ async fn bad_input_stops_only_that_clinic(url: String) {
         .map(|&i| (clinic_id(i), 1, "utbetalning", expected_parts(listed(i)).0))
         .collect();
     check_files(dir.path(), r.number, &want);
+    // the reviewers' weekly digest names the stopped clinics and why
+    let ctx = vardval::jobs::JobContext {
+        store: store.clone(),
+        registry: vardval::mail::registry::Registry::from_csv(
+            "id,name,emails,listed_inhabitants\n",
+        )
+        .unwrap(),
+        rulebook: Rulebook::embedded(),
+        mail: mail(),
+        reminders: Default::default(),
+        reviewers: vec!["granskare@rjl.test".into()],
+        max_per_hour: 5,
+        max_per_day: 20,
+        payouts: None,
+    };
+    let digest = vardval::jobs::digest::facts(&ctx, at7(2026, 3, 2))
+        .await
+        .unwrap();
+    let stopped: Vec<&str> = digest
+        .payouts_blocked
+        .iter()
+        .map(|b| b.0.as_str())
+        .collect();
+    assert_eq!(stopped, vec!["vc-01", "vc-02"]);
+    assert!(digest.payouts_blocked[0].1.contains("kontrollsiffra"));
     let html = std::fs::read_to_string(dir.path().join("vardval-utbetalning-0001.html")).unwrap();
     assert!(html.contains("Stoppade vårdcentraler"));
     assert!(html.contains("vc-01"));
