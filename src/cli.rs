@@ -79,6 +79,16 @@ pub enum Command {
         #[command(subcommand)]
         command: ClinicsCommand,
     },
+    /// Reviewer decisions: list, confirm, override, register a presentation.
+    Review {
+        #[command(subcommand)]
+        command: ReviewCommand,
+    },
+    /// The hash-chained audit log: verify the chain, list rows.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Payouts to clinics: preview, run, list and show batches, reclaim decisions.
     Payouts {
         #[command(subcommand)]
@@ -122,6 +132,114 @@ pub enum ClinicsCommand {
         config: PathBuf,
         #[arg(long)]
         clinic: Option<String>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+}
+
+/// A grade on the command line: `green|yellow|red` (or `grön|gul|röd`).
+pub fn parse_grade(s: &str) -> Result<crate::domain::grading::Grade, String> {
+    use crate::domain::grading::Grade;
+    match s.trim().to_lowercase().as_str() {
+        "green" | "grön" | "gron" => Ok(Grade::Green),
+        "yellow" | "gul" => Ok(Grade::Yellow),
+        "red" | "röd" | "rod" => Ok(Grade::Red),
+        other => Err(format!("{other:?} is not a grade: green, yellow or red")),
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReviewCommand {
+    /// The latest version per clinic and milestone: pre-grade, confirmed grade, on time,
+    /// version, decided by and at.
+    List {
+        #[arg(long)]
+        config: PathBuf,
+        /// Cycle year of the decisions (default: the rulebook's year).
+        #[arg(long)]
+        year: Option<i32>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+    /// Confirm the pre-grade of a submitted version.
+    Confirm {
+        #[arg(long)]
+        config: PathBuf,
+        /// The submission (version) id, as in `review list`.
+        #[arg(long)]
+        submission: i64,
+        /// Who decides (recorded as `cli:USER`).
+        #[arg(long = "as")]
+        by: String,
+        /// A comment to the clinic (goes into the decision mail).
+        #[arg(long)]
+        comment: Option<String>,
+        /// Queue the decision mail to the clinic (once, in the decision's transaction).
+        #[arg(long)]
+        send: bool,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+    /// Change section verdicts (the grade follows the rulebook's rule) or set the grade.
+    Override {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        submission: i64,
+        #[arg(long = "as")]
+        by: String,
+        /// A section verdict, `X=ok|weak|missing` (repeat, or several after one flag).
+        #[arg(long = "section", num_args = 1..)]
+        sections: Vec<String>,
+        /// The grade, whatever the sections say.
+        #[arg(long, value_parser = parse_grade)]
+        grade: Option<crate::domain::grading::Grade>,
+        #[arg(long)]
+        comment: Option<String>,
+        #[arg(long)]
+        send: bool,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+    /// Register a clinic's presentation at Utvecklingskraft (makes instalment 2 due).
+    Presented {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        clinic: String,
+        #[arg(long)]
+        year: i32,
+        #[arg(long = "as")]
+        by: String,
+        #[arg(long)]
+        note: Option<String>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain: exit 0 and "ok, N rows", or exit 1 naming the first bad row.
+    Verify {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+    /// The newest rows, newest first.
+    List {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long)]
+        actor: Option<String>,
+        #[arg(long)]
+        action: Option<String>,
+        /// An exact subject (`submission:12`) or a prefix ending in `:` (`clinic:`).
+        #[arg(long)]
+        subject: Option<String>,
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
     },

@@ -545,6 +545,11 @@ impl Settings {
         if self.smtp.from.parse::<lettre::message::Mailbox>().is_err() {
             return bad("[smtp] from is not a valid address");
         }
+        for c in &self.reviewers.coach_emails {
+            if c.contains(',') || c.parse::<lettre::Address>().is_err() {
+                return bad("[reviewers] coach_emails must be plain e-mail addresses");
+            }
+        }
         if !(self.database.url.starts_with("sqlite:")
             || self.database.url.starts_with("postgres://")
             || self.database.url.starts_with("postgresql://"))

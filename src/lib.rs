@@ -7,10 +7,12 @@
 //! - [`ports`]: the small traits at the edge (mail source, transport, clock).
 //! - [`adapters`]: Maildir, IMAP, SMTP/file transport, the raw archive.
 //! - [`payfiles`]: the payout files of a sealed batch (ERP CSV, pain.001, HTML summary), pure.
-//! - [`store`]: the ledger (sqlx; SQLite or PostgreSQL): messages, submissions, outbox.
+//! - [`store`]: the ledger (sqlx; SQLite or PostgreSQL): messages, submissions, outbox,
+//!   decisions, presentations and the hash-chained audit log.
 //! - [`reply`]: Swedish replies from `templates/`, as complete RFC 5322 messages.
 //! - [`pipeline`]: the one pipeline connecting them: ingest, outbox sender, daemon loop.
 //! - [`report`]: the `check` report (JSON contract and text).
+//! - [`review`]: the reviewers' use cases (list, draft, decide, presented) for CLI and desk.
 //! - [`config`]: the TOML settings; [`telemetry`]: logging.
 //! - [`commands`]: the composition root, one module per subcommand; [`cli`] holds the clap types.
 
@@ -27,5 +29,6 @@ pub mod pipeline;
 pub mod ports;
 pub mod reply;
 pub mod report;
+pub mod review;
 pub mod store;
 pub mod telemetry;

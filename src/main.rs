@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use vardval::cli::{Cli, ClinicsCommand, Command};
+use vardval::cli::{AuditCommand, Cli, ClinicsCommand, Command, ReviewCommand};
 use vardval::commands;
 use vardval::domain::rulebook::Rulebook;
 use vardval::extract::Limits;
@@ -117,6 +117,113 @@ fn main() -> ExitCode {
                     }
                 }
                 Ok(ExitCode::SUCCESS)
+            }
+            Command::Review { command } => {
+                use commands::check::OutputFormat;
+                match command {
+                    ReviewCommand::List {
+                        config,
+                        year,
+                        format,
+                    } => commands::review::list(&config, year, format == OutputFormat::Json).await?,
+                    ReviewCommand::Confirm {
+                        config,
+                        submission,
+                        by,
+                        comment,
+                        send,
+                        format,
+                    } => {
+                        commands::review::decide(
+                            &config,
+                            submission,
+                            &by,
+                            &[],
+                            None,
+                            comment,
+                            send,
+                            format == OutputFormat::Json,
+                        )
+                        .await?
+                    }
+                    ReviewCommand::Override {
+                        config,
+                        submission,
+                        by,
+                        sections,
+                        grade,
+                        comment,
+                        send,
+                        format,
+                    } => {
+                        if sections.is_empty() && grade.is_none() {
+                            anyhow::bail!(
+                                "cannot override without a change: give --section X=ok|weak|missing or --grade"
+                            );
+                        }
+                        commands::review::decide(
+                            &config,
+                            submission,
+                            &by,
+                            &sections,
+                            grade,
+                            comment,
+                            send,
+                            format == OutputFormat::Json,
+                        )
+                        .await?
+                    }
+                    ReviewCommand::Presented {
+                        config,
+                        clinic,
+                        year,
+                        by,
+                        note,
+                        format,
+                    } => {
+                        commands::review::presented(
+                            &config,
+                            &clinic,
+                            year,
+                            &by,
+                            note.as_deref(),
+                            format == OutputFormat::Json,
+                        )
+                        .await?
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Audit { command } => {
+                use commands::check::OutputFormat;
+                match command {
+                    AuditCommand::Verify { config, format } => {
+                        let ok =
+                            commands::audit::verify(&config, format == OutputFormat::Json).await?;
+                        Ok(if ok {
+                            ExitCode::SUCCESS
+                        } else {
+                            ExitCode::FAILURE
+                        })
+                    }
+                    AuditCommand::List {
+                        config,
+                        limit,
+                        actor,
+                        action,
+                        subject,
+                        format,
+                    } => {
+                        let filter = vardval::store::AuditFilter {
+                            actor,
+                            action,
+                            subject,
+                        };
+                        commands::audit::list(&config, limit, &filter, format == OutputFormat::Json)
+                            .await?;
+                        Ok(ExitCode::SUCCESS)
+                    }
+                }
             }
             Command::Payouts { command } => {
                 use commands::check::OutputFormat;

@@ -1,6 +1,7 @@
 //! Replies to clinics: renders the Swedish templates in `templates/` and builds the complete
 //! RFC 5322 message (threaded with In-Reply-To/References, `Auto-Submitted: auto-replied`,
-//! a deterministic Message-ID), so the outbox stores exactly the bytes it will send.
+//! a deterministic Message-ID), so the outbox stores exactly the bytes it will send. The
+//! reviewers' decision mails are in [`decision`].
 
 use chrono::{DateTime, Utc};
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
@@ -13,6 +14,9 @@ use crate::domain::cycle::{swedish_date, swedish_local};
 use crate::domain::grading::Status;
 use crate::domain::rulebook::{Milestone, Rulebook};
 use crate::mail::clean::{MAX_QUOTED_CHARS, clean_text};
+
+mod decision;
+pub use decision::{DecisionFacts, DecisionMail};
 
 /// At most this many Message-IDs in a reply's References (RFC 5322 §3.6.4 trimmed the way
 /// mail clients do: the first one, then the most recent ones).
@@ -83,6 +87,34 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "precheck.txt.j2",
         include_str!("../templates/precheck.txt.j2"),
+    ),
+    (
+        "decision.sections.txt.j2",
+        include_str!("../templates/decision.sections.txt.j2"),
+    ),
+    (
+        "decision.green.subject.j2",
+        include_str!("../templates/decision.green.subject.j2"),
+    ),
+    (
+        "decision.green.txt.j2",
+        include_str!("../templates/decision.green.txt.j2"),
+    ),
+    (
+        "decision.yellow.subject.j2",
+        include_str!("../templates/decision.yellow.subject.j2"),
+    ),
+    (
+        "decision.yellow.txt.j2",
+        include_str!("../templates/decision.yellow.txt.j2"),
+    ),
+    (
+        "decision.red.subject.j2",
+        include_str!("../templates/decision.red.subject.j2"),
+    ),
+    (
+        "decision.red.txt.j2",
+        include_str!("../templates/decision.red.txt.j2"),
     ),
 ];
 
@@ -370,13 +402,26 @@ pub(crate) fn automatic_message(
     now: DateTime<Utc>,
     auto_submitted: &str,
 ) -> lettre::message::MessageBuilder {
+    agent_message(from, to, subject, message_id, now).header(AutoSubmitted(auto_submitted.into()))
+}
+
+/// The common part of every message the agent stores in the outbox: From, To, Subject, its
+/// own Message-ID, the Date and a plain-text body. [`automatic_message`] adds
+/// `Auto-Submitted`; a reviewer's decision mail (a person's message, sent on their command)
+/// goes without it.
+pub(crate) fn agent_message(
+    from: &Mailbox,
+    to: Mailbox,
+    subject: &str,
+    message_id: &str,
+    now: DateTime<Utc>,
+) -> lettre::message::MessageBuilder {
     lettre::Message::builder()
         .from(from.clone())
         .to(to)
         .subject(subject)
         .message_id(Some(format!("<{message_id}>")))
         .date(std::time::SystemTime::from(now))
-        .header(AutoSubmitted(auto_submitted.into()))
         .header(ContentType::TEXT_PLAIN)
 }
 

@@ -65,9 +65,12 @@ impl Default for DigestSettings {
     }
 }
 
-/// `[reviewers]`: who reads the digest.
+/// `[reviewers]`: who reads the digest, and the coaches copied on red decisions.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReviewerSettings {
     pub emails: Vec<String>,
+    /// Coaches (coachning inom kvalitets- och patientsäkerhetsmetoder): in Cc of every red
+    /// decision mail, which offers the clinic coaching.
+    pub coach_emails: Vec<String>,
 }

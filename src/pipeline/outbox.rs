@@ -75,7 +75,14 @@ pub async fn send_due<T: Transport>(
             return Ok(report);
         }
         for row in rows {
-            let mut to = vec![row.recipient.clone()];
+            // A decision mail with Cc stores every envelope recipient, comma-separated.
+            let mut to: Vec<String> = row
+                .recipient
+                .split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(str::to_string)
+                .collect();
             to.extend(opts.copy_to.iter().cloned());
             let res = transport.send(&opts.from, &to, &row.raw).await;
             let now = clock.now();

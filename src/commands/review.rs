@@ -1,0 +1,205 @@
+//! `vardval review list|confirm|override|presented`: the desk's decisions on the command line,
+//! recorded and audited exactly as the desk records them ([`crate::review::Desk`]). A CLI
+//! actor is recorded as `cli:<name>`.
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde_json::json;
+
+use super::app;
+use crate::config::Settings;
+use crate::domain::review::Overrides;
+use crate::ports::{Clock, SystemClock};
+use crate::reply::{Composer, Templates};
+use crate::review::{Decided, DecisionRequest, Desk, ReviewRow};
+
+/// The actor name of a command-line user.
+pub fn cli_actor(name: &str) -> String {
+    format!("cli:{}", name.trim())
+}
+
+/// Build the desk from the settings: the ledger, the embedded templates, the cycle's rulebook,
+/// `[smtp] from` as the sender and `[reviewers] coach_emails`.
+pub async fn open_desk(s: &Settings) -> anyhow::Result<Desk> {
+    let rulebook = app::load_rulebook(s)?;
+    let store = app::open_store(s).await?;
+    super::clinics::ensure_first_import(s, &store, rulebook.year, SystemClock.now()).await?;
+    let from: lettre::message::Mailbox = s.smtp.from.parse().context("[smtp] from")?;
+    Ok(Desk {
+        store,
+        composer: Composer {
+            templates: Templates::load(None)?,
+            rulebook,
+            from,
+        },
+        coach_emails: s.reviewers.coach_emails.clone(),
+    })
+}
+
+async fn desk(config: &Path) -> anyhow::Result<Desk> {
+    open_desk(&Settings::load(config)?).await
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".to_string(), |v| v.to_string())
+}
+
+fn row_line(r: &ReviewRow) -> String {
+    format!(
+        "{}\t{}\tmilestone {}\tversion {}\t{}\t{}\tpre-grade {}\tconfirmed {}\t{}\t{}",
+        r.submission_id,
+        r.clinic_id,
+        r.milestone,
+        r.version,
+        crate::store::ts(r.received_at),
+        if r.on_time { "on time" } else { "late" },
+        opt(r.pre_grade.map(|g| g.as_str())),
+        opt(r.grade.map(|g| g.as_str())),
+        opt(r.decided_by.as_deref()),
+        opt(r.decided_at.map(crate::store::ts)),
+    )
+}
+
+/// `review list`.
+pub async fn list(config: &Path, year: Option<i32>, json: bool) -> anyhow::Result<()> {
+    let d = desk(config).await?;
+    let rows = d.list(year.unwrap_or(d.year())).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        for r in &rows {
+            println!("{}", row_line(r));
+        }
+    }
+    d.store.close().await;
+    Ok(())
+}
+
+/// What `confirm` and `override` print.
+pub fn decided_json(d: &Decided) -> serde_json::Value {
+    let dr = &d.draft;
+    let r = &d.recorded;
+    json!({
+        "decision_id": r.id,
+        "created": r.created,
+        "submission_id": dr.submission.id,
+        "clinic_id": dr.submission.clinic_id,
+        "milestone": dr.submission.milestone,
+        "version": dr.submission.version,
+        "year": dr.decision.year,
+        "grade": dr.decision.grade,
+        "pre_grade": dr.decision.pre_grade,
+        "computed_grade": dr.derived.computed_grade,
+        "agreed_with_pregrade": dr.decision.agreed_with_pregrade,
+        "sections": dr.decision.sections,
+        "changed": dr.derived.changed.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        "comment": dr.decision.comment,
+        "decided_by": dr.decision.decided_by,
+        "mail": {
+            "outbox_id": r.mail_outbox_id,
+            "queued_now": r.mail_queued,
+            "to": dr.mail.as_ref().map(|m| m.to.clone()),
+            "cc": dr.mail.as_ref().map(|m| m.cc.clone()).unwrap_or_default(),
+            "subject": dr.mail.as_ref().map(|m| m.subject.clone()),
+        },
+    })
+}
+
+fn decided_text(d: &Decided) -> String {
+    let dr = &d.draft;
+    let r = &d.recorded;
+    let mut out = format!(
+        "decision {} on submission {} ({}, milestone {}, version {}): {} (pre-grade {}){}",
+        r.id,
+        dr.submission.id,
+        dr.submission.clinic_id,
+        dr.submission.milestone,
+        dr.submission.version,
+        dr.decision.grade.as_str(),
+        opt(dr.decision.pre_grade.map(|g| g.as_str())),
+        if r.created { "" } else { " [already recorded]" }
+    );
+    if !dr.derived.changed.is_empty() {
+        let changed: String = dr.derived.changed.iter().collect();
+        out.push_str(&format!("; sections changed: {changed}"));
+    }
+    match (r.mail_outbox_id, r.mail_queued, &dr.mail) {
+        (Some(id), true, Some(m)) => out.push_str(&format!(
+            "\nmail queued to {} (outbox {id})",
+            m.recipients()
+        )),
+        (Some(id), false, _) => out.push_str(&format!("\nmail already queued (outbox {id})")),
+        _ => out.push_str("\nno mail queued (add --send to send the decision mail)"),
+    }
+    out
+}
+
+/// `review confirm` and `review override`.
+#[allow(clippy::too_many_arguments)]
+pub async fn decide(
+    config: &Path,
+    submission: i64,
+    by: &str,
+    sections: &[String],
+    grade: Option<crate::domain::grading::Grade>,
+    comment: Option<String>,
+    send: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let mut overrides = Overrides {
+        grade,
+        ..Overrides::default()
+    };
+    for s in sections {
+        let (id, v) = Overrides::parse_section(s)?;
+        overrides.sections.insert(id, v);
+    }
+    let d = desk(config).await?;
+    let req = DecisionRequest {
+        submission_id: submission,
+        overrides,
+        comment,
+        actor: cli_actor(by),
+        send,
+        edited_body: None,
+        instalment: None,
+    };
+    let res = d.decide(&req, SystemClock.now()).await;
+    d.store.close().await;
+    let done = res?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&decided_json(&done))?);
+    } else {
+        println!("{}", decided_text(&done));
+    }
+    Ok(())
+}
+
+/// `review presented`.
+pub async fn presented(
+    config: &Path,
+    clinic: &str,
+    year: i32,
+    by: &str,
+    note: Option<&str>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let d = desk(config).await?;
+    let res = d
+        .presented(clinic, year, &cli_actor(by), note, SystemClock.now())
+        .await;
+    d.store.close().await;
+    let new = res?;
+    if json {
+        println!(
+            "{}",
+            json!({"clinic_id": clinic, "year": year, "created": new})
+        );
+    } else if new {
+        println!("presentation registered: {clinic} {year}");
+    } else {
+        println!("presentation already registered: {clinic} {year}");
+    }
+    Ok(())
+}

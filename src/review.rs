@@ -1,0 +1,311 @@
+//! The reviewers' use cases, shared by the command line (`vardval review …`) and the web desk:
+//! list what awaits a decision, draft a decision with its mail (a preview that records
+//! nothing), record it (decision, mail in the outbox and audit row in one transaction), and
+//! register a presentation at Utvecklingskraft.
+//!
+//! [`Desk`] holds the store and the composer; it never reads the clock (callers pass `now`).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::domain::grading::Grade;
+use crate::domain::review::{Decision, Derived, Overrides, ReviewError, derive_decision};
+use crate::reply::{Composer, DecisionFacts, DecisionMail, ReplyError};
+use crate::store::{NewDecision, NewOutbox, RecordedDecision, Store, StoreError, SubmissionRow};
+
+/// The outbox `kind` of decision mails.
+pub const DECISION_MAIL_KIND: &str = "decision";
+
+/// Why a review action cannot be done. Messages start with "cannot …".
+#[derive(Debug, thiserror::Error)]
+pub enum DeskError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Review(#[from] ReviewError),
+    #[error(transparent)]
+    Reply(#[from] ReplyError),
+    #[error("cannot find submission {0}")]
+    NoSubmission(i64),
+    #[error("cannot decide on milestone {0}: the cycle's rulebook has no such milestone")]
+    NoMilestone(i64),
+    #[error("cannot send the decision mail: submission {0} has no sender address")]
+    NoRecipient(i64),
+    #[error("cannot register a presentation for clinic {0}: no such clinic in the registry")]
+    NoClinic(String),
+}
+
+/// One decision to draft or record.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DecisionRequest {
+    pub submission_id: i64,
+    /// Empty: confirm the pre-grade.
+    pub overrides: Overrides,
+    pub comment: Option<String>,
+    /// `cli:<name>` or `web:<user>`.
+    pub actor: String,
+    /// Queue the decision mail in the decision's transaction.
+    pub send: bool,
+    /// The reviewer's edited mail text (replaces the template's body).
+    pub edited_body: Option<String>,
+    /// A line about the instalment for green mails (from the money work); `None`: none.
+    pub instalment: Option<String>,
+}
+
+/// A decision worked out but not recorded: what the desk shows before the reviewer commits.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub submission: SubmissionRow,
+    pub clinic_name: String,
+    pub derived: Derived,
+    pub decision: NewDecision,
+    /// The decision mail (`None` when the submission has no sender address).
+    pub mail: Option<DecisionMail>,
+}
+
+/// What [`Desk::decide`] did.
+#[derive(Debug, Clone)]
+pub struct Decided {
+    pub draft: Draft,
+    pub recorded: RecordedDecision,
+}
+
+/// One line of `vardval review list`: the latest version per clinic and milestone, with the
+/// decision on that version, if any.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReviewRow {
+    pub submission_id: i64,
+    pub clinic_id: String,
+    pub milestone: i64,
+    pub version: i64,
+    pub received_at: DateTime<Utc>,
+    pub on_time: bool,
+    pub pre_grade: Option<Grade>,
+    /// The confirmed grade (the latest decision on this version).
+    pub grade: Option<Grade>,
+    pub decision_id: Option<i64>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    /// The decision mail's outbox row, when one was queued.
+    pub mail_outbox_id: Option<i64>,
+}
+
+/// The latest version per clinic and milestone, joined with the latest decision on it.
+pub fn review_rows(subs: &[SubmissionRow], decisions: &[Decision]) -> Vec<ReviewRow> {
+    let mut latest: BTreeMap<(&str, i64), &SubmissionRow> = BTreeMap::new();
+    for s in subs {
+        let e = latest
+            .entry((s.clinic_id.as_str(), s.milestone))
+            .or_insert(s);
+        if s.version > e.version {
+            *e = s;
+        }
+    }
+    let mut by_sub: BTreeMap<i64, &Decision> = BTreeMap::new();
+    for d in decisions {
+        let e = by_sub.entry(d.submission_id).or_insert(d);
+        if d.id > e.id {
+            *e = d;
+        }
+    }
+    latest
+        .values()
+        .map(|s| {
+            let d = by_sub.get(&s.id);
+            ReviewRow {
+                submission_id: s.id,
+                clinic_id: s.clinic_id.clone(),
+                milestone: s.milestone,
+                version: s.version,
+                received_at: s.received_at,
+                on_time: s.on_time,
+                pre_grade: s.pre_grade,
+                grade: d.map(|d| d.grade),
+                decision_id: d.map(|d| d.id),
+                decided_by: d.map(|d| d.decided_by.clone()),
+                decided_at: d.map(|d| d.decided_at),
+                mail_outbox_id: d.and_then(|d| d.mail_outbox_id),
+            }
+        })
+        .collect()
+}
+
+/// The reviewers' desk: the ledger, the mail composer (templates, the cycle's rulebook, the
+/// sender identity) and the coaches copied on red decisions.
+pub struct Desk {
+    pub store: Store,
+    pub composer: Composer,
+    pub coach_emails: Vec<String>,
+}
+
+impl Desk {
+    /// The cycle year (the rulebook's).
+    pub fn year(&self) -> i32 {
+        self.composer.rulebook.year
+    }
+
+    /// `vardval review list`: latest versions with their decisions of `year`.
+    pub async fn list(&self, year: i32) -> Result<Vec<ReviewRow>, DeskError> {
+        let subs = self.store.submissions().await?;
+        let decisions = self.store.decisions(year).await?;
+        Ok(review_rows(&subs, &decisions))
+    }
+
+    /// Work out a decision and render its mail without recording anything (the preview).
+    pub async fn draft(
+        &self,
+        req: &DecisionRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Draft, DeskError> {
+        let sub = self
+            .store
+            .submission(req.submission_id)
+            .await?
+            .ok_or(DeskError::NoSubmission(req.submission_id))?;
+        if let Some(newer) = self
+            .store
+            .latest_submission(&sub.clinic_id, sub.milestone)
+            .await?
+            .filter(|n| n.version > sub.version)
+        {
+            return Err(StoreError::Superseded {
+                submission_id: sub.id,
+                newer_id: newer.id,
+                newer_version: newer.version,
+            }
+            .into());
+        }
+        let rb = &self.composer.rulebook;
+        let milestone = u8::try_from(sub.milestone)
+            .ok()
+            .and_then(|m| rb.milestone(m))
+            .ok_or(DeskError::NoMilestone(sub.milestone))?;
+        let next = rb.milestones.iter().find(|m| m.id == milestone.id + 1);
+        let derived = derive_decision(
+            &sub.analysis_json,
+            sub.pre_grade,
+            &milestone.required,
+            &req.overrides,
+        )?;
+        let clinic_name = self
+            .store
+            .clinics()
+            .await?
+            .into_iter()
+            .find(|c| c.id == sub.clinic_id)
+            .map_or_else(|| sub.clinic_id.clone(), |c| c.name);
+        let comment = req
+            .comment
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string);
+        let decision = NewDecision {
+            submission_id: sub.id,
+            year: rb.year,
+            grade: derived.grade,
+            sections: derived.sections.clone(),
+            pre_grade: sub.pre_grade,
+            agreed_with_pregrade: derived.agreed_with_pregrade,
+            comment: comment.clone(),
+            decided_by: req.actor.clone(),
+        };
+        let cc: Vec<String> = if derived.grade == Grade::Red {
+            self.coach_emails.clone()
+        } else {
+            Vec::new()
+        };
+        let mail = match self.store.submission_sender(sub.id).await? {
+            Some(to) => {
+                let facts = DecisionFacts {
+                    clinic_name: &clinic_name,
+                    milestone,
+                    next_milestone: next,
+                    document_name: &sub.doc_name,
+                    version: sub.version,
+                    received_at: sub.received_at,
+                    grade: derived.grade,
+                    sections: &derived.sections,
+                    comment: comment.as_deref(),
+                    instalment: req.instalment.clone(),
+                };
+                let reference = format!("beslut-{}-{}", sub.id, now.timestamp_millis());
+                Some(self.composer.decision_mail(
+                    &to,
+                    &cc,
+                    sub.mail_message_id.as_deref(),
+                    &facts,
+                    req.edited_body.as_deref(),
+                    &reference,
+                    now,
+                )?)
+            }
+            None => None,
+        };
+        Ok(Draft {
+            submission: sub,
+            clinic_name,
+            derived,
+            decision,
+            mail,
+        })
+    }
+
+    /// Record the decision; with `req.send`, its mail goes into the outbox in the same
+    /// transaction (once: the same decision again queues nothing new).
+    pub async fn decide(
+        &self,
+        req: &DecisionRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Decided, DeskError> {
+        let draft = self.draft(req, now).await?;
+        let outbox = if req.send {
+            let m = draft
+                .mail
+                .as_ref()
+                .ok_or(DeskError::NoRecipient(req.submission_id))?;
+            Some(NewOutbox {
+                kind: DECISION_MAIL_KIND.to_string(),
+                dedupe_key: None,
+                recipient: m.recipients(),
+                subject: m.subject.clone(),
+                raw: m.raw.clone(),
+                mail_message_id: m.message_id.clone(),
+                not_before: None,
+            })
+        } else {
+            None
+        };
+        let recorded = self
+            .store
+            .record_decision_detail(&draft.decision, outbox, now)
+            .await?;
+        Ok(Decided { draft, recorded })
+    }
+
+    /// Register a clinic's presentation at Utvecklingskraft (idempotent; true when new).
+    pub async fn presented(
+        &self,
+        clinic_id: &str,
+        year: i32,
+        actor: &str,
+        note: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DeskError> {
+        if !self
+            .store
+            .clinics()
+            .await?
+            .iter()
+            .any(|c| c.id == clinic_id)
+        {
+            return Err(DeskError::NoClinic(clinic_id.to_string()));
+        }
+        Ok(self
+            .store
+            .record_presentation(clinic_id, year, actor, note, now)
+            .await?)
+    }
+}

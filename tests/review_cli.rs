@@ -1,0 +1,358 @@
+//! `vardval review …` and `vardval audit …` as scripts call them, on both databases: real
+//! submissions from the fixture mail (`run --once` over a Maildir), decisions by the binary, the
+//! decision mail sent through the file outbox by the next `run --once`, and the audit chain
+//! checked (and broken) from the command line.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use serde_json::Value;
+use vardval::store::Store;
+
+both!(review_and_audit_from_the_command_line);
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_vardval"))
+}
+
+fn config(dir: &Path, db_url: &str) -> PathBuf {
+    let root = common::root();
+    let text = format!(
+        r#"
+[mailbox]
+kind = "maildir"
+path = "Maildir"
+poll_interval_secs = 1
+[smtp]
+kind = "file"
+dir = "outbox"
+from = "Vårdval <vardval@rjl.test>"
+[database]
+url = "{db_url}"
+[archive]
+dir = "archive"
+[cycle]
+rulebook = "{}"
+[clinics]
+path = "{}"
+[reviewers]
+coach_emails = ["coach.ett@rjl.test"]
+"#,
+        root.join("config/rulebook-2026.toml").display(),
+        root.join("fixtures/mail/clinics.csv").display()
+    );
+    let p = dir.join("vardval.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn run(cfg: &Path, args: &[&str]) -> Output {
+    bin().args(args).arg("--config").arg(cfg).output().unwrap()
+}
+
+fn ok(cfg: &Path, args: &[&str]) -> String {
+    let out = run(cfg, args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn json(cfg: &Path, args: &[&str]) -> Value {
+    let text = ok(cfg, args);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {text}"))
+}
+
+/// The decision mails written by the file transport.
+fn decision_files(dir: &Path) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(dir.join("outbox")) else {
+        return vec![];
+    };
+    rd.map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .filter(|t| t.contains("beslut-"))
+        .collect()
+}
+
+fn header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
+    let prefix = format!("{}: ", name.to_ascii_lowercase());
+    raw.lines()
+        .find(|l| l.to_ascii_lowercase().starts_with(&prefix))
+        .map(|l| l[prefix.len()..].trim())
+}
+
+async fn review_and_audit_from_the_command_line(url: String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let db_url = if url.starts_with("sqlite:") {
+        format!("sqlite://{}", dir.join("vardval.db").display())
+    } else {
+        url.clone()
+    };
+    let cfg = config(dir, &db_url);
+    // 01 (Björkdalen's plan), 07 (Ekbacken's plan, yellow) and 11 (Ekbacken's supplement).
+    let md = vardval::adapters::maildir::MaildirSource::new(
+        dir.join("Maildir"),
+        ".Behandlat",
+        Duration::from_secs(1),
+    );
+    for f in common::mail_fixtures().into_iter().take(11) {
+        md.deliver(&f.name, &f.bytes, f.received).unwrap();
+    }
+    ok(&cfg, &["run", "--once"]);
+    let receipts = std::fs::read_dir(dir.join("outbox")).unwrap().count();
+
+    let rows = json(&cfg, &["review", "list", "--format", "json"]);
+    let rows = rows.as_array().unwrap();
+    let row = |clinic: &str| {
+        rows.iter()
+            .find(|r| r["clinic_id"] == clinic && r["milestone"] == 1)
+            .unwrap_or_else(|| panic!("{clinic} in {rows:?}"))
+            .clone()
+    };
+    let bjork = row("bjorkdalen");
+    let ekb = row("ekbacken");
+    assert_eq!(ekb["version"], 2, "the list shows the latest version");
+    assert_eq!(bjork["grade"], Value::Null, "nothing confirmed yet");
+    for k in [
+        "pre_grade",
+        "on_time",
+        "version",
+        "decided_by",
+        "decided_at",
+    ] {
+        assert!(bjork.get(k).is_some(), "{k} in {bjork}");
+    }
+    let bjork_id = bjork["submission_id"].as_i64().unwrap().to_string();
+    let ekb_id = ekb["submission_id"].as_i64().unwrap().to_string();
+
+    // Ekbacken's first version was superseded by the supplement: refused.
+    let store = Store::connect(&db_url).await.unwrap();
+    let subs = store.submissions().await.unwrap();
+    let ekb_v1 = subs
+        .iter()
+        .find(|s| s.clinic_id == "ekbacken" && s.version == 1)
+        .unwrap();
+    let bjork_sub = subs
+        .iter()
+        .find(|s| s.id.to_string() == bjork_id)
+        .unwrap()
+        .clone();
+    let out = run(
+        &cfg,
+        &[
+            "review",
+            "confirm",
+            "--submission",
+            &ekb_v1.id.to_string(),
+            "--as",
+            "anna",
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("superseded by version 2"), "{err}");
+
+    // Confirm Björkdalen's plan and send, twice: one decision, one mail.
+    let confirm = [
+        "review",
+        "confirm",
+        "--submission",
+        &bjork_id,
+        "--as",
+        "anna",
+        "--send",
+        "--format",
+        "json",
+    ];
+    let first = json(&cfg, &confirm);
+    assert_eq!(first["created"], true);
+    assert_eq!(first["decided_by"], "cli:anna");
+    assert_eq!(first["mail"]["queued_now"], true);
+    let second = json(&cfg, &confirm);
+    assert_eq!(second["decision_id"], first["decision_id"]);
+    assert_eq!(second["created"], false);
+    assert_eq!(second["mail"]["queued_now"], false);
+    assert_eq!(second["mail"]["outbox_id"], first["mail"]["outbox_id"]);
+
+    // Override Ekbacken's supplement to red: the coach is copied.
+    let over = json(
+        &cfg,
+        &[
+            "review",
+            "override",
+            "--submission",
+            &ekb_id,
+            "--as",
+            "bo",
+            "--section",
+            "A=missing",
+            "B=missing",
+            "--section",
+            "C=weak",
+            "D=weak",
+            "--comment",
+            "Vi hjälper er gärna vidare.",
+            "--send",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(over["grade"], "red", "{over}");
+    assert_eq!(
+        over["mail"]["cc"],
+        serde_json::json!(["coach.ett@rjl.test"])
+    );
+    // An explicit grade wins over the sections (a new decision; history kept).
+    let again = json(
+        &cfg,
+        &[
+            "review",
+            "override",
+            "--submission",
+            &ekb_id,
+            "--as",
+            "bo",
+            "--section",
+            "A=missing",
+            "--grade",
+            "yellow",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(again["grade"], "yellow");
+    assert_ne!(again["decision_id"], over["decision_id"]);
+    let rows = json(&cfg, &["review", "list", "--format", "json"]);
+    let ekb_now = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["clinic_id"] == "ekbacken" && r["milestone"] == 1)
+        .unwrap()
+        .clone();
+    assert_eq!(ekb_now["grade"], "yellow");
+    assert_eq!(ekb_now["decided_by"], "cli:bo");
+    assert_eq!(store.decisions(2026).await.unwrap().len(), 3);
+
+    // The next run sends the two decision mails, once each, threaded to the plans.
+    ok(&cfg, &["run", "--once"]);
+    ok(&cfg, &["run", "--once"]);
+    let mails = decision_files(dir);
+    assert_eq!(mails.len(), 2, "two decision mails");
+    assert_eq!(
+        std::fs::read_dir(dir.join("outbox")).unwrap().count(),
+        receipts + 2
+    );
+    let green = mails
+        .iter()
+        .find(|m| {
+            header(m, "In-Reply-To")
+                .is_some_and(|h| h.contains(bjork_sub.mail_message_id.as_deref().unwrap()))
+        })
+        .expect("Björkdalen's decision is threaded to its plan");
+    let sender = store
+        .submission_sender(bjork_sub.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(header(green, "To").unwrap().contains(&sender), "{green}");
+    assert_eq!(header(green, "Cc"), None);
+    let red = mails.iter().find(|m| !std::ptr::eq(*m, green)).unwrap();
+    assert!(
+        header(red, "Cc").unwrap().contains("coach.ett@rjl.test"),
+        "{red}"
+    );
+
+    // Presentations: idempotent.
+    let p = [
+        "review",
+        "presented",
+        "--clinic",
+        "bjorkdalen",
+        "--year",
+        "2026",
+        "--as",
+        "anna",
+        "--note",
+        "Bra redovisning",
+        "--format",
+        "json",
+    ];
+    assert_eq!(json(&cfg, &p)["created"], true);
+    assert_eq!(json(&cfg, &p)["created"], false);
+    assert_eq!(store.presentations(2026).await.unwrap().len(), 1);
+    let out = run(
+        &cfg,
+        &[
+            "review",
+            "presented",
+            "--clinic",
+            "nowhere",
+            "--year",
+            "2026",
+            "--as",
+            "anna",
+        ],
+    );
+    assert!(!out.status.success());
+
+    // The audit log: decisions, presentations and the first registry import, chained.
+    let listed = json(&cfg, &["audit", "list", "--format", "json"]);
+    let actions: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions.iter().filter(|a| **a == "decision.record").count(),
+        3,
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| **a == "presentation.register")
+            .count(),
+        1
+    );
+    assert_eq!(actions.iter().filter(|a| **a == "clinic.add").count(), 10);
+    let n = listed.as_array().unwrap().len();
+    let verified = ok(&cfg, &["audit", "verify"]);
+    assert_eq!(verified.trim(), format!("ok, {n} rows"));
+
+    // Someone edits a decision's audit row in the database: verify names it and exits 1.
+    let target = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "decision.record")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    sqlx::query("UPDATE audit_log SET actor = 'cli:mallory' WHERE id = $1")
+        .bind(target)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let out = run(&cfg, &["audit", "verify"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains(&format!("broken at row {target}")), "{text}");
+    let v = json_fail(&cfg, &["audit", "verify", "--format", "json"]);
+    assert_eq!(v["first_bad"], target);
+    store.close().await;
+}
+
+/// A command that exits 1 but prints JSON.
+fn json_fail(cfg: &Path, args: &[&str]) -> Value {
+    let out = run(cfg, args);
+    assert_eq!(out.status.code(), Some(1));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
