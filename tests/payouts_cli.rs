@@ -290,6 +290,34 @@ async fn preview_run_and_reclaim_on_the_command_line() {
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["lines"][0]["kind"], "reclaim");
     assert_eq!(v["lines"][0]["amount_ore"], -6_500_000);
+
+    // the presentation registered on the command line makes instalment 2 due
+    let (code, _, err) = run(&[
+        "review",
+        "presented",
+        "--config",
+        c,
+        "--clinic",
+        "vc-001",
+        "--year",
+        "2026",
+        "--as",
+        "granskare",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = run(&["payouts", "preview", "--config", c, "--format", "json"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let second: Vec<&Value> = v["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["instalment"] == 2)
+        .collect();
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0]["clinic_id"], "vc-001");
+    assert_eq!(second[0]["kind"], "payment");
+    let total = 10_000_000 + 1_000 * (3_000 + 211);
+    assert_eq!(second[0]["amount_ore"], total - total / 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
