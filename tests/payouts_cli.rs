@@ -92,7 +92,8 @@ async fn setup(dir: &Path, n: usize, green: usize) -> PathBuf {
         .await
         .unwrap();
     let at = Utc.with_ymd_and_hms(2026, 2, 20, 9, 0, 0).unwrap();
-    for i in 0..green {
+    // one submission more than decisions: the next clinic's plan waits for a reviewer
+    for i in 0..(green + 1).min(n) {
         let clinic = format!("vc-{i:03}");
         let key = format!("{clinic}-plan");
         let intake = Intake {
@@ -132,6 +133,9 @@ async fn setup(dir: &Path, n: usize, green: usize) -> PathBuf {
             .unwrap()
             .submission_id
             .unwrap();
+        if i == green {
+            continue;
+        }
         let d = NewDecision {
             submission_id: sub,
             year: 2026,
@@ -318,6 +322,52 @@ async fn preview_run_and_reclaim_on_the_command_line() {
     assert_eq!(second[0]["kind"], "payment");
     let total = 10_000_000 + 1_000 * (3_000 + 211);
     assert_eq!(second[0]["amount_ore"], total - total / 2);
+
+    // the green decision mail names the first instalment's amount
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("vardval.db").display()
+    ))
+    .await
+    .unwrap();
+    let sub: i64 = sqlx::query_scalar("SELECT id FROM submissions WHERE clinic_id = 'vc-003'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let (code, _, err) = run(&[
+        "review",
+        "confirm",
+        "--config",
+        c,
+        "--submission",
+        &sub.to_string(),
+        "--as",
+        "granskare",
+        "--send",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let raw: Vec<u8> = sqlx::query_scalar("SELECT raw FROM outbox WHERE kind = 'decision'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    let body = parsed.body_text(0).unwrap();
+    let yearly = 10_000_000 + 1_000 * (3_000 + 211 * 3);
+    let kr = |o: i64| {
+        let k = (o / 100).to_string();
+        let mut g = String::new();
+        for (i, ch) in k.chars().enumerate() {
+            if i > 0 && (k.len() - i) % 3 == 0 {
+                g.push('\u{a0}');
+            }
+            g.push(ch);
+        }
+        format!("{g},{:02}\u{a0}kr", o % 100)
+    };
+    assert!(
+        body.contains(&format!("Beloppet är {}", kr(yearly / 2))),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

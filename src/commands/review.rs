@@ -156,6 +156,8 @@ pub async fn decide(
         overrides.sections.insert(id, v);
     }
     let d = desk(config).await?;
+    let instalment =
+        crate::jobs::payouts::instalment_line(&d.store, &d.composer.rulebook, submission).await?;
     let req = DecisionRequest {
         submission_id: submission,
         overrides,
@@ -163,7 +165,7 @@ pub async fn decide(
         actor: cli_actor(by),
         send,
         edited_body: None,
-        instalment: None,
+        instalment,
     };
     let res = d.decide(&req, SystemClock.now()).await;
     d.store.close().await;

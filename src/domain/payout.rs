@@ -399,6 +399,23 @@ pub fn reclaim_candidates(facts: &Facts, now: DateTime<Utc>) -> Vec<(String, i32
     out
 }
 
+/// The sentence about an instalment's amount for the clinic's decision mail (Swedish), e.g.
+/// "Beloppet är 90 000,00 kr (50 % av årsersättningen 180 000,00 kr för 8 000 listade
+/// invånare)." `None` without listed inhabitants or for another instalment number.
+pub fn instalment_text(money: &MoneyRules, instalment: u8, listed: Option<u64>) -> Option<String> {
+    let listed = listed?;
+    let amount = money.instalment(instalment, listed)?;
+    let yearly = money.yearly(listed)?;
+    let share = if instalment == 1 {
+        u32::from(money.first_instalment_percent)
+    } else {
+        100 - u32::from(money.first_instalment_percent)
+    };
+    Some(format!(
+        "Beloppet är {amount} ({share} % av årsersättningen {yearly} för {listed} listade invånare)."
+    ))
+}
+
 #[cfg(test)]
 #[path = "payout_tests.rs"]
 mod tests;

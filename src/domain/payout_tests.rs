@@ -322,3 +322,14 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_decision_mail_sentence_names_the_amount() {
+    let t = instalment_text(&money(), 1, Some(8_000)).unwrap();
+    assert_eq!(
+        t,
+        "Beloppet är 90\u{a0}000,00\u{a0}kr (50 % av årsersättningen 180\u{a0}000,00\u{a0}kr för 8000 listade invånare)."
+    );
+    assert!(instalment_text(&money(), 1, None).is_none());
+    assert!(instalment_text(&money(), 3, Some(1)).is_none());
+}

@@ -377,3 +377,25 @@ pub async fn run(
         reclaims_proposed: proposed,
     })
 }
+
+/// The instalment sentence for a green decision on `submission_id` (milestone 1:
+/// instalment 1, milestone 2: instalment 2), from the registry's listed inhabitants of the
+/// rulebook's year; `None` when unknown. Used by the decision mails (`review confirm|override`
+/// and the desk).
+pub async fn instalment_line(
+    store: &Store,
+    rulebook: &Rulebook,
+    submission_id: i64,
+) -> anyhow::Result<Option<String>> {
+    let Some(sub) = store.submission(submission_id).await? else {
+        return Ok(None);
+    };
+    let listed = store
+        .clinics()
+        .await?
+        .into_iter()
+        .find(|c| c.id == sub.clinic_id)
+        .and_then(|c| c.inhabitants.get(&rulebook.year).map(|i| i.count));
+    let instalment = if sub.milestone == 1 { 1 } else { 2 };
+    Ok(payout::instalment_text(&rulebook.money, instalment, listed))
+}
