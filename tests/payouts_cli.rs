@@ -357,7 +357,7 @@ async fn preview_run_and_reclaim_on_the_command_line() {
         let k = (o / 100).to_string();
         let mut g = String::new();
         for (i, ch) in k.chars().enumerate() {
-            if i > 0 && (k.len() - i) % 3 == 0 {
+            if i > 0 && (k.len() - i).is_multiple_of(3) {
                 g.push('\u{a0}');
             }
             g.push(ch);
