@@ -390,6 +390,10 @@ async fn the_payout_job_is_scheduled_on_1_march_and_1_june_at_7() {
         .expect("payouts job");
     assert_eq!(p["schedule"], "0 0 7 1 Mar,Jun *");
     assert!(jobs.iter().any(|j| j["job"] == "reclaims"));
+    // doctor checks the payer and the pickup directory
+    let (_, out, _) = run(&["doctor", "--config", cfg.to_str().unwrap()]);
+    assert!(out.contains("ok    payouts: payer Region Exempel"), "{out}");
+    assert!(dir.path().join("ekonomi").is_dir());
     let tz = chrono_tz::Europe::Stockholm;
     let cron = vardval::domain::schedule::LocalCron::parse("0 0 7 1 Mar,Jun *", tz).unwrap();
     let after = Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap();
