@@ -25,7 +25,11 @@ use vardval::store::{
 
 mod common;
 
-both!(whole_cycle, bad_input_stops_only_that_clinic);
+both!(
+    whole_cycle,
+    bad_input_stops_only_that_clinic,
+    the_scheduler_runs_the_payout_job_once_per_slot,
+);
 
 const BASE: i64 = 10_000_000; // 100 000 kr
 const PER: i64 = 1_000; // 10 kr
@@ -652,4 +656,80 @@ async fn bad_input_stops_only_that_clinic(url: String) {
     assert!(text.contains("multipart/mixed"));
     assert!(text.contains("vardval-utbetalning-0001.pain001.xml"));
     assert!(text.contains("Auto-Submitted: auto-generated"));
+}
+
+async fn the_scheduler_runs_the_payout_job_once_per_slot(url: String) {
+    use vardval::jobs::{JobContext, Scheduler};
+    let store = Store::connect(&url).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let jan = Utc.with_ymd_and_hms(2026, 1, 10, 9, 0, 0).unwrap();
+    import(
+        &store,
+        &(0..4).map(|i| (i, listed(i))).collect::<Vec<_>>(),
+        jan,
+    )
+    .await;
+    let feb = Utc.with_ymd_and_hms(2026, 2, 20, 9, 0, 0).unwrap();
+    for i in 0..2 {
+        decide(&store, &clinic_id(i), 1, Grade::Green, feb).await;
+    }
+    let ctx = JobContext {
+        store: store.clone(),
+        registry: vardval::mail::registry::Registry::from_csv(
+            "id,name,emails,listed_inhabitants\n",
+        )
+        .unwrap(),
+        rulebook: Rulebook::embedded(),
+        mail: mail(),
+        reminders: Default::default(),
+        reviewers: vec![],
+        max_per_hour: 5,
+        max_per_day: 20,
+        payouts: Some(payouts_for(dir.path())),
+    };
+    let jobs = Scheduler::standard_jobs(&ctx, "0 30 7 * * Mon").unwrap();
+    let names: Vec<&str> = jobs.iter().map(|j| j.kind.name()).collect();
+    assert!(
+        names.contains(&"payouts") && names.contains(&"reclaims"),
+        "{names:?}"
+    );
+    let sch = Scheduler {
+        ctx,
+        jobs,
+        owner: "test".into(),
+        lease: chrono::Duration::minutes(10),
+        tick_every: std::time::Duration::from_secs(60),
+    };
+    sch.tick(feb).await.unwrap(); // the epoch
+    // down over the slot: the 09:15 tick runs the 07:00 slot, for 1 March
+    let r = sch
+        .tick(at7(2026, 3, 1) + chrono::Duration::minutes(135))
+        .await
+        .unwrap();
+    let run: Vec<_> = r.runs.iter().filter(|x| x.job == "payouts").collect();
+    assert_eq!(run.len(), 1, "{r:?}");
+    assert_eq!(run[0].due_at, at7(2026, 3, 1));
+    assert!(
+        run[0]
+            .outcome
+            .starts_with("ok: batch 1 for 2026-03-01 sealed"),
+        "{}",
+        run[0].outcome
+    );
+    let r = sch
+        .tick(at7(2026, 3, 1) + chrono::Duration::hours(5))
+        .await
+        .unwrap();
+    assert!(r.runs.iter().all(|x| x.job != "payouts"));
+    let b = store.payout_batches().await.unwrap();
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].line_count, 2);
+    check_files(
+        dir.path(),
+        1,
+        &[0usize, 1]
+            .iter()
+            .map(|&i| (clinic_id(i), 1, "utbetalning", expected_parts(listed(i)).0))
+            .collect::<Vec<_>>(),
+    );
 }

@@ -334,14 +334,25 @@ pub async fn deliver(
     Ok(n)
 }
 
-/// A payout run at `now` (see the module docs).
+/// A payout run at `now` for the due date of `now` (see the module docs).
 pub async fn run(
     store: &Store,
     p: &Payouts,
     mail: &JobMail,
     now: DateTime<Utc>,
 ) -> anyhow::Result<RunReport> {
-    let due = p.due_date(now);
+    run_for(store, p, mail, p.due_date(now), now).await
+}
+
+/// A payout run at `now` for `due` (the scheduler passes its slot's date, so a run resumed
+/// on a later day still completes the slot's batch).
+pub async fn run_for(
+    store: &Store,
+    p: &Payouts,
+    mail: &JobMail,
+    due: NaiveDate,
+    now: DateTime<Utc>,
+) -> anyhow::Result<RunReport> {
     let mut proposed = 0;
     if store.payout_batch_for_date(due).await?.is_none() {
         p.settings.check_debtor().map_err(anyhow::Error::msg)?;

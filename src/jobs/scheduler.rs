@@ -176,10 +176,12 @@ impl Scheduler {
                 Err(e) => format!("error: {e:#}"),
             },
             JobKind::Payouts => match &self.ctx.payouts {
-                Some(p) => match payouts::run(store, p, &self.ctx.mail, now).await {
-                    Ok(r) => r.outcome(),
-                    Err(e) => format!("error: {e:#}"),
-                },
+                Some(p) => {
+                    match payouts::run_for(store, p, &self.ctx.mail, p.due_date(slot), now).await {
+                        Ok(r) => r.outcome(),
+                        Err(e) => format!("error: {e:#}"),
+                    }
+                }
                 None => "skipped: payouts not configured".into(),
             },
             JobKind::Reclaims => match &self.ctx.payouts {
