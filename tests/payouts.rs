@@ -441,8 +441,29 @@ async fn whole_cycle(url: String) {
         payouts::propose_reclaims(&store, &p, after).await.unwrap(),
         0
     );
-    // a proposal alone takes nothing back
+    // a proposal alone takes nothing back; the digest lists what waits for a decision
     assert!(payouts::preview(&store, &p).await.unwrap().lines.is_empty());
+    let ctx = vardval::jobs::JobContext {
+        store: store.clone(),
+        registry: vardval::mail::registry::Registry::from_csv(
+            "id,name,emails,listed_inhabitants\n",
+        )
+        .unwrap(),
+        rulebook: Rulebook::embedded(),
+        mail: mail(),
+        reminders: Default::default(),
+        reviewers: vec![],
+        max_per_hour: 5,
+        max_per_day: 20,
+        payouts: None,
+    };
+    let digest = vardval::jobs::digest::facts(&ctx, at7(2026, 12, 7))
+        .await
+        .unwrap();
+    assert_eq!(
+        digest.reclaims_open,
+        vec![(clinic_id(5), 2026), (clinic_id(11), 2026)]
+    );
     assert!(
         store
             .decide_reclaim(

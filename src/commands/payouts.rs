@@ -129,8 +129,7 @@ pub async fn list(config: &Path, json_out: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `payouts show NUMBER`: a sealed batch's lines and files; `--write DIR` puts its files
-/// (the sealed bytes) in a directory.
+/// `payouts show NUMBER`: a sealed batch's lines, blocked clinics and files.
 pub async fn show(config: &Path, number: i64, json_out: bool) -> anyhow::Result<()> {
     let c = ctx(config).await?;
     let id = c
