@@ -208,3 +208,108 @@ fn pain001_refuses_a_bad_payer_account() {
     b.header.debtor.iban = "SE45 5000 0000 0583 9825 7467".into();
     assert!(pain001::write(&b).unwrap_err().contains("iban"));
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn name() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop::sample::select(vec![
+                "Vård", "å", "Ö", ";", "\"", "&", "<", ">", " ", "'", "x", ",", "\n",
+            ]),
+            1..12,
+        )
+        .prop_map(|v| v.concat())
+    }
+
+    fn batch() -> impl Strategy<Value = Batch> {
+        prop::collection::vec(
+            (
+                0usize..6,
+                name(),
+                prop::sample::select(vec![
+                    "bg:5050-1055".to_string(),
+                    "pg:4-2".to_string(),
+                    "iban:SE4550000000058398257466".to_string(),
+                ]),
+                1u8..=2,
+                -100_000_000i64..1_000_000_000,
+                any::<bool>(),
+            ),
+            0..25,
+        )
+        .prop_map(|rows| {
+            let mut b = sample();
+            b.lines = rows
+                .into_iter()
+                .enumerate()
+                .map(|(i, (c, n, payee, inst, amount, comma))| {
+                    b.header.csv.decimal_comma = comma;
+                    Line {
+                        seq: i as u32 + 1,
+                        clinic_id: format!("vc-{c}"),
+                        name: n,
+                        org_nr: None,
+                        payee,
+                        year: 2026,
+                        instalment: inst,
+                        kind: if amount < 0 {
+                            LineKind::Correction
+                        } else {
+                            LineKind::Payment
+                        },
+                        amount_ore: amount,
+                        reference: "Vårdval 2026".into(),
+                    }
+                })
+                .collect();
+            b
+        })
+    }
+
+    fn ore_of(s: &str) -> i64 {
+        let neg = s.starts_with('-');
+        let t = s.trim_start_matches('-').replace(',', ".");
+        let (kr, o) = t.split_once('.').unwrap();
+        assert_eq!(o.len(), 2);
+        let v = kr.parse::<i64>().unwrap() * 100 + o.parse::<i64>().unwrap();
+        if neg { -v } else { v }
+    }
+
+    proptest! {
+        #[test]
+        fn csv_and_pain001_carry_every_ore(b in batch()) {
+            // the CSV parses back (any name) to the same lines and amounts
+            let bytes = csv::write(&b);
+            let text = String::from_utf8(bytes).unwrap();
+            let mut r = ::csv::ReaderBuilder::new()
+                .delimiter(b';')
+                .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+            let rows: Vec<::csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
+            prop_assert_eq!(rows.len(), b.lines.len());
+            for (row, l) in rows.iter().zip(&b.lines) {
+                prop_assert_eq!(&row[2], l.name.as_str());
+                prop_assert_eq!(ore_of(&row[6]), l.amount_ore);
+            }
+            // pain.001: the control sum is the sum of the positive nets, to the öre
+            let t: i64 = b.transfers().iter().map(|t| t.amount_ore).sum();
+            if t > 0 {
+                let xml = pain001::write(&b).unwrap();
+                let ctrl = format!("<CtrlSum>{}.{:02}</CtrlSum>", t / 100, t % 100);
+                prop_assert!(xml.contains(&ctrl));
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(8))]
+        #[test]
+        fn any_batch_gives_a_valid_pain001(b in batch()) {
+            if !b.transfers().is_empty() {
+                let xml = pain001::write(&b).unwrap();
+                prop_assert!(validate(&xml).is_ok(), "{:?}", validate(&xml));
+            }
+        }
+    }
+}
