@@ -171,5 +171,6 @@ pub trait FileDrop: Send + Sync + std::fmt::Debug {
     /// false when the same bytes are there already; an existing file with other bytes is an
     /// error (a delivered file is never replaced).
     fn put(&self, name: &str, bytes: &[u8]) -> std::io::Result<bool>;
+    /// Where the files go, as a person reads it (a directory path).
     fn describe(&self) -> String;
 }

@@ -391,6 +391,10 @@ async fn bad_input_stops_only_that_clinic(url: String) {
             .await
             .unwrap();
     let text = String::from_utf8_lossy(&raw);
+    if std::env::var("SHOW_MAIL").is_ok() {
+        let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        eprintln!("{}\n{}", m.subject().unwrap_or(""), m.body_text(0).unwrap());
+    }
     assert!(text.contains("multipart/mixed"));
     assert!(text.contains("vardval-utbetalning-0001.pain001.xml"));
     assert!(text.contains("Auto-Submitted: auto-generated"));

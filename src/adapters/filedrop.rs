@@ -51,7 +51,7 @@ impl FileDrop for DirDrop {
     }
 
     fn describe(&self) -> String {
-        format!("directory {}", self.dir.display())
+        self.dir.display().to_string()
     }
 }
 
