@@ -365,6 +365,9 @@ async fn bad_input_stops_only_that_clinic(url: String) {
     assert_eq!(stopped, vec!["vc-01", "vc-02"]);
     assert!(digest.payouts_blocked[0].1.contains("kontrollsiffra"));
     let html = std::fs::read_to_string(dir.path().join("vardval-utbetalning-0001.html")).unwrap();
+    if let Ok(out) = std::env::var("SHOW_HTML") {
+        std::fs::write(out, &html).unwrap();
+    }
     assert!(html.contains("Stoppade vårdcentraler"));
     assert!(html.contains("vc-01"));
     // once fixed, the next run pays them
