@@ -24,6 +24,11 @@ fn bin() -> Command {
 }
 
 fn config(dir: &Path) -> PathBuf {
+    config_with(dir, "sqlite://vardval.db")
+}
+
+/// The same configuration over another database URL.
+fn config_with(dir: &Path, db_url: &str) -> PathBuf {
     let root = common::root();
     let text = format!(
         r#"
@@ -35,7 +40,7 @@ kind = "file"
 dir = "outbox"
 from = "Vårdval <vardval@rjl.test>"
 [database]
-url = "sqlite://vardval.db"
+url = "{}"
 [cycle]
 rulebook = "{}"
 [payouts]
@@ -48,6 +53,7 @@ bic = "ESSESESS"
 [finance]
 emails = ["ekonomi@rjl.test"]
 "#,
+        db_url,
         root.join("config/rulebook-2026.toml").display(),
     );
     let p = dir.join("vardval.toml");
@@ -66,7 +72,13 @@ fn run(args: &[&str]) -> (i32, String, String) {
 
 /// `n` clinics imported with the CLI; the first `green` get a confirmed green plan.
 async fn setup(dir: &Path, n: usize, green: usize) -> PathBuf {
-    let cfg = config(dir);
+    let url = format!("sqlite://{}", dir.join("vardval.db").display());
+    setup_on(dir, &url, n, green).await
+}
+
+/// [`setup`] on the database at `url`.
+async fn setup_on(dir: &Path, url: &str, n: usize, green: usize) -> PathBuf {
+    let cfg = config_with(dir, url);
     let mut csv = String::from("id,name,emails,listed_inhabitants,payee\n");
     for i in 0..n {
         let body = format!("{:07}", 5_000_000 + i * 37);
@@ -88,9 +100,7 @@ async fn setup(dir: &Path, n: usize, green: usize) -> PathBuf {
     ]);
     assert_eq!(code, 0, "{err}");
     sqlx::any::install_default_drivers();
-    let store = Store::connect(&format!("sqlite://{}", dir.join("vardval.db").display()))
-        .await
-        .unwrap();
+    let store = Store::connect(url).await.unwrap();
     let at = Utc.with_ymd_and_hms(2026, 2, 20, 9, 0, 0).unwrap();
     // one submission more than decisions: the next clinic's plan waits for a reviewer
     for i in 0..(green + 1).min(n) {
@@ -434,39 +444,131 @@ fn next(s: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// One database file's payout state: batches, sealed files, finance mails.
-async fn state(db: &Path) -> (Vec<vardval::store::BatchRow>, Vec<(String, Vec<u8>)>, i64) {
-    let url = format!("sqlite://{}", db.display());
-    let store = Store::connect(&url).await.unwrap();
+/// One database's payout state: batches, sealed files, finance mails.
+async fn state(url: &str) -> (Vec<vardval::store::BatchRow>, Vec<(String, Vec<u8>)>, i64) {
+    let store = Store::connect(url).await.unwrap();
     let batches = store.payout_batches().await.unwrap();
     let files = match batches.first() {
         Some(b) => store.payout_batch(b.id).await.unwrap().unwrap().2,
         None => vec![],
     };
     store.close().await;
-    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(url)
         .await
         .unwrap();
     let mails: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind = 'payouts'")
         .fetch_one(&mut conn)
         .await
         .unwrap();
+    sqlx::Connection::close(conn).await.ok();
     (batches, files, mails)
 }
 
+/// Fresh copies of one prepared ledger: SQLite files, or PostgreSQL databases made from a
+/// template database.
+enum Ledgers {
+    Sqlite(PathBuf),
+    Postgres {
+        admin: sqlx::AnyConnection,
+        base: String,
+        made: Vec<String>,
+    },
+}
+
+impl Ledgers {
+    /// A copy for `dir`: its URL.
+    async fn copy(&mut self, dir: &Path) -> String {
+        match self {
+            Ledgers::Sqlite(base) => {
+                std::fs::copy(base, dir.join("vardval.db")).unwrap();
+                format!("sqlite://{}", dir.join("vardval.db").display())
+            }
+            Ledgers::Postgres { admin, base, made } => {
+                let name = format!("{base}_r{}", made.len());
+                sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {base}"))
+                    .execute(&mut *admin)
+                    .await
+                    .unwrap();
+                made.push(name.clone());
+                common::with_database(&common::admin_url(), &name)
+            }
+        }
+    }
+
+    async fn drop_all(self) {
+        if let Ledgers::Postgres {
+            mut admin,
+            base,
+            made,
+        } = self
+        {
+            for db in made.iter().chain(std::iter::once(&base)) {
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_during_a_run_never_gives_two_batches_or_a_different_file() {
+async fn sigkill_during_a_run_never_gives_two_batches_or_a_different_file_sqlite() {
+    kill_rounds(common::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_a_run_never_gives_two_batches_or_a_different_file_postgres() {
+    kill_rounds(common::Backend::Postgres).await;
+}
+
+async fn kill_rounds(backend: common::Backend) {
+    sqlx::any::install_default_drivers();
     let base = tempfile::tempdir().unwrap();
-    setup(base.path(), 120, 100).await;
+    let mut ledgers = match backend {
+        common::Backend::Sqlite => {
+            setup(base.path(), 120, 100).await;
+            Ledgers::Sqlite(base.path().join("vardval.db"))
+        }
+        common::Backend::Postgres => {
+            let admin_url = common::admin_url();
+            let mut admin =
+                match <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url).await {
+                    Ok(c) => c,
+                    Err(e) if std::env::var("VARDVAL_SKIP_PG").as_deref() == Ok("1") => {
+                        eprintln!("SKIPPED PostgreSQL variant: {e}");
+                        return;
+                    }
+                    Err(e) => panic!("cannot connect to PostgreSQL at {admin_url}: {e}"),
+                };
+            let name = format!("vardval_pay_{}", std::process::id());
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+            setup_on(
+                base.path(),
+                &common::with_database(&admin_url, &name),
+                120,
+                100,
+            )
+            .await;
+            Ledgers::Postgres {
+                admin,
+                base: name,
+                made: vec![],
+            }
+        }
+    };
     let now = "2026-03-01T07:00:00+01:00";
-    // how long an undisturbed run takes (on a copy of the database)
+    // how long an undisturbed run takes (on a copy of the ledger)
     let probe = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        base.path().join("vardval.db"),
-        probe.path().join("vardval.db"),
-    )
-    .unwrap();
-    let pcfg = config(probe.path());
+    let purl = ledgers.copy(probe.path()).await;
+    let pcfg = config_with(probe.path(), &purl);
     let t = Instant::now();
     let (code, _, err) = run(&[
         "payouts",
@@ -479,19 +581,15 @@ async fn sigkill_during_a_run_never_gives_two_batches_or_a_different_file() {
     assert_eq!(code, 0, "{err}");
     let full = t.elapsed().as_millis() as u64;
     let mut s = seed();
-    eprintln!("payouts crash: seed {s}, an undisturbed run takes {full} ms");
+    eprintln!("payouts crash ({backend:?}): seed {s}, an undisturbed run takes {full} ms");
     let (mut killed, mut after_seal) = (0, 0);
     const ROUNDS: usize = 10;
     for _ in 0..ROUNDS {
         // each round starts from the unsealed ledger, kills up to two runs at random
         // points, then lets one finish
         let dir = tempfile::tempdir().unwrap();
-        std::fs::copy(
-            base.path().join("vardval.db"),
-            dir.path().join("vardval.db"),
-        )
-        .unwrap();
-        let cfg = config(dir.path());
+        let url = ledgers.copy(dir.path()).await;
+        let cfg = config_with(dir.path(), &url);
         let c = cfg.to_str().unwrap();
         for _ in 0..2 {
             let delay = next(&mut s) % (full + 1);
@@ -507,7 +605,7 @@ async fn sigkill_during_a_run_never_gives_two_batches_or_a_different_file() {
                 killed += 1;
             }
             child.wait().unwrap();
-            let (b, _, _) = state(&dir.path().join("vardval.db")).await;
+            let (b, _, _) = state(&url).await;
             assert!(b.len() <= 1, "two batches after a kill");
             if !b.is_empty() {
                 after_seal += 1;
@@ -515,7 +613,7 @@ async fn sigkill_during_a_run_never_gives_two_batches_or_a_different_file() {
         }
         let (code, _, err) = run(&["payouts", "run", "--config", c, "--now", now]);
         assert_eq!(code, 0, "{err}");
-        let (batches, files, mails) = state(&dir.path().join("vardval.db")).await;
+        let (batches, files, mails) = state(&url).await;
         assert_eq!(batches.len(), 1, "one batch for the due date");
         assert_eq!(batches[0].line_count, 100);
         assert_eq!(files.len(), 3);
@@ -531,8 +629,9 @@ async fn sigkill_during_a_run_never_gives_two_batches_or_a_different_file() {
         assert_eq!(visible.len(), 3, "{visible:?}");
         assert_eq!(mails, 1, "one finance mail");
     }
+    ledgers.drop_all().await;
     eprintln!(
-        "payouts crash: {ROUNDS} rounds, {killed} runs killed ({after_seal} checks found the batch sealed)"
+        "payouts crash ({backend:?}): {ROUNDS} rounds, {killed} runs killed ({after_seal} checks found the batch sealed)"
     );
     assert!(killed >= ROUNDS / 2, "too few kills landed: {killed}");
 }
