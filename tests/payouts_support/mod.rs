@@ -3,6 +3,8 @@
 //! computed here from the rules, not by the code under test; pain.001 validated with xmllint).
 #![allow(dead_code)]
 
+pub mod cli;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
