@@ -251,6 +251,10 @@ pub enum PayoutsCommand {
     Preview {
         #[arg(long)]
         config: PathBuf,
+        /// Accepted like `run --now`; what is due depends on the recorded facts, not on the
+        /// clock, so the preview is the same at any time.
+        #[arg(long)]
+        now: Option<chrono::DateTime<chrono::FixedOffset>>,
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
     },

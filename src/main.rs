@@ -232,7 +232,11 @@ fn main() -> ExitCode {
                     t.map(|t| t.with_timezone(&chrono::Utc))
                 };
                 match command {
-                    P::Preview { config, format } => {
+                    P::Preview {
+                        config,
+                        now: _,
+                        format,
+                    } => {
                         commands::payouts::preview(&config, format == OutputFormat::Json).await?
                     }
                     P::Run {

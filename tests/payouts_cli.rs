@@ -17,7 +17,16 @@ async fn preview_run_and_reclaim_on_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = setup(dir.path(), 5, 3).await;
     let c = cfg.to_str().unwrap();
-    let (code, out, err) = run(&["payouts", "preview", "--config", c, "--format", "json"]);
+    let (code, out, err) = run(&[
+        "payouts",
+        "preview",
+        "--config",
+        c,
+        "--now",
+        "2026-03-01T07:00:00+01:00",
+        "--format",
+        "json",
+    ]);
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
