@@ -10,9 +10,9 @@ use minijinja::{Environment, Value, context};
 use serde::Serialize;
 
 use crate::domain::analysis::Analysis;
-use crate::domain::cycle::{swedish_date, swedish_local};
 use crate::domain::grading::Status;
 use crate::domain::rulebook::{Milestone, Rulebook};
+use crate::domain::vocab::{self, date as swedish_date, local_time as swedish_local};
 use crate::mail::clean::{MAX_QUOTED_CHARS, clean_text};
 
 mod decision;
@@ -200,14 +200,6 @@ struct SectionLine {
     questions: String,
 }
 
-fn status_sv(s: Status) -> &'static str {
-    match s {
-        Status::Ok => "beskrivet",
-        Status::Weak => "finns, men behöver utvecklas",
-        Status::Missing => "saknas",
-    }
-}
-
 /// Builds replies for one sender identity.
 pub struct Composer {
     pub templates: Templates,
@@ -253,19 +245,14 @@ impl Composer {
                 let rule = self.rulebook.section(s.id);
                 let note = match (s.id, s.status) {
                     ('G', Status::Ok) => None,
-                    ('G', _) => {
-                        Some("Följer av A–F: alla steg behöver vara väl beskrivna.".to_string())
-                    }
-                    (_, Status::Weak) => Some(
-                        "Rubriken finns, men texten är tom, en platshållare eller bara några ord."
-                            .to_string(),
-                    ),
+                    ('G', _) => Some(vocab::DERIVED_G_NOTE.to_string()),
+                    (_, Status::Weak) => Some(vocab::WEAK_SECTION_NOTE.to_string()),
                     _ => None,
                 };
                 SectionLine {
                     id: s.id.to_string(),
                     title: rule.title.clone(),
-                    status_sv: status_sv(s.status),
+                    status_sv: vocab::status_phrase(s.status),
                     note,
                     questions: rule.questions.join(" "),
                 }
@@ -273,7 +260,7 @@ impl Composer {
             .collect();
         let shortcomings: Vec<&SectionLine> = sections
             .iter()
-            .filter(|s| s.status_sv != status_sv(Status::Ok) && s.id != "G")
+            .filter(|s| s.status_sv != vocab::status_phrase(Status::Ok) && s.id != "G")
             .collect();
         context! {
             clinic_name => f.clinic_name,
@@ -290,13 +277,7 @@ impl Composer {
             shortcomings => shortcomings,
             baseline_found => a.baseline.found,
             baseline_values => clean_text(&a.baseline.values.join(", "), 400),
-            goal_text => match (a.goal.measurable, a.goal.time_bound) {
-                (true, true) => "mätbart och tidsatt",
-                (true, false) => "mätbart, men vi hittade ingen tidpunkt (datum, månad och år)",
-                (false, true) => "tidsatt, men vi hittade inget mätbart värde (tal, andel eller antal)",
-                (false, false) if a.goal.found => "vi hittade inget mätbart och tidsatt mål",
-                (false, false) => "vi hittade inget mål i avsnitt C",
-            },
+            goal_text => vocab::goal_summary(a.goal.found, a.goal.measurable, a.goal.time_bound),
             subject_note => f.subject_note,
             from_scan => f.from_scan,
             data_sources => clean_text(&a.data_sources.join(", "), 400),

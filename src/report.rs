@@ -9,6 +9,7 @@ use crate::domain::analysis::Analysis;
 use crate::domain::document::{Format, TextSource};
 use crate::domain::grading::{Grade, Status};
 use crate::domain::rulebook::Rulebook;
+use crate::domain::vocab;
 use crate::extract::ExtractError;
 use crate::mail::clean::{MAX_QUOTED_CHARS, clean_text};
 
@@ -43,7 +44,7 @@ pub fn json_report(file: &str, format: Format, a: &Analysis) -> Value {
 }
 
 /// Said wherever a report rests on OCR text (JSON `document.note`, the text report).
-pub const OCR_NOTE: &str = "Texten är maskinläst (OCR) från bilder av sidorna, till exempel en inskannad PDF eller ett foto. Kontrollen är därför mindre säker än för ett dokument med text.";
+pub use crate::domain::vocab::OCR_NOTE;
 
 /// Add where the text came from to a JSON report: `document.source` is `"text"` or `"ocr"`,
 /// and an OCR report gets `document.note` ([`OCR_NOTE`]).
@@ -58,13 +59,7 @@ pub fn add_source(report: &mut Value, source: TextSource) {
 
 /// The Swedish explanation of an extraction error, fit to forward to the clinic.
 pub fn swedish_error(e: &ExtractError) -> String {
-    match e {
-        ExtractError::Corrupt(_) => "Filen verkar vara skadad eller ofullständig och går inte att öppna. Spara dokumentet på nytt (Word, PDF eller ODT) och skicka det igen.".into(),
-        ExtractError::Encrypted => "Filen är lösenordsskyddad och kan inte läsas. Ta bort lösenordsskyddet och skicka dokumentet igen.".into(),
-        ExtractError::Unsupported(_) => "Filtypen stöds inte. Skicka dokumentet som Word (.docx eller .doc), PDF, ODT, RTF eller som presentation (.pptx eller .odp).".into(),
-        ExtractError::TooLarge(_) => "Filen är för stor eller för omfattande för att kontrolleras automatiskt. Skicka en mindre version av dokumentet, gärna utan stora bilder.".into(),
-        ExtractError::NoText => "Dokumentet innehåller ingen läsbar text, till exempel en inskannad bild. Skicka dokumentet som Word eller som en PDF med text.".into(),
-    }
+    vocab::unreadable_advice(e.kind()).to_string()
 }
 
 /// The JSON error object for a file that cannot be analysed.
@@ -72,23 +67,16 @@ pub fn json_error(e: &ExtractError) -> Value {
     json!({"error": {"kind": e.kind(), "message": swedish_error(e)}})
 }
 
-fn status_sv(s: Status) -> &'static str {
-    match s {
-        Status::Ok => "ok",
-        Status::Weak => "svag",
-        Status::Missing => "saknas",
-    }
-}
-
 /// The human-readable report; `color` adds ANSI colours to the traffic light.
 pub fn text_report(file: &str, format: Format, a: &Analysis, rb: &Rulebook, color: bool) -> String {
     use std::fmt::Write;
     let paint = |g: Grade| -> String {
-        let (code, label) = match g {
-            Grade::Green => ("32", "GRÖN"),
-            Grade::Yellow => ("33", "GUL"),
-            Grade::Red => ("31", "RÖD"),
+        let code = match g {
+            Grade::Green => "32",
+            Grade::Yellow => "33",
+            Grade::Red => "31",
         };
+        let label = vocab::grade_label(g);
         if color {
             format!("\x1b[1;{code}m● {label}\x1b[0m")
         } else {
@@ -128,7 +116,7 @@ pub fn text_report(file: &str, format: Format, a: &Analysis, rb: &Rulebook, colo
             o,
             "  {} {:<7} {:>4} ord  {}{}",
             s.id,
-            status_sv(s.status),
+            vocab::status_word(s.status),
             s.words,
             s.heading
                 .as_deref()

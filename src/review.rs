@@ -309,3 +309,76 @@ impl Desk {
             .await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SubmissionKind;
+
+    fn sub(id: i64, clinic: &str, milestone: i64, version: i64) -> SubmissionRow {
+        let t = DateTime::parse_from_rfc3339("2026-02-01T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        SubmissionRow {
+            id,
+            message_row_id: id,
+            clinic_id: clinic.into(),
+            milestone,
+            version,
+            kind: SubmissionKind::Submission,
+            received_at: t,
+            on_time: true,
+            pre_grade: Some(Grade::Yellow),
+            doc_sha256: String::new(),
+            doc_name: String::new(),
+            doc_format: None,
+            analysis_json: "{}".into(),
+            error_kind: None,
+            mail_message_id: None,
+            created_at: t,
+            receipt_sent_at: None,
+        }
+    }
+
+    fn decision(id: i64, submission_id: i64, grade: Grade) -> Decision {
+        Decision {
+            id,
+            submission_id,
+            clinic_id: String::new(),
+            year: 2026,
+            milestone: 1,
+            grade,
+            sections: BTreeMap::new(),
+            pre_grade: None,
+            agreed_with_pregrade: false,
+            comment: None,
+            decided_by: format!("cli:r{id}"),
+            decided_at: DateTime::parse_from_rfc3339("2026-03-01T10:00:00Z")
+                .unwrap()
+                .with_timezone(&Utc),
+            mail_outbox_id: None,
+        }
+    }
+
+    #[test]
+    fn rows_show_the_latest_version_and_its_latest_decision() {
+        let subs = vec![
+            sub(1, "a", 1, 1),
+            sub(2, "a", 1, 2),
+            sub(3, "b", 1, 1),
+            sub(4, "a", 2, 1),
+        ];
+        let ds = vec![
+            decision(1, 1, Grade::Green),
+            decision(2, 3, Grade::Red),
+            decision(3, 3, Grade::Yellow),
+        ];
+        let rows = review_rows(&subs, &ds);
+        let ids: Vec<i64> = rows.iter().map(|r| r.submission_id).collect();
+        assert_eq!(ids, vec![2, 4, 3]);
+        // Version 2 of a/1 has no decision: the decision on version 1 does not carry over.
+        assert_eq!(rows[0].grade, None);
+        assert_eq!(rows[2].grade, Some(Grade::Yellow));
+        assert_eq!(rows[2].decided_by.as_deref(), Some("cli:r3"));
+    }
+}

@@ -1,7 +1,8 @@
 //! `vardval review …` and `vardval audit …` as scripts call them, on both databases: real
 //! submissions from the fixture mail (`run --once` over a Maildir), decisions by the binary, the
 //! decision mail sent through the file outbox by the next `run --once`, and the audit chain
-//! checked (and broken) from the command line.
+//! checked (and broken) from the command line; and `review override --send` SIGKILLed at
+//! random points never leaves a decision without its mail and audit row, or two of them.
 
 mod common;
 
@@ -12,7 +13,10 @@ use std::time::Duration;
 use serde_json::Value;
 use vardval::store::Store;
 
-both!(review_and_audit_from_the_command_line);
+both!(
+    review_and_audit_from_the_command_line,
+    a_killed_decision_leaves_all_or_nothing,
+);
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_vardval"))
@@ -347,6 +351,14 @@ async fn review_and_audit_from_the_command_line(url: String) {
     assert!(text.contains(&format!("broken at row {target}")), "{text}");
     let v = json_fail(&cfg, &["audit", "verify", "--format", "json"]);
     assert_eq!(v["first_bad"], target);
+    // `doctor` says so too.
+    let out = run(&cfg, &["doctor"]);
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("audit log: hash chain broken at row {target}")),
+        "{text}"
+    );
     store.close().await;
 }
 
@@ -355,4 +367,138 @@ fn json_fail(cfg: &Path, args: &[&str]) -> Value {
     let out = run(cfg, args);
     assert_eq!(out.status.code(), Some(1));
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The state a decision may be in after a kill: nothing, or the decision with its outbox row
+/// and its audit row (never a part of it).
+async fn decision_state(store: &Store, submission: i64) -> (usize, usize, usize) {
+    let decisions: Vec<_> = store
+        .decisions(2026)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.submission_id == submission)
+        .collect();
+    let mut mails = 0;
+    for d in &decisions {
+        let id = d
+            .mail_outbox_id
+            .expect("a decision recorded with --send has its mail");
+        let row = store
+            .outbox_row(id)
+            .await
+            .unwrap()
+            .expect("the outbox row exists");
+        assert_eq!(row.dedupe_key, format!("decision:{}", d.id));
+        mails += 1;
+    }
+    let audit = store
+        .audit_list(
+            1000,
+            &vardval::store::AuditFilter {
+                subject: Some(format!("submission:{submission}")),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .len();
+    assert!(store.audit_verify().await.unwrap().ok());
+    (decisions.len(), mails, audit)
+}
+
+async fn a_killed_decision_leaves_all_or_nothing(url: String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let db_url = if url.starts_with("sqlite:") {
+        format!("sqlite://{}", dir.join("vardval.db").display())
+    } else {
+        url.clone()
+    };
+    let cfg = config(dir, &db_url);
+    let md = vardval::adapters::maildir::MaildirSource::new(
+        dir.join("Maildir"),
+        ".Behandlat",
+        Duration::from_secs(1),
+    );
+    let first = common::mail_fixtures().into_iter().next().unwrap();
+    md.deliver(&first.name, &first.bytes, first.received)
+        .unwrap();
+    ok(&cfg, &["run", "--once"]);
+    let store = Store::connect(&db_url).await.unwrap();
+    let sub = store.submissions().await.unwrap()[0].id;
+    let sub_arg = sub.to_string();
+    let args = [
+        "review",
+        "override",
+        "--submission",
+        &sub_arg,
+        "--as",
+        "anna",
+        "--section",
+        "D=weak",
+        "--send",
+        "--config",
+    ];
+    // Seeded delays (printed; VARDVAL_REVIEW_KILL_SEED=N replays them).
+    let mut seed: u64 = std::env::var("VARDVAL_REVIEW_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    // Kill anywhere in the life of a process: delays up to the time a whole run takes.
+    let started = std::time::Instant::now();
+    ok(&cfg, &["review", "list"]);
+    let span = (started.elapsed().as_millis() as u64).max(20) * 3 / 2;
+    println!("review kill seed {seed}, delays up to {span} ms");
+    let (mut killed, mut finished) = (0, 0);
+    for _ in 0..20 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let delay = Duration::from_millis((seed >> 33) % span);
+        let mut child = bin()
+            .args(args)
+            .arg(&cfg)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        match child.try_wait().unwrap() {
+            Some(status) => {
+                assert!(status.success());
+                finished += 1;
+            }
+            None => {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                killed += 1;
+            }
+        }
+        let (decisions, mails, audit) = decision_state(&store, sub).await;
+        assert!(decisions <= 1 && mails == decisions && audit == decisions);
+    }
+    println!("review kill: {killed} killed, {finished} finished");
+    ok(
+        &cfg,
+        &[
+            "review",
+            "override",
+            "--submission",
+            &sub_arg,
+            "--as",
+            "anna",
+            "--section",
+            "D=weak",
+            "--send",
+        ],
+    );
+    assert_eq!(decision_state(&store, sub).await, (1, 1, 1));
+    ok(&cfg, &["run", "--once"]);
+    assert_eq!(decision_files(dir).len(), 1, "one decision mail sent");
+    store.close().await;
 }

@@ -275,7 +275,15 @@ async fn submit(store: &Store, clinic: &str, at: &str, grade: Grade, lacking: &[
                 doc_sha256: key.clone(),
                 doc_name: "plan.docx".into(),
                 doc_format: Some("docx".into()),
-                analysis_json: serde_json::json!({ "sections": sections }).to_string(),
+                // A stored analysis as the ledger keeps it (schema 1).
+                analysis_json: serde_json::json!({
+                    "schema": 1,
+                    "document": {"file": "plan.docx", "format": "docx", "words": 500},
+                    "milestone": 1,
+                    "sections": sections,
+                    "grade": grade,
+                })
+                .to_string(),
                 error_kind: None,
                 mail_message_id: None,
             }),
@@ -388,6 +396,32 @@ async fn digest_counts_the_week(url: String) {
     expect.insert("submission".to_string(), 1);
     assert_eq!(f.classes, expect);
     assert_eq!(f.unconfirmed, 2);
+    // A reviewer's decision on a latest version: one fewer waits (only decisions made before
+    // the slot count).
+    let first = s.ctx.store.submissions().await.unwrap()[0].clone();
+    let decision = vardval::store::NewDecision {
+        submission_id: first.id,
+        year: s.ctx.rulebook.year,
+        grade: Grade::Green,
+        sections: Default::default(),
+        pre_grade: first.pre_grade,
+        agreed_with_pregrade: true,
+        comment: None,
+        decided_by: "cli:anna".into(),
+    };
+    s.ctx
+        .store
+        .record_decision(&decision, None, t("2026-02-23T08:00:00Z"))
+        .await
+        .unwrap();
+    let before = vardval::jobs::digest::facts(&s.ctx, t("2026-02-23T06:30:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(before.unconfirmed, 2, "decided after the slot");
+    let after = vardval::jobs::digest::facts(&s.ctx, t("2026-03-02T06:30:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(after.unconfirmed, 1);
     assert_eq!(
         f.milestones[&1],
         (vec!["c".to_string(), "d".to_string()], vec![])

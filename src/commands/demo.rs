@@ -103,7 +103,7 @@ async fn show_schedule(s: &Settings) -> anyhow::Result<()> {
             "  {:<10} nästa {}  ({})",
             j.job,
             j.next_at
-                .map_or("–".into(), |t| crate::domain::cycle::swedish_local(t, tz)),
+                .map_or("–".into(), |t| crate::domain::vocab::local_time(t, tz)),
             j.schedule
         );
     }

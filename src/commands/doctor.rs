@@ -76,6 +76,21 @@ pub async fn doctor(config: &Path) -> usize {
             Err(e) => Err(format!("{e:#}")),
         },
     );
+    r.line(
+        "audit log",
+        match &store {
+            Ok(st) => match st.audit_verify().await {
+                Ok(c) if c.ok() => Ok(format!("hash chain intact, {} rows", c.rows)),
+                Ok(c) => Err(format!(
+                    "hash chain broken at row {}: {} (see vardval audit verify)",
+                    c.first_bad.unwrap_or_default(),
+                    c.reason.unwrap_or_default()
+                )),
+                Err(e) => Err(e.to_string()),
+            },
+            Err(e) => Err(format!("needs the database: {e:#}")),
+        },
+    );
     let archive = s.resolve(&s.archive.dir);
     r.line(
         "raw archive",

@@ -14,9 +14,14 @@ use crate::ports::{Clock, SystemClock};
 use crate::reply::{Composer, Templates};
 use crate::review::{Decided, DecisionRequest, Desk, ReviewRow};
 
-/// The actor name of a command-line user.
-pub fn cli_actor(name: &str) -> String {
-    format!("cli:{}", name.trim())
+/// The actor name of a command-line user (`--as`, which must not be empty).
+pub fn cli_actor(name: &str) -> anyhow::Result<String> {
+    let name = name.trim();
+    anyhow::ensure!(
+        !name.is_empty(),
+        "cannot record a decision without --as USER"
+    );
+    Ok(format!("cli:{name}"))
 }
 
 /// Build the desk from the settings: the ledger, the embedded templates, the cycle's rulebook,
@@ -155,6 +160,7 @@ pub async fn decide(
         let (id, v) = Overrides::parse_section(s)?;
         overrides.sections.insert(id, v);
     }
+    let actor = cli_actor(by)?;
     let d = desk(config).await?;
     let instalment =
         crate::jobs::payouts::instalment_line(&d.store, &d.composer.rulebook, submission).await?;
@@ -162,7 +168,7 @@ pub async fn decide(
         submission_id: submission,
         overrides,
         comment,
-        actor: cli_actor(by),
+        actor,
         send,
         edited_body: None,
         instalment,
@@ -187,9 +193,10 @@ pub async fn presented(
     note: Option<&str>,
     json: bool,
 ) -> anyhow::Result<()> {
+    let actor = cli_actor(by)?;
     let d = desk(config).await?;
     let res = d
-        .presented(clinic, year, &cli_actor(by), note, SystemClock.now())
+        .presented(clinic, year, &actor, note, SystemClock.now())
         .await;
     d.store.close().await;
     let new = res?;

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::app;
 use crate::config::Settings;
-use crate::domain::cycle::swedish_local;
+use crate::domain::vocab::local_time as swedish_local;
 use crate::ports::{Clock, SystemClock};
 
 fn t(x: Option<DateTime<Utc>>) -> Value {

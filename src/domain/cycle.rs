@@ -28,38 +28,15 @@ pub fn on_time(received: DateTime<Utc>, due: NaiveDate, tz: Tz) -> bool {
     received < due_end_utc(due, tz)
 }
 
-/// A UTC instant as Swedish local time for mails: "15 februari 2026 kl. 23:59".
+/// A UTC instant as Swedish local time for mails: "15 februari 2026 kl. 23:59"
+/// (see [`super::vocab::local_time`]).
 pub fn swedish_local(t: DateTime<Utc>, tz: Tz) -> String {
-    const MONTHS: [&str; 12] = [
-        "januari",
-        "februari",
-        "mars",
-        "april",
-        "maj",
-        "juni",
-        "juli",
-        "augusti",
-        "september",
-        "oktober",
-        "november",
-        "december",
-    ];
-    use chrono::Datelike;
-    let l = t.with_timezone(&tz);
-    format!(
-        "{} {} {} kl. {}",
-        l.day(),
-        MONTHS[l.month0() as usize],
-        l.year(),
-        l.format("%H:%M")
-    )
+    super::vocab::local_time(t, tz)
 }
 
-/// A date in Swedish: "15 februari 2026".
+/// A date in Swedish: "15 februari 2026" (see [`super::vocab::date`]).
 pub fn swedish_date(d: NaiveDate) -> String {
-    let t = Utc.from_utc_datetime(&d.and_hms_opt(12, 0, 0).expect("noon"));
-    let s = swedish_local(t, chrono_tz::UTC);
-    s.split(" kl.").next().unwrap_or_default().to_string()
+    super::vocab::date(d)
 }
 
 #[cfg(test)]

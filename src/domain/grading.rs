@@ -2,7 +2,7 @@
 //! required section is approved, red when an approved description is missing for the
 //! majority (more than half) of the required sections, yellow otherwise.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// Per-section status of the pre-check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -17,7 +17,9 @@ pub enum Status {
 }
 
 /// The traffic light.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, PartialOrd, Ord, Hash,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Grade {
     Green,
@@ -36,11 +38,7 @@ impl Grade {
 
     /// Swedish name used in mails and the web UI.
     pub fn swedish(self) -> &'static str {
-        match self {
-            Grade::Green => "grön",
-            Grade::Yellow => "gul",
-            Grade::Red => "röd",
-        }
+        super::vocab::grade(self)
     }
 
     pub fn parse(s: &str) -> Option<Grade> {

@@ -13,6 +13,8 @@
 //! - [`precheck`]: when a mail asks for a pre-check (Förhandskontroll) instead of submitting.
 //! - [`review`]: reviewer decisions (sections overridden, grade recomputed) and presentations.
 //! - [`schedule`]: cron on the Stockholm wall clock (DST-safe due slots) and reminder policy.
+//! - [`submission`]: which milestone a document answers; whether it is a supplement.
+//! - [`vocab`]: the one Swedish vocabulary (grades, statuses, dates, error advice).
 
 pub mod analysis;
 pub mod clinics;
@@ -27,3 +29,5 @@ pub mod precheck;
 pub mod review;
 pub mod rulebook;
 pub mod schedule;
+pub mod submission;
+pub mod vocab;

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::analysis::stored::StoredAnalysis;
 use super::grading::{Grade, Status, derive_g, grade};
 use super::rulebook::{SECTION_IDS, SectionId};
 
@@ -43,13 +44,9 @@ impl SectionVerdict {
         }
     }
 
-    /// Swedish wording for mails and pages.
+    /// Swedish wording for mails and pages ([`super::vocab::verdict_phrase`]).
     pub fn swedish(self) -> &'static str {
-        match self {
-            SectionVerdict::Ok => "godkänt",
-            SectionVerdict::Weak => "behöver utvecklas",
-            SectionVerdict::Missing => "saknas",
-        }
+        super::vocab::verdict_phrase(self.into())
     }
 }
 
@@ -165,25 +162,24 @@ pub enum ReviewError {
     BadSectionArg(String),
 }
 
-/// Section statuses as the intake stored them (`sections.<X>.status` in `analysis_json`).
-/// Sections the analysis has no entry for (an unreadable document) are `missing`.
+/// Section statuses as the intake stored them, read through
+/// [`StoredAnalysis::parse`](super::analysis::stored::StoredAnalysis::parse) (every schema
+/// version). An analysis without sections (no document was read) gives all sections
+/// `missing`.
 pub fn stored_sections(analysis_json: &str) -> Result<BTreeMap<char, SectionVerdict>, ReviewError> {
-    let v: serde_json::Value =
-        serde_json::from_str(analysis_json).map_err(|e| ReviewError::BadAnalysis(e.to_string()))?;
     let mut out: BTreeMap<char, SectionVerdict> = SECTION_IDS
         .iter()
         .map(|&id| (id, SectionVerdict::Missing))
         .collect();
-    if let Some(map) = v.get("sections").and_then(|s| s.as_object()) {
-        for (id, s) in map {
-            let Some(c) = id.chars().next().filter(|c| SECTION_IDS.contains(c)) else {
-                continue;
-            };
-            let status = s.get("status").and_then(|x| x.as_str()).unwrap_or("");
-            let verdict = SectionVerdict::parse(status).ok_or_else(|| {
-                ReviewError::BadAnalysis(format!("section {c} has status {status:?}"))
-            })?;
-            out.insert(c, verdict);
+    let v: serde_json::Value =
+        serde_json::from_str(analysis_json).map_err(|e| ReviewError::BadAnalysis(e.to_string()))?;
+    if v.get("sections").is_none() {
+        return Ok(out);
+    }
+    let stored = StoredAnalysis::parse(analysis_json).map_err(ReviewError::BadAnalysis)?;
+    for (id, s) in stored.sections {
+        if SECTION_IDS.contains(&id) {
+            out.insert(id, Status::from(s.status).into());
         }
     }
     Ok(out)
@@ -247,14 +243,23 @@ pub fn derive_decision(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
+    /// A stored analysis (schema 1) with these section statuses.
     fn analysis(statuses: &[(char, &str)]) -> String {
         let mut sections = serde_json::Map::new();
         for (id, st) in statuses {
             sections.insert(id.to_string(), json!({"status": st, "required": true}));
         }
-        json!({"sections": sections}).to_string()
+        json!({
+            "schema": 1,
+            "document": {"file": "plan.docx", "format": "docx"},
+            "milestone": 1,
+            "sections": sections,
+            "grade": "yellow",
+        })
+        .to_string()
     }
 
     const M1: &[char] = &['A', 'B', 'C', 'D', 'E', 'F', 'G'];
@@ -338,6 +343,69 @@ mod tests {
             derive_decision(&json, None, M1, &ov).unwrap().grade,
             Grade::Red
         );
+    }
+
+    fn verdict() -> impl Strategy<Value = SectionVerdict> {
+        prop_oneof![
+            Just(SectionVerdict::Ok),
+            Just(SectionVerdict::Weak),
+            Just(SectionVerdict::Missing)
+        ]
+    }
+
+    fn grade_strategy() -> impl Strategy<Value = Grade> {
+        prop_oneof![Just(Grade::Green), Just(Grade::Yellow), Just(Grade::Red)]
+    }
+
+    proptest! {
+        /// Whatever the stored statuses and the overrides: the recorded sections are the
+        /// stored ones with the overrides applied (G re-derived when A–F changed and G was not
+        /// set), the grade is the rulebook's rule over the required sections unless nothing
+        /// changed (the pre-grade) or a grade was given (that grade).
+        #[test]
+        fn derived_grade_follows_the_rulebook(
+            stored in proptest::collection::vec(verdict(), 9),
+            ov in proptest::collection::btree_map(
+                proptest::sample::select(SECTION_IDS.to_vec()), verdict(), 0..5),
+            explicit in proptest::option::of(grade_strategy()),
+            pre in grade_strategy(),
+            m2 in any::<bool>(),
+        ) {
+            let pairs: Vec<(char, &str)> = SECTION_IDS
+                .iter()
+                .zip(&stored)
+                .map(|(c, v)| (*c, v.as_str()))
+                .collect();
+            let json = analysis(&pairs);
+            let required: Vec<char> = if m2 { SECTION_IDS.to_vec() } else { M1.to_vec() };
+            let o = Overrides { sections: ov.clone(), grade: explicit };
+            let d = derive_decision(&json, Some(pre), &required, &o).unwrap();
+            for (i, id) in SECTION_IDS.iter().enumerate() {
+                let expected = match ov.get(id) {
+                    Some(v) => *v,
+                    None if *id == 'G' && ov.keys().any(|c| ('A'..='F').contains(c)) => {
+                        let a_f: Vec<Status> = ['A', 'B', 'C', 'D', 'E', 'F']
+                            .iter()
+                            .map(|c| Status::from(d.sections[c]))
+                            .collect();
+                        derive_g(&a_f).into()
+                    }
+                    None => stored[i],
+                };
+                prop_assert_eq!(d.sections[id], expected, "section {}", id);
+            }
+            let rule = grade(
+                &required.iter().map(|c| Status::from(d.sections[c])).collect::<Vec<_>>(),
+            );
+            prop_assert_eq!(d.computed_grade, rule);
+            let expected = match explicit {
+                Some(g) => g,
+                None if d.changed.is_empty() => pre,
+                None => rule,
+            };
+            prop_assert_eq!(d.grade, expected);
+            prop_assert_eq!(d.agreed_with_pregrade, d.grade == pre);
+        }
     }
 
     #[test]

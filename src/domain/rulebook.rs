@@ -33,7 +33,17 @@ pub struct Rulebook {
     #[serde(default = "default_min_heading_score")]
     pub min_heading_score: f64,
     pub data_sources: Vec<DataSource>,
+    /// Words in a subject that mark a mail as a supplement to an earlier submission
+    /// ("komplettering", "reviderad"); matched case- and diacritic-insensitively.
+    #[serde(default = "default_supplement_words")]
+    pub supplement_words: Vec<String>,
     pub money: MoneyRules,
+}
+
+fn default_supplement_words() -> Vec<String> {
+    ["komplettering", "kompletterad", "reviderad"]
+        .map(String::from)
+        .to_vec()
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -11,7 +11,7 @@ use minijinja::context;
 
 use super::JobContext;
 use super::mail::reference;
-use crate::domain::cycle::swedish_date;
+use crate::domain::vocab::date as swedish_date;
 use crate::store::NewOutbox;
 
 /// The facts of one digest (also what tests assert on).
@@ -59,7 +59,15 @@ pub async fn facts(ctx: &JobContext, at: DateTime<Utc>) -> anyhow::Result<Digest
     for s in &subs {
         latest.insert((s.clinic_id.clone(), s.milestone), s);
     }
-    f.unconfirmed = latest.len();
+    // Waiting for a reviewer: the latest version has no decision (made before the slot).
+    let decided: std::collections::BTreeSet<i64> = store
+        .decisions(ctx.rulebook.year)
+        .await?
+        .into_iter()
+        .filter(|d| d.decided_at < at)
+        .map(|d| d.submission_id)
+        .collect();
+    f.unconfirmed = latest.values().filter(|s| !decided.contains(&s.id)).count();
     f.triage_open = store.triage_open().await?.len();
     let tz = ctx.rulebook.tz();
     let today = at.with_timezone(&tz).date_naive();

@@ -13,12 +13,12 @@ use minijinja::context;
 
 use super::JobContext;
 use super::mail::reference;
-use crate::domain::cycle::swedish_date;
 use crate::domain::rulebook::SectionId;
 use crate::domain::schedule::{
     Offset, ReminderKind, ReminderPolicy, ReminderUnit, SubmittedState, reminder_points,
     reminders_due,
 };
+use crate::domain::vocab::date as swedish_date;
 use crate::store::{NewOutbox, Store, SubmissionRow};
 
 /// What one reminders run did.
@@ -49,25 +49,12 @@ impl ReminderReport {
     }
 }
 
-/// Required sections (except the derived G) not described well enough.
+/// Required sections (except the derived G) not described well enough, from a stored
+/// analysis of any schema version (nothing when it cannot be read).
 pub fn lacking_sections(analysis_json: &str) -> Vec<SectionId> {
-    let v: serde_json::Value = serde_json::from_str(analysis_json).unwrap_or_default();
-    let mut out = Vec::new();
-    if let Some(map) = v.get("sections").and_then(|s| s.as_object()) {
-        for (id, s) in map {
-            let required = s.get("required").and_then(|r| r.as_bool()) == Some(true);
-            let ok = s.get("status").and_then(|r| r.as_str()) == Some("ok");
-            if let Some(c) = id.chars().next()
-                && required
-                && !ok
-                && c != 'G'
-            {
-                out.push(c);
-            }
-        }
-    }
-    out.sort_unstable();
-    out
+    crate::domain::analysis::stored::StoredAnalysis::parse(analysis_json)
+        .map(|a| a.lacking_sections())
+        .unwrap_or_default()
 }
 
 /// The latest submission per (clinic, milestone) received at or before `at`.

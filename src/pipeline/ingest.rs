@@ -13,18 +13,19 @@ use super::plans::outbox_row;
 pub(super) use super::plans::{Plan, PlannedReply};
 use super::poison::{self, Guards, header_block};
 use crate::adapters::archive::Archive;
-use crate::domain::analysis::{Analysis, MilestoneSource, analyse, milestone_from_words};
+use crate::domain::analysis::stored::StoredAnalysis;
+use crate::domain::analysis::{Analysis, analyse, milestone_from_words};
 use crate::domain::cycle;
 use crate::domain::document::{Document, Format, TextSource};
 use crate::domain::precheck::PrecheckRule;
 use crate::domain::rulebook::Rulebook;
+use crate::domain::submission;
 use crate::extract::{self, ExtractError, Limits};
 use crate::mail::parse::understand_with;
 use crate::mail::registry::{Clinic, Registry};
 use crate::mail::{Attachment, Inbound, MailClass, MailPolicy};
 use crate::ports::{Clock, Fetched};
 use crate::reply::{Composer, Original, ReceiptFacts};
-use crate::report;
 use crate::store::{
     AttemptStart, AttemptState, MessageClass, NewMessage, NewOutbox, NewSubmission, Store,
     StoreError, SubmissionKind,
@@ -125,44 +126,7 @@ fn read_documents(docs: &[Attachment], rb: &Rulebook, limits: &Limits) -> Readin
     }
 }
 
-/// The milestone of a submission: the document's own title, else the subject, else the
-/// document's sections (H/I), else the cycle calendar (the next due milestone on or after the
-/// receive day, or the last one).
-pub fn decide_milestone(
-    analysis: Option<&Analysis>,
-    subject: &str,
-    received_at: DateTime<Utc>,
-    rb: &Rulebook,
-) -> u8 {
-    if let Some(a) = analysis
-        && a.milestone_source == MilestoneSource::Title
-    {
-        return a.milestone;
-    }
-    if let Some(m) = milestone_from_words(subject, rb) {
-        return m;
-    }
-    if let Some(a) = analysis
-        && matches!(
-            a.milestone_source,
-            MilestoneSource::Sections | MilestoneSource::Furniture
-        )
-    {
-        return a.milestone;
-    }
-    let tz = rb.tz();
-    let mut ms: Vec<_> = rb.milestones.iter().collect();
-    ms.sort_by_key(|m| m.due);
-    ms.iter()
-        .find(|m| cycle::on_time(received_at, m.due, tz))
-        .or(ms.last())
-        .map_or(1, |m| m.id)
-}
-
-fn is_supplement_subject(subject: &str) -> bool {
-    let f = crate::domain::normalize::fold(subject);
-    f.contains("komplettering") || f.contains("kompletterad") || f.contains("reviderad")
-}
+pub use crate::domain::submission::decide_milestone;
 
 impl Pipeline {
     /// The message's documents read under the message's time budget (poison guard).
@@ -454,7 +418,8 @@ impl Pipeline {
             .store
             .latest_submission(&clinic.id, i64::from(milestone_id))
             .await?;
-        let supplement = earlier.is_some() || is_supplement_subject(&inbound.subject);
+        let supplement =
+            submission::is_supplement(earlier.is_some(), &inbound.subject, &self.rulebook);
         let kind = if supplement {
             SubmissionKind::Supplement
         } else {
@@ -465,8 +430,12 @@ impl Pipeline {
         } else {
             MessageClass::Submission
         };
-        let mut json = report::json_report(&read.attachment.name, read.format, &analysis);
-        json["notes"] = serde_json::json!(analysis.notes);
+        let stored = StoredAnalysis::from_analysis(
+            &read.attachment.name,
+            read.format,
+            read.doc.source,
+            &analysis,
+        );
         let submission = NewSubmission {
             clinic_id: clinic.id.clone(),
             milestone: i64::from(milestone_id),
@@ -477,7 +446,7 @@ impl Pipeline {
             doc_sha256: read.attachment.sha256.clone(),
             doc_name: read.attachment.name.clone(),
             doc_format: Some(read.format.as_str().to_string()),
-            analysis_json: json.to_string(),
+            analysis_json: stored.to_json(),
             error_kind: None,
             mail_message_id: inbound.message_id.clone(),
         };

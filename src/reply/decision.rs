@@ -14,10 +14,10 @@ use minijinja::context;
 use serde::Serialize;
 
 use super::{Composer, ReplyError, agent_message, thread_references, usable_id};
-use crate::domain::cycle::{swedish_date, swedish_local};
 use crate::domain::grading::Grade;
 use crate::domain::review::SectionVerdict;
 use crate::domain::rulebook::Milestone;
+use crate::domain::vocab;
 use crate::mail::clean::{MAX_QUOTED_CHARS, clean_text};
 
 /// What a decision mail says.
@@ -117,10 +117,10 @@ impl Composer {
             milestone_short => f.milestone.short,
             milestone_name => f.milestone.name,
             next_milestone_name => f.next_milestone.map(|m| m.name.clone()),
-            next_due_date => f.next_milestone.map(|m| swedish_date(m.due)),
+            next_due_date => f.next_milestone.map(|m| vocab::date(m.due)),
             document_name => clean_text(f.document_name, MAX_QUOTED_CHARS),
             version => f.version,
-            received_local => swedish_local(f.received_at, self.rulebook.tz()),
+            received_local => vocab::local_time(f.received_at, self.rulebook.tz()),
             grade_sv => f.grade.swedish(),
             sections => lines,
             to_add => to_add,

@@ -12,7 +12,10 @@
 //! first takes `pg_advisory_xact_lock` on one key, so two writers append one after the other;
 //! on SQLite the caller's transaction must come from `Store::begin_write` (`BEGIN IMMEDIATE`),
 //! which already serialises writers. `prev_hash` is UNIQUE as a last guard: a fork cannot be
-//! committed.
+//! committed. Append the audit row as the transaction's LAST statement before commit: the
+//! audit lock is then always the last lock taken (after e.g. the version lock of a decision),
+//! so lock order is the same everywhere and no deadlock can form, and the lock is held only
+//! for the insert.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

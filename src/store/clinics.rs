@@ -105,6 +105,7 @@ impl Store {
         }
         let at = ts(now);
         let mut tx = self.begin_write().await.map_err(q("begin clinic import"))?;
+        let mut audits = Vec::with_capacity(todo.len());
         for p in &todo {
             let r = &p.record;
             let emails = r.addresses.join(";");
@@ -179,13 +180,16 @@ impl Store {
             } else {
                 "clinic.change"
             };
-            let audit = NewAudit::new(
+            audits.push(NewAudit::new(
                 by,
                 action,
                 format!("clinic:{}", r.id),
                 serde_json::json!({"clinic_id": r.id, "changes": changes}),
-            );
-            append_tx(&mut tx, self.backend, &audit, now).await?;
+            ));
+        }
+        // The audit rows last (the audit lock is always the last lock a transaction takes).
+        for audit in &audits {
+            append_tx(&mut tx, self.backend, audit, now).await?;
         }
         tx.commit().await.map_err(q("commit clinic import"))?;
         Ok(todo.len())

@@ -328,6 +328,21 @@ impl Store {
         rows.iter().map(decision_row).collect()
     }
 
+    /// Every decision on one submitted version, oldest first (the desk's history).
+    pub async fn decisions_for_submission(
+        &self,
+        submission_id: i64,
+    ) -> Result<Vec<Decision>, StoreError> {
+        let sql =
+            format!("SELECT {DECISION_COLS} FROM decisions WHERE submission_id = $1 ORDER BY id");
+        let rows = sqlx::query(&sql)
+            .bind(submission_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("list a submission's decisions"))?;
+        rows.iter().map(decision_row).collect()
+    }
+
     /// The latest decision on one submitted version, if any.
     pub async fn decision_for_submission(
         &self,

@@ -22,6 +22,7 @@ mod measures;
 mod milestone;
 mod sections;
 mod sources;
+pub mod stored;
 mod units;
 
 use std::collections::BTreeMap;
@@ -87,6 +88,30 @@ pub struct SectionResult {
     pub words: usize,
     /// Why the heading was taken for this section.
     pub matched_by: Option<MatchedBy>,
+    /// The start of the section's text as written (for reviewers), at most
+    /// [`EXCERPT_CHARS`] characters; `None` when the section has no text.
+    pub excerpt: Option<String>,
+}
+
+/// The longest section excerpt kept for reviewers.
+pub const EXCERPT_CHARS: usize = 280;
+
+/// The start of a section's texts, cut at a word boundary within [`EXCERPT_CHARS`].
+fn excerpt(texts: &[String]) -> Option<String> {
+    let mut out = String::new();
+    for t in texts {
+        for w in t.split_whitespace() {
+            if out.chars().count() + w.chars().count() + 1 > EXCERPT_CHARS {
+                out.push('…');
+                return Some(out);
+            }
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(w);
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// Why a heading was taken for a section: the heading as written, the rule that matched, and
@@ -187,6 +212,7 @@ pub fn analyse(doc: &Document, rb: &Rulebook, milestone: Option<u8>) -> Analysis
                     rule: b.rule,
                     score: b.score,
                 }),
+                excerpt: b.and_then(|b| excerpt(&b.texts)),
             }
         })
         .collect();
