@@ -122,7 +122,7 @@ pub async fn setup_on(dir: &Path, url: &str, n: usize, green: usize) -> PathBuf 
                 doc_sha256: format!("doc-{key}"),
                 doc_name: "plan.docx".into(),
                 doc_format: Some("docx".into()),
-                analysis_json: "{\"sections\":{}}".into(),
+                analysis_json: super::green_analysis(1),
                 error_kind: None,
                 mail_message_id: Some(format!("{key}@vc.test")),
             }),

@@ -5,6 +5,32 @@
 
 pub mod cli;
 
+/// A stored analysis (schema 1) of a milestone-`m` document with every required section ok
+/// and a green pre-grade.
+pub fn green_analysis(m: u8) -> String {
+    let required: &[char] = if m == 1 {
+        &['A', 'B', 'C', 'D', 'E', 'F', 'G']
+    } else {
+        &['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I']
+    };
+    let mut sections = serde_json::Map::new();
+    for id in ['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I'] {
+        let req = required.contains(&id);
+        sections.insert(
+            id.to_string(),
+            serde_json::json!({"status": if req { "ok" } else { "missing" }, "required": req}),
+        );
+    }
+    serde_json::json!({
+        "schema": 1,
+        "document": {"file": "plan.docx", "format": "docx"},
+        "milestone": m,
+        "sections": sections,
+        "grade": "green",
+    })
+    .to_string()
+}
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -120,7 +146,7 @@ pub async fn submit(
             doc_sha256: format!("doc-{key}"),
             doc_name: "plan.docx".into(),
             doc_format: Some("docx".into()),
-            analysis_json: "{\"sections\":{}}".into(),
+            analysis_json: green_analysis(milestone as u8),
             error_kind: None,
             mail_message_id: Some(format!("{key}@vc.test")),
         }),
