@@ -23,6 +23,7 @@ both!(
     whole_cycle,
     bad_input_stops_only_that_clinic,
     the_scheduler_runs_the_payout_job_once_per_slot,
+    a_failed_scheduled_run_is_retried_until_delivered,
 );
 
 async fn whole_cycle(url: String) {
@@ -477,4 +478,79 @@ async fn the_scheduler_runs_the_payout_job_once_per_slot(url: String) {
             .map(|&i| (clinic_id(i), 1, "utbetalning", expected_parts(listed(i)).0))
             .collect::<Vec<_>>(),
     );
+}
+
+async fn a_failed_scheduled_run_is_retried_until_delivered(url: String) {
+    use vardval::jobs::{JobContext, Scheduler};
+    let store = Store::connect(&url).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let jan = Utc.with_ymd_and_hms(2026, 1, 10, 9, 0, 0).unwrap();
+    import(
+        &store,
+        &(0..3).map(|i| (i, listed(i))).collect::<Vec<_>>(),
+        jan,
+    )
+    .await;
+    let feb = Utc.with_ymd_and_hms(2026, 2, 20, 9, 0, 0).unwrap();
+    decide(&store, &clinic_id(0), 1, Grade::Green, feb).await;
+    // the pickup directory cannot be made: a plain file is in its place
+    let pickup = dir.path().join("ekonomi");
+    std::fs::write(&pickup, b"not a directory").unwrap();
+    let ctx = JobContext {
+        store: store.clone(),
+        registry: vardval::mail::registry::Registry::from_csv(
+            "id,name,emails,listed_inhabitants\n",
+        )
+        .unwrap(),
+        rulebook: Rulebook::embedded(),
+        mail: mail(),
+        reminders: Default::default(),
+        reviewers: vec![],
+        max_per_hour: 5,
+        max_per_day: 20,
+        payouts: Some(payouts_for(&pickup)),
+    };
+    let jobs = Scheduler::standard_jobs(&ctx, "0 30 7 * * Mon").unwrap();
+    let sch = Scheduler {
+        ctx,
+        jobs,
+        owner: "test".into(),
+        lease: chrono::Duration::minutes(10),
+        tick_every: std::time::Duration::from_secs(60),
+    };
+    sch.tick(feb).await.unwrap();
+    let t = at7(2026, 3, 1);
+    let r = sch.tick(t).await.unwrap();
+    let first = r.runs.iter().find(|x| x.job == "payouts").unwrap();
+    assert!(first.outcome.starts_with("error"), "{}", first.outcome);
+    // sealed (and mailed) once, not delivered; within the lease nothing runs again
+    assert_eq!(store.payout_batches().await.unwrap().len(), 1);
+    let r = sch.tick(t + chrono::Duration::minutes(5)).await.unwrap();
+    assert!(r.runs.iter().all(|x| x.job != "payouts"));
+    // the directory is fixed; after the lease the run is taken over and delivers
+    std::fs::remove_file(&pickup).unwrap();
+    let r = sch.tick(t + chrono::Duration::minutes(11)).await.unwrap();
+    let again = r.runs.iter().find(|x| x.job == "payouts").unwrap();
+    assert!(again.takeover);
+    assert!(
+        again.outcome.contains("already sealed"),
+        "{}",
+        again.outcome
+    );
+    assert!(
+        again.outcome.contains("3 files written"),
+        "{}",
+        again.outcome
+    );
+    let batches = store.payout_batches().await.unwrap();
+    assert_eq!(batches.len(), 1);
+    assert!(batches[0].files_written_at.is_some());
+    check_files(
+        &pickup,
+        1,
+        &[(clinic_id(0), 1, "utbetalning", expected_parts(listed(0)).0)],
+    );
+    // finished now: later ticks leave it alone
+    let r = sch.tick(t + chrono::Duration::minutes(30)).await.unwrap();
+    assert!(r.runs.iter().all(|x| x.job != "payouts"));
 }

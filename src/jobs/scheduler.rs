@@ -197,7 +197,13 @@ impl Scheduler {
         } else {
             tracing::info!(job = name, due = %slot, "{outcome}");
         }
-        store.finish_run(run.id, &self.owner, now, &outcome).await?;
+        // A failed payout run is left unfinished: its lease expires and a later tick takes it
+        // over and tries again (the run is idempotent), so a payout date is never silently
+        // skipped until the next slot.
+        let retry = job.kind == JobKind::Payouts && outcome.starts_with("error");
+        if !retry {
+            store.finish_run(run.id, &self.owner, now, &outcome).await?;
+        }
         Ok(Some(RunDone {
             job: name.to_string(),
             due_at: slot,
