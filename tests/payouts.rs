@@ -366,9 +366,6 @@ async fn bad_input_stops_only_that_clinic(url: String) {
     assert_eq!(stopped, vec!["vc-01", "vc-02"]);
     assert!(digest.payouts_blocked[0].1.contains("kontrollsiffra"));
     let html = std::fs::read_to_string(dir.path().join("vardval-utbetalning-0001.html")).unwrap();
-    if let Ok(out) = std::env::var("SHOW_HTML") {
-        std::fs::write(out, &html).unwrap();
-    }
     assert!(html.contains("Stoppade vårdcentraler"));
     assert!(html.contains("vc-01"));
     // once fixed, the next run pays them
@@ -395,10 +392,23 @@ async fn bad_input_stops_only_that_clinic(url: String) {
             .await
             .unwrap();
     let text = String::from_utf8_lossy(&raw);
-    if std::env::var("SHOW_MAIL").is_ok() {
-        let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
-        eprintln!("{}\n{}", m.subject().unwrap_or(""), m.body_text(0).unwrap());
-    }
+    let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    let t: i64 = want.iter().map(|r| r.3).sum();
+    assert_eq!(
+        m.subject().unwrap(),
+        format!(
+            "Utbetalning nr 1 (1 mars 2026): {}\u{a0}{:03},{:02}\u{a0}kr till 4 vårdcentraler",
+            t / 100_000,
+            (t / 100) % 1000,
+            t % 100
+        )
+    );
+    let body = m.body_text(0).unwrap();
+    assert!(
+        body.contains("vc-01: felaktig betalningsmottagare"),
+        "{body}"
+    );
+    assert!(body.contains("Samma filer ligger i katalogen"), "{body}");
     assert!(text.contains("multipart/mixed"));
     assert!(text.contains("vardval-utbetalning-0001.pain001.xml"));
     assert!(text.contains("Auto-Submitted: auto-generated"));
