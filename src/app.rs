@@ -45,6 +45,34 @@ pub fn load_rulebook(s: &Settings) -> anyhow::Result<Rulebook> {
     Rulebook::from_toml(&text).with_context(|| format!("invalid rulebook {}", p.display()))
 }
 
+/// The payout settings with every paid cycle year's rulebook and the pickup directory.
+pub fn build_payouts(
+    s: &Settings,
+    rulebook: &Rulebook,
+) -> anyhow::Result<crate::jobs::payouts::Payouts> {
+    let mut rulebooks = std::collections::BTreeMap::new();
+    rulebooks.insert(rulebook.year, rulebook.clone());
+    for path in &s.payouts.rulebooks {
+        let p = s.resolve(path);
+        let text = std::fs::read_to_string(&p)
+            .with_context(|| format!("cannot read rulebook {}", p.display()))?;
+        let rb = Rulebook::from_toml(&text)
+            .with_context(|| format!("invalid rulebook {}", p.display()))?;
+        rulebooks.entry(rb.year).or_insert(rb);
+    }
+    let drop = s.payouts.dir.as_ref().map(|d| {
+        Arc::new(crate::adapters::filedrop::DirDrop { dir: s.resolve(d) })
+            as Arc<dyn crate::ports::FileDrop>
+    });
+    Ok(crate::jobs::payouts::Payouts {
+        settings: s.payouts.clone(),
+        finance: s.finance.emails.clone(),
+        rulebooks,
+        drop,
+        tz: rulebook.tz(),
+    })
+}
+
 /// The intake's registry, read from the ledger. While the ledger has no clinics, the
 /// `[clinics] path` CSV is imported first (by `config`), so existing configurations work.
 pub async fn load_registry(
@@ -179,6 +207,7 @@ pub fn build_scheduler(
         reviewers: s.reviewers.emails.clone(),
         max_per_hour: s.replies.max_per_recipient_per_hour,
         max_per_day: s.replies.max_per_recipient_per_day,
+        payouts: Some(build_payouts(s, &p.rulebook)?),
     };
     let jobs = crate::jobs::Scheduler::standard_jobs(&ctx, &s.digest.schedule)?;
     let random = std::collections::hash_map::RandomState::new()

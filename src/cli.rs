@@ -94,6 +94,11 @@ pub enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Payouts to clinics: preview, run, list and show batches, reclaim decisions.
+    Payouts {
+        #[command(subcommand)]
+        command: PayoutsCommand,
+    },
     /// The demo: run the agent over fixtures/mail with Maildir, SQLite and a file outbox.
     Demo {
         #[arg(long, default_value = "config/demo.toml")]
@@ -243,6 +248,79 @@ pub enum AuditCommand {
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PayoutsCommand {
+    /// What a run would pay now: lines and blocked clinics (nothing is written).
+    Preview {
+        #[arg(long)]
+        config: PathBuf,
+        /// Accepted like `run --now`; what is due depends on the recorded facts, not on the
+        /// clock, so the preview is the same at any time.
+        #[arg(long)]
+        now: Option<chrono::DateTime<chrono::FixedOffset>>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+    /// Seal the batch of today's (or --now's) date, deliver its files and mail finance;
+    /// a rerun of a sealed date sends nothing new.
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+        /// The time of the run (RFC 3339), for replays; default the real clock.
+        #[arg(long)]
+        now: Option<chrono::DateTime<chrono::FixedOffset>>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+    /// The sealed batches.
+    List {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+    /// One sealed batch: lines, blocked clinics, files.
+    Show {
+        /// The batch number.
+        batch: i64,
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+    /// The reclaim proposals (återkrav) and their decisions.
+    Reclaims {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+    /// Decide a reclaim proposal: accept or reject, with a reason (audited).
+    Reclaim {
+        #[arg(value_enum)]
+        decision: ReclaimDecision,
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        clinic: String,
+        #[arg(long)]
+        year: i32,
+        /// The reviewer (recorded as cli:USER).
+        #[arg(long = "as")]
+        by: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        now: Option<chrono::DateTime<chrono::FixedOffset>>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReclaimDecision {
+    Accept,
+    Reject,
 }
 
 #[derive(Debug, Subcommand)]

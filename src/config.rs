@@ -67,6 +67,12 @@ pub struct Settings {
     pub reviewers: ReviewerSettings,
     #[serde(default)]
     pub web: WebSettings,
+    /// Payout runs: schedule, pickup directory, payer, file formats.
+    #[serde(default)]
+    pub payouts: PayoutSettings,
+    /// Who gets the payout files by mail.
+    #[serde(default)]
+    pub finance: FinanceSettings,
     /// Directory the config file lives in; relative paths are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -451,6 +457,7 @@ impl Settings {
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: &str| Err(ConfigError::Invalid(m.to_string()));
         self.web.validate().map_err(ConfigError::Invalid)?;
+        self.payouts.csv().map_err(ConfigError::Invalid)?;
         match self.mailbox.kind {
             MailboxKind::Maildir if self.mailbox.path.is_none() => {
                 return bad("[mailbox] kind = \"maildir\" needs path");
@@ -652,9 +659,11 @@ pub fn is_loopback(host: &str) -> bool {
 
 mod jobs;
 mod net;
+mod payouts;
 mod web;
 pub use jobs::{DigestSettings, ReminderSettings, ReviewerSettings, ScheduleSettings};
 pub use net::{DEFAULT_BATCH_BYTES, FolderCase, TlsMode, is_loopback_host};
+pub use payouts::{FinanceSettings, PayoutSettings};
 pub use web::WebSettings;
 
 #[cfg(test)]

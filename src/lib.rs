@@ -6,6 +6,7 @@
 //! - [`mail`]: inbound mail understanding (parse, classify, find documents, clinic registry).
 //! - [`ports`]: the small traits at the edge (mail source, transport, clock).
 //! - [`adapters`]: Maildir, IMAP, SMTP/file transport, the raw archive.
+//! - [`payfiles`]: the payout files of a sealed batch (ERP CSV, pain.001, HTML summary), pure.
 //! - [`store`]: the ledger (sqlx; SQLite or PostgreSQL): messages, submissions, outbox,
 //!   decisions, presentations and the hash-chained audit log.
 //! - [`reply`]: Swedish replies from `templates/`, as complete RFC 5322 messages.
@@ -27,6 +28,7 @@ pub mod domain;
 pub mod extract;
 pub mod jobs;
 pub mod mail;
+pub mod payfiles;
 pub mod pipeline;
 pub mod ports;
 pub mod reply;

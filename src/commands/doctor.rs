@@ -1,4 +1,4 @@
-//! `vardval doctor --config F`: checks the configuration, rulebook, clinic registry,
+//! `vardval doctor --config F`: checks the configuration, rulebook, clinic registry, payouts,
 //! templates, database, mailbox login and SMTP login, and says in plain words what is wrong.
 
 use std::path::Path;
@@ -132,6 +132,47 @@ pub async fn doctor(config: &Path) -> usize {
             },
         },
     );
+    if s.payouts.debtor.name.trim().is_empty() {
+        println!("  note  payouts are not configured ([payouts.debtor] name is empty)");
+    } else {
+        r.line(
+            "payouts",
+            s.payouts.check_debtor().and_then(|()| {
+                let mut years = vec![year];
+                for path in &s.payouts.rulebooks {
+                    let p = s.resolve(path);
+                    let rb = std::fs::read_to_string(&p)
+                        .map_err(|e| format!("cannot read rulebook {}: {e}", p.display()))
+                        .and_then(|t| {
+                            crate::domain::rulebook::Rulebook::from_toml(&t)
+                                .map_err(|e| format!("invalid rulebook {}: {e}", p.display()))
+                        })?;
+                    years.push(rb.year);
+                }
+                let dir = match &s.payouts.dir {
+                    Some(d) => {
+                        let d = s.resolve(d);
+                        std::fs::create_dir_all(&d)
+                            .and_then(|_| tempfile_in(&d))
+                            .map_err(|e| format!("{} is not writable: {e}", d.display()))?;
+                        format!("files to {}", d.display())
+                    }
+                    None => "no [payouts] dir: files only by mail".to_string(),
+                };
+                if s.finance.emails.is_empty() && s.payouts.dir.is_none() {
+                    return Err(
+                        "neither [payouts] dir nor [finance] emails: the files would go nowhere"
+                            .into(),
+                    );
+                }
+                Ok(format!(
+                    "payer {}, cycle years {years:?}, {dir}, {} finance recipients",
+                    s.payouts.debtor.name,
+                    s.finance.emails.len()
+                ))
+            }),
+        );
+    }
     if s.smtp.kind == SmtpKind::File {
         println!("  note  replies are written to a directory, not sent (smtp kind = \"file\")");
     }

@@ -8,6 +8,7 @@ pub mod clinics;
 pub mod demo;
 pub mod doctor;
 pub mod health;
+pub mod payouts;
 pub mod review;
 pub mod run;
 pub mod schedule;

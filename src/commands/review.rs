@@ -162,6 +162,8 @@ pub async fn decide(
     }
     let actor = cli_actor(by)?;
     let d = desk(config).await?;
+    let instalment =
+        crate::jobs::payouts::instalment_line(&d.store, &d.composer.rulebook, submission).await?;
     let req = DecisionRequest {
         submission_id: submission,
         overrides,
@@ -169,7 +171,7 @@ pub async fn decide(
         actor,
         send,
         edited_body: None,
-        instalment: None,
+        instalment,
     };
     let res = d.decide(&req, SystemClock.now()).await;
     d.store.close().await;

@@ -143,3 +143,27 @@ fn unknown_keys_are_rejected() {
     let text = MIN.replace("[database]", "[database]\npassword = \"x\"");
     assert!(Settings::load(&write(d.path(), &text)).is_err());
 }
+
+#[test]
+fn payout_settings_default_and_the_documented_example_reads() {
+    let d = tempfile::tempdir().unwrap();
+    let s = Settings::load(&write(d.path(), MIN)).unwrap();
+    assert_eq!(s.payouts.schedule, "0 0 7 1 Mar,Jun *");
+    assert!(s.payouts.debtor.name.is_empty());
+    assert!(s.payouts.check_debtor().is_err());
+    assert!(s.finance.emails.is_empty());
+    // the [payouts]/[payouts.debtor]/[finance] part of docs/configuration.md's full example
+    let doc = include_str!("../../docs/configuration.md");
+    let from = doc.rfind("\n[payouts]\n").expect("example has [payouts]");
+    let example = &doc[from..doc[from..].find("```").map(|i| from + i).unwrap()];
+    let s = Settings::load(&write(d.path(), &format!("{MIN}{example}"))).unwrap();
+    assert_eq!(s.payouts.csv().unwrap().separator, ';');
+    s.payouts.check_debtor().unwrap();
+    assert_eq!(s.finance.emails, vec!["ekonomi@rjl.test".to_string()]);
+    let bad = format!("{MIN}[payouts]\ncsv_separator = \";;\"\n");
+    assert!(Settings::load(&write(d.path(), &bad)).is_err());
+    let bad =
+        format!("{MIN}[payouts.debtor]\nname = \"R\"\niban = \"SE45 5000 0000 0583 9825 7467\"\n");
+    let s = Settings::load(&write(d.path(), &bad)).unwrap();
+    assert!(s.payouts.check_debtor().unwrap_err().contains("org_nr"));
+}

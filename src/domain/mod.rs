@@ -9,6 +9,7 @@
 //! - [`ids`]: Swedish identifiers (org nr, bankgiro, plusgiro, IBAN, HSA-id), validated.
 //! - [`clinics`]: the clinic registry file and what importing it changes.
 //! - [`money`]: amounts in integer öre and the compensation rules.
+//! - [`payout`]: what each clinic is owed now (payments, corrections, reclaims, blocked).
 //! - [`precheck`]: when a mail asks for a pre-check (Förhandskontroll) instead of submitting.
 //! - [`access`]: the desk's roles and what each may do.
 //! - [`desk`]: the board: clinics × milestones, filters, sorting, the per-section view.
@@ -27,6 +28,7 @@ pub mod grading;
 pub mod ids;
 pub mod money;
 pub mod normalize;
+pub mod payout;
 pub mod precheck;
 pub mod review;
 pub mod rulebook;

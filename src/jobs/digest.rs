@@ -1,6 +1,7 @@
 //! The weekly digest to reviewers: what came in during the week before the due slot, what
 //! waits for confirmation, open triage, clinics late or missing for milestones already due,
-//! reminders sent and not sendable, and dead letters. One outbox row per reviewer, keyed
+//! reminders sent and not sendable, dead letters, clinics stopped in the latest payout
+//! batch and reclaim proposals waiting for a decision. One outbox row per reviewer, keyed
 //! by the slot and the address (exactly once).
 
 use std::collections::BTreeMap;
@@ -28,6 +29,10 @@ pub struct DigestFacts {
     pub reminders_dead: i64,
     pub domain_only: Vec<String>,
     pub dead_letters: i64,
+    /// Clinics stopped in the latest payout batch sealed before the slot: (clinic, reason).
+    pub payouts_blocked: Vec<(String, String)>,
+    /// Reclaim proposals waiting for a reviewer's decision: (clinic, year).
+    pub reclaims_open: Vec<(String, i32)>,
 }
 
 impl DigestFacts {
@@ -98,6 +103,26 @@ pub async fn facts(ctx: &JobContext, at: DateTime<Utc>) -> anyhow::Result<Digest
         .map(|c| c.id.clone())
         .collect();
     f.dead_letters = store.outbox_dead().await?;
+    if let Some(b) = store
+        .payout_batches()
+        .await?
+        .into_iter()
+        .rfind(|b| b.sealed_at < at)
+        && let Some((_, batch, _)) = store.payout_batch(b.id).await?
+    {
+        f.payouts_blocked = batch
+            .blocked
+            .into_iter()
+            .map(|x| (x.clinic_id, x.reason))
+            .collect();
+    }
+    f.reclaims_open = store
+        .reclaims()
+        .await?
+        .into_iter()
+        .filter(|r| r.state == crate::domain::payout::Reclaim::Proposed && r.proposed_at < at)
+        .map(|r| (r.clinic_id, r.year))
+        .collect();
     Ok(f)
 }
 
@@ -149,6 +174,12 @@ pub async fn run(
             reminders_sent => f.reminders_sent, reminders_pending => f.reminders_pending,
             reminders_dead => f.reminders_dead, domain_only => f.domain_only,
             dead_letters => f.dead_letters, reference => reference,
+            payouts_blocked => f.payouts_blocked.iter()
+                .map(|(c, r)| context! { clinic_id => c, reason => r })
+                .collect::<Vec<_>>(),
+            reclaims_open => f.reclaims_open.iter()
+                .map(|(c, y)| format!("{c} ({y})"))
+                .collect::<Vec<_>>(),
         };
         let mail = ctx
             .mail

@@ -24,7 +24,26 @@ const TEMPLATES: &[(&str, &str)] = &[
         "digest.txt.j2",
         include_str!("../../templates/digest.txt.j2"),
     ),
+    (
+        "payouts.subject.j2",
+        include_str!("../../templates/payouts.subject.j2"),
+    ),
+    (
+        "payouts.txt.j2",
+        include_str!("../../templates/payouts.txt.j2"),
+    ),
+    (
+        "payouts_empty.subject.j2",
+        include_str!("../../templates/payouts_empty.subject.j2"),
+    ),
+    (
+        "payouts_empty.txt.j2",
+        include_str!("../../templates/payouts_empty.txt.j2"),
+    ),
 ];
+
+/// A file attached to a mail: name, bytes, MIME type.
+pub type Attachment = (String, Vec<u8>, &'static str);
 
 /// A rendered mail ready for the outbox.
 #[derive(Debug, Clone)]
@@ -107,6 +126,56 @@ impl JobMail {
         let msg = builder.body(body)?;
         Ok(Rendered {
             to: to.to_vec(),
+            subject,
+            message_id,
+            raw: msg.formatted(),
+        })
+    }
+
+    /// Like [`JobMail::build`], with files attached (multipart/mixed: the text, then each
+    /// file as an attachment).
+    pub fn build_with_attachments(
+        &self,
+        kind: &str,
+        ctx: &Value,
+        to: &str,
+        reference: &str,
+        now: DateTime<Utc>,
+        files: &[Attachment],
+    ) -> anyhow::Result<Rendered> {
+        use lettre::message::header::ContentType;
+        use lettre::message::{MultiPart, SinglePart};
+        let subject = self
+            .env
+            .get_template(&format!("{kind}.subject.j2"))?
+            .render(ctx)?
+            .trim()
+            .to_string();
+        let body = self
+            .env
+            .get_template(&format!("{kind}.txt.j2"))?
+            .render(ctx)?;
+        let message_id = format!("{reference}@{}", self.from.email.domain());
+        let rcpt: Mailbox = to
+            .parse()
+            .map_err(|e| anyhow::anyhow!("recipient {to}: {e}"))?;
+        let mut mixed = MultiPart::mixed().singlepart(SinglePart::plain(body));
+        for (name, bytes, mime) in files {
+            let ct = ContentType::parse(mime).map_err(|e| anyhow::anyhow!("{mime}: {e}"))?;
+            mixed = mixed
+                .singlepart(lettre::message::Attachment::new(name.clone()).body(bytes.clone(), ct));
+        }
+        let msg = automatic_message(
+            &self.from,
+            rcpt,
+            &subject,
+            &message_id,
+            now,
+            "auto-generated",
+        )
+        .multipart(mixed)?;
+        Ok(Rendered {
+            to: vec![to.to_string()],
             subject,
             message_id,
             raw: msg.formatted(),

@@ -1,9 +1,11 @@
 //! Scheduled jobs: the scheduler ([`scheduler::Scheduler`], a single-shot `tick(now)`),
-//! the reminders to clinics ([`reminders`]) and the weekly digest to reviewers ([`digest`]),
+//! the reminders to clinics ([`reminders`]), the weekly digest to reviewers ([`digest`]),
+//! the payout runs and reclaim checks ([`payouts`]),
 //! rendered by [`mail`]. Everything they send goes through the outbox with a dedupe key.
 
 pub mod digest;
 pub mod mail;
+pub mod payouts;
 pub mod reminders;
 pub mod scheduler;
 
@@ -26,4 +28,6 @@ pub struct JobContext {
     pub reviewers: Vec<String>,
     pub max_per_hour: u32,
     pub max_per_day: u32,
+    /// Payout runs and reclaim checks (`None`: not configured, no such jobs).
+    pub payouts: Option<payouts::Payouts>,
 }

@@ -9,7 +9,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use super::{JobContext, digest, reminders};
+use super::{JobContext, digest, payouts, reminders};
 use crate::domain::schedule::LocalCron;
 
 /// The jobs the scheduler knows.
@@ -17,6 +17,8 @@ use crate::domain::schedule::LocalCron;
 pub enum JobKind {
     Reminders,
     Digest,
+    Payouts,
+    Reclaims,
 }
 
 impl JobKind {
@@ -24,6 +26,8 @@ impl JobKind {
         match self {
             JobKind::Reminders => "reminders",
             JobKind::Digest => "digest",
+            JobKind::Payouts => "payouts",
+            JobKind::Reclaims => "reclaims",
         }
     }
 }
@@ -93,6 +97,22 @@ impl Scheduler {
                     .map_err(|e| anyhow::anyhow!("[digest] schedule: {e}"))?,
             });
         }
+        // payouts run on the schedule once the payer is configured
+        if let Some(p) = &ctx.payouts
+            && p.settings.enabled
+            && !p.settings.debtor.name.trim().is_empty()
+        {
+            jobs.push(Job {
+                kind: JobKind::Payouts,
+                cron: LocalCron::parse(&p.settings.schedule, tz)
+                    .map_err(|e| anyhow::anyhow!("[payouts] schedule: {e}"))?,
+            });
+            jobs.push(Job {
+                kind: JobKind::Reclaims,
+                cron: LocalCron::parse(&p.settings.reclaim_check, tz)
+                    .map_err(|e| anyhow::anyhow!("[payouts] reclaim_check: {e}"))?,
+            });
+        }
         Ok(jobs)
     }
 
@@ -159,13 +179,35 @@ impl Scheduler {
                 ),
                 Err(e) => format!("error: {e:#}"),
             },
+            JobKind::Payouts => match &self.ctx.payouts {
+                Some(p) => {
+                    match payouts::run_for(store, p, &self.ctx.mail, p.due_date(slot), now).await {
+                        Ok(r) => r.outcome(),
+                        Err(e) => format!("error: {e:#}"),
+                    }
+                }
+                None => "skipped: payouts not configured".into(),
+            },
+            JobKind::Reclaims => match &self.ctx.payouts {
+                Some(p) => match payouts::propose_reclaims(store, p, now).await {
+                    Ok(n) => format!("ok: {n} reclaim proposals"),
+                    Err(e) => format!("error: {e:#}"),
+                },
+                None => "skipped: payouts not configured".into(),
+            },
         };
         if outcome.starts_with("error") {
             tracing::warn!(job = name, due = %slot, "{outcome}");
         } else {
             tracing::info!(job = name, due = %slot, "{outcome}");
         }
-        store.finish_run(run.id, &self.owner, now, &outcome).await?;
+        // A failed payout run is left unfinished: its lease expires and a later tick takes it
+        // over and tries again (the run is idempotent), so a payout date is never silently
+        // skipped until the next slot.
+        let retry = job.kind == JobKind::Payouts && outcome.starts_with("error");
+        if !retry {
+            store.finish_run(run.id, &self.owner, now, &outcome).await?;
+        }
         Ok(Some(RunDone {
             job: name.to_string(),
             due_at: slot,

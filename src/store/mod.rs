@@ -21,6 +21,7 @@ mod clinics;
 mod intake;
 mod jobs;
 mod outbox;
+mod payouts;
 mod reviews;
 mod rows;
 mod state;
@@ -48,6 +49,7 @@ pub use clinics::ClinicChangeRow;
 pub use intake::{Assigned, Intake, IntakeIds, NewMessage, NewOutbox, NewSubmission};
 pub use jobs::{Claim, JobRun, OutboxKindStats};
 pub use outbox::RetryPolicy;
+pub use payouts::{BatchRow, ReclaimRow, Sealed};
 pub use reviews::{NewDecision, RecordedDecision};
 pub use rows::{MailboxState, MessageRow, OutboxRow, OutboxStatus, SubmissionRow, TriageRow};
 
@@ -287,6 +289,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "web",
         include_str!("../../migrations/sqlite/0008_web.sql"),
     ),
+    (
+        9,
+        "payouts",
+        include_str!("../../migrations/sqlite/0009_payouts.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -328,6 +335,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "web",
         include_str!("../../migrations/postgres/0008_web.sql"),
+    ),
+    (
+        9,
+        "payouts",
+        include_str!("../../migrations/postgres/0009_payouts.sql"),
     ),
 ];
 

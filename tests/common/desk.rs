@@ -110,7 +110,8 @@ impl vardval::web::Reingest for LedgerReingest {
         Box::pin(async move {
             let mut p = super::pipeline(&self.url, self.clock.clone(), &self.archive).await;
             p.registry =
-                vardval::commands::clinics::registry_from_records(&p.store.clinics().await?, 2026)?.into();
+                vardval::commands::clinics::registry_from_records(&p.store.clinics().await?, 2026)?
+                    .into();
             let bytes = p.archive.get(&message.sha256)?;
             let outcome = p
                 .ingest_one(&Fetched {
