@@ -27,7 +27,10 @@ pub async fn spawn(
         settings: s.clone(),
         clock: clock.clone(),
     });
-    let state = WebState::build(s, store, rulebook, clock)?.with_reingest(reingest);
+    let archive = Arc::new(crate::adapters::archive::Archive::new(
+        s.resolve(&s.archive.dir),
+    ));
+    let state = WebState::build(s, store, rulebook, clock, archive)?.with_reingest(reingest);
     let listener = tokio::net::TcpListener::bind(&s.web.listen)
         .await
         .with_context(|| format!("cannot listen on [web] listen = {}", s.web.listen))?;

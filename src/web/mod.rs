@@ -21,7 +21,6 @@ pub mod submission;
 pub mod triage;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -29,10 +28,10 @@ use axum::Router;
 use axum::routing::{get, post};
 use tokio_util::sync::CancellationToken;
 
-use crate::adapters::archive::Archive;
 use crate::config::{Settings, WebSettings};
 use crate::domain::rulebook::Rulebook;
 use crate::ports::Clock;
+use crate::ports::RawArchive;
 use crate::reply::{Composer, Templates};
 use crate::review::Desk;
 use crate::store::Store;
@@ -49,7 +48,7 @@ struct Inner {
     desk: Desk,
     clock: Arc<dyn Clock>,
     settings: WebSettings,
-    archive: Archive,
+    archive: Arc<dyn RawArchive>,
     templates: render::Templates,
     /// Records a triage item's mail again once it has been assigned (set by the
     /// composition root; without it, an assignment only teaches the registry).
@@ -71,12 +70,14 @@ pub trait Reingest: Send + Sync {
 }
 
 impl WebState {
-    /// The desk's state from the settings, an open ledger, the cycle's rulebook and a clock.
+    /// The desk's state from the settings, an open ledger, the cycle's rulebook, a clock and
+    /// the raw-message archive (for the original files and triage mail).
     pub fn build(
         settings: &Settings,
         store: Store,
         rulebook: Rulebook,
         clock: Arc<dyn Clock>,
+        archive: Arc<dyn RawArchive>,
     ) -> anyhow::Result<WebState> {
         let from: lettre::message::Mailbox = settings.smtp.from.parse().context("[smtp] from")?;
         let desk = Desk {
@@ -88,12 +89,7 @@ impl WebState {
             },
             coach_emails: settings.reviewers.coach_emails.clone(),
         };
-        Self::new(
-            settings.web.clone(),
-            desk,
-            clock,
-            settings.resolve(&settings.archive.dir),
-        )
+        Self::new(settings.web.clone(), desk, clock, archive)
     }
 
     /// The same from parts (tests).
@@ -101,14 +97,14 @@ impl WebState {
         web: WebSettings,
         desk: Desk,
         clock: Arc<dyn Clock>,
-        archive_dir: PathBuf,
+        archive: Arc<dyn RawArchive>,
     ) -> anyhow::Result<WebState> {
         Ok(WebState {
             inner: Arc::new(Inner {
                 desk,
                 clock,
                 settings: web,
-                archive: Archive::new(archive_dir),
+                archive,
                 templates: render::Templates::load()?,
                 reingest: None,
             }),
@@ -147,8 +143,8 @@ impl WebState {
     pub fn settings(&self) -> &WebSettings {
         &self.inner.settings
     }
-    pub fn archive(&self) -> &Archive {
-        &self.inner.archive
+    pub fn archive(&self) -> &dyn RawArchive {
+        self.inner.archive.as_ref()
     }
     pub fn templates(&self) -> &render::Templates {
         &self.inner.templates

@@ -82,7 +82,8 @@ pub async fn seed(url: &str, dir: &Path, web: WebSettings) -> Desk {
         clock: clock.clone(),
         archive: archive.clone(),
     });
-    let state = WebState::new(web, desk, clock.clone(), archive.clone())
+    let raw_archive = Arc::new(vardval::adapters::archive::Archive::new(archive.clone()));
+    let state = WebState::new(web, desk, clock.clone(), raw_archive)
         .unwrap()
         .with_reingest(reingest);
     Desk {
