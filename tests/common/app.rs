@@ -106,7 +106,8 @@ pub async fn spawn_app(url: &str, o: Overrides) -> TestApp {
          [cycle]\nrulebook = \"{rulebook}\"\n\n[clinics]\npath = \"clinics.csv\"\n\n\
          [replies]\nmax_per_recipient_per_hour = 5\nmax_per_recipient_per_day = 20\n\n\
          [precheck]\naddresses = [\"vardval+forhandskontroll@rjl.test\"]\n\n\
-         [reviewers]\nemails = [{reviewers}]\n\n{extra}\n",
+         [reviewers]\nemails = [{reviewers}]\n\n\
+         # Parallel tests must not all bind the desk's port.\n[web]\nenabled = false\n\n{extra}\n",
         rulebook = super::root().join("config/rulebook-2026.toml").display(),
         reviewers = reviewers.join(", "),
         extra = o.extra_toml,
