@@ -84,16 +84,8 @@ impl JobMail {
         Ok(JobMail { env, from })
     }
 
-    /// Render `<kind>.subject.j2` and `<kind>.txt.j2` and build the message to all of `to`
-    /// (at least one). `reference` becomes the Message-ID's local part.
-    pub fn build(
-        &self,
-        kind: &str,
-        ctx: &Value,
-        to: &[String],
-        reference: &str,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<Rendered> {
+    /// The subject (one line) and the body of template `kind` for `ctx`.
+    fn render(&self, kind: &str, ctx: &Value) -> anyhow::Result<(String, String)> {
         let subject = self
             .env
             .get_template(&format!("{kind}.subject.j2"))?
@@ -104,6 +96,20 @@ impl JobMail {
             .env
             .get_template(&format!("{kind}.txt.j2"))?
             .render(ctx)?;
+        Ok((subject, body))
+    }
+
+    /// Render `<kind>.subject.j2` and `<kind>.txt.j2` and build the message to all of `to`
+    /// (at least one). `reference` becomes the Message-ID's local part.
+    pub fn build(
+        &self,
+        kind: &str,
+        ctx: &Value,
+        to: &[String],
+        reference: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Rendered> {
+        let (subject, body) = self.render(kind, ctx)?;
         let message_id = format!("{reference}@{}", self.from.email.domain());
         let mut rcpts = to.iter().map(|a| {
             a.parse::<Mailbox>()
@@ -145,16 +151,7 @@ impl JobMail {
     ) -> anyhow::Result<Rendered> {
         use lettre::message::header::ContentType;
         use lettre::message::{MultiPart, SinglePart};
-        let subject = self
-            .env
-            .get_template(&format!("{kind}.subject.j2"))?
-            .render(ctx)?
-            .trim()
-            .to_string();
-        let body = self
-            .env
-            .get_template(&format!("{kind}.txt.j2"))?
-            .render(ctx)?;
+        let (subject, body) = self.render(kind, ctx)?;
         let message_id = format!("{reference}@{}", self.from.email.domain());
         let rcpt: Mailbox = to
             .parse()
