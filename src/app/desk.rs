@@ -27,7 +27,10 @@ pub async fn spawn(
         settings: s.clone(),
         clock: clock.clone(),
     });
-    let state = WebState::build(s, store, rulebook, clock)?.with_reingest(reingest);
+    let payouts = super::build_payouts(s, &rulebook)?;
+    let state = WebState::build(s, store, rulebook, clock)?
+        .with_reingest(reingest)
+        .with_payouts(payouts);
     let listener = tokio::net::TcpListener::bind(&s.web.listen)
         .await
         .with_context(|| format!("cannot listen on [web] listen = {}", s.web.listen))?;
