@@ -245,6 +245,7 @@ pub async fn batch(
         .map(|(name, bytes)| {
             minijinja::context! {
                 name,
+                segment => path_segment(name),
                 kind => file_kind(name),
                 bytes => bytes.len(),
             }
@@ -262,6 +263,19 @@ pub async fn batch(
             files,
         },
     )
+}
+
+/// `name` percent-encoded for one URL path segment.
+fn path_segment(name: &str) -> String {
+    name.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b".-_".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 /// A sealed file's kind in Swedish, by its name.
