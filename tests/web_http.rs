@@ -642,24 +642,6 @@ both!(
 // ---------------------------------------------------------------------------------------------
 // Finance
 
-/// Bjorkdalen's payee and organisation number (valid checksums), imported the real way.
-async fn give_bjorkdalen_a_payee(d: &Desk, listed: i64) {
-    use vardval::domain::ids::luhn_check_digit;
-    let body = "5012345";
-    let org = "212000017";
-    let csv = format!(
-        "id,name,emails,listed_inhabitants,org_nr,payee\n\
-         bjorkdalen,Vårdcentralen Björkdalen,kontakt@bjorkdalen.vc.test;verksamhetschef@bjorkdalen.vc.test,{listed},{}-{}{},bg:{body}{}\n",
-        &org[..6],
-        &org[6..],
-        luhn_check_digit(org),
-        luhn_check_digit(body)
-    );
-    vardval::commands::clinics::import_text(&d.store, &csv, 2026, "test", d.clock.now())
-        .await
-        .expect("import the payee");
-}
-
 /// A reviewer's green decision on every clinic's milestone-1 plan (the seeded mails).
 async fn approve_plans(d: &Desk) -> Vec<(String, i64)> {
     let mut out = vec![];
@@ -692,7 +674,7 @@ async fn approve_plans(d: &Desk) -> Vec<(String, i64)> {
 /// sealed by the real payout run on 1 March 2026 (files delivered into `drop`).
 async fn desk_with_batch(url: &str, dir: &std::path::Path) -> (Desk, Vec<(String, i64)>) {
     let mut d = desk(url, dir).await;
-    give_bjorkdalen_a_payee(&d, 8423).await;
+    common::desk::give_bjorkdalen_a_payee(&d, 8423).await;
     let approved = approve_plans(&d).await;
     assert!(approved.iter().any(|(c, _)| c == "bjorkdalen"));
     assert!(approved.len() >= 2, "another clinic without a payee: {approved:?}");
@@ -793,7 +775,7 @@ async fn due_next_matches_the_cli_preview_and_reviewers_decide_reclaims(url: Str
     let (d, approved) = desk_with_batch(&url, dir.path()).await;
     let money = |o: i64| vardval::domain::money::Ore(o).to_string();
     // after the batch: Bjorkdalen had 300 more listed inhabitants (a correction is due)
-    give_bjorkdalen_a_payee(&d, 8723).await;
+    common::desk::give_bjorkdalen_a_payee(&d, 8723).await;
     let batches_before = d.store.payout_batches().await.unwrap();
 
     // `vardval payouts preview --format json` on the same ledger
@@ -824,7 +806,12 @@ async fn due_next_matches_the_cli_preview_and_reviewers_decide_reclaims(url: Str
     f.sign_in("ekonomi", PASSWORD).await;
     let html = f.get("/utbetalningar").await.text();
     assert!(
-        html.contains(&format!("({} rader, summa {})", lines.len(), money(total))),
+        html.contains(&format!(
+            "({} {}, summa {})",
+            lines.len(),
+            if lines.len() == 1 { "rad" } else { "rader" },
+            money(total)
+        )),
         "the page's preview total is the CLI's"
     );
     assert!(html.contains("<td>korrigering</td>"));
