@@ -66,7 +66,6 @@ struct LineView {
     payee: String,
 }
 
-#[allow(clippy::too_many_arguments)]
 fn line_view(
     clinic_id: &str,
     name: &str,
