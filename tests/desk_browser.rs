@@ -5,13 +5,15 @@
 //! Flows: sign in, board, open a submission, override a section, edit and send the decision
 //! mail (it reaches the clinic's mailbox in the mail lab), triage assignment, a form without
 //! its CSRF token refused, keyboard-only confirmation, a session expiring on the manual clock,
-//! a finance user refused on a reviewer page.
+//! a finance user refused on a reviewer page, then the finance pages (what is due next, the
+//! reclaims waiting, the batch sealed by a real payout run and its files).
 //!
 //! `VARDVAL_SKIP_BROWSER=1` skips (and says so); otherwise a missing browser, driver or
 //! axe-core fails the test. `tests/run.sh` installs them. `VARDVAL_SKIP_MAIL=1` skips only the
 //! mail-lab check.
 
 mod common;
+mod payouts_support;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -80,7 +82,11 @@ async fn flows() {
         session_minutes: 30,
         ..WebSettings::default()
     };
-    let d = seed(&url, dir.path(), web).await;
+    let mut d = seed(&url, dir.path(), web).await;
+    let drop_dir = dir.path().join("ekonomi");
+    std::fs::create_dir_all(&drop_dir).unwrap();
+    let payouts = payouts_support::payouts_for(&drop_dir);
+    d.state = d.state.with_payouts(payouts.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let token = CancellationToken::new();
@@ -237,6 +243,32 @@ async fn flows() {
     b.goto(&format!("{base}/tavla")).await;
     b.wait_for("Du har inte behörighet till sidan").await;
     check_page(&b, &axe, "09-ingen-behorighet").await;
+
+    // Finance: Björkdalen (its plan confirmed green above) gets a payee; the due-next preview
+    // shows its instalment, then a real payout run seals batch 1 and its files.
+    common::desk::give_bjorkdalen_a_payee(&d, 8423).await;
+    b.goto(&format!("{base}/utbetalningar")).await;
+    b.wait_for("Nästa schemalagda körning").await;
+    b.wait_for("Ingen utbetalning är förseglad ännu").await;
+    check_page(&b, &axe, "10-utbetalningar").await;
+    let run = vardval::jobs::payouts::run(
+        &d.store,
+        &payouts,
+        &payouts_support::mail(),
+        payouts_support::at7(2026, 3, 1),
+    )
+    .await
+    .unwrap();
+    assert_eq!((run.number, run.lines), (1, 1), "{run:?}");
+    b.goto(&format!("{base}/utbetalningar")).await;
+    b.click("a[href=\"/utbetalningar/1\"]").await;
+    b.wait_for("Stoppade vårdcentraler").await;
+    b.wait_for("Vårdcentralen Björkdalen").await;
+    assert_eq!(b.url().await, format!("{base}/utbetalningar/1"));
+    check_page(&b, &axe, "11-utbetalning").await;
+    b.script("document.querySelector('main').focus(); return true;")
+        .await;
+    b.tab_to("vardval-utbetalning-0001.csv").await;
     // The checker itself can fail: an input without a label is a critical violation.
     b.script(
         "const i = document.createElement('input'); i.type = 'text'; \

@@ -1,9 +1,14 @@
 //! The desk over HTTP without a browser (the router called in-process): sign-in and sessions,
 //! CSRF refusals, roles, security headers, sign-in rate limits, session expiry on the manual
-//! clock, the board and its CSV, the submission page and the original file, and triage. Every
-//! test runs on SQLite and on PostgreSQL.
+//! clock, the board and its CSV, the submission page and the original file, triage, and the
+//! finance pages (batches sealed by the real payout run, files as sealed, the due-next
+//! preview against `vardval payouts preview --format json`, reclaim decisions, the payment
+//! status on a submission page). Every test runs on SQLite and on PostgreSQL.
 
 mod common;
+#[path = "web_http/finance.rs"]
+mod finance;
+mod payouts_support;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -303,8 +308,11 @@ async fn roles_are_enforced_per_page(url: String) {
     let mut finance = Client::new(&d);
     finance.sign_in("ekonomi", PASSWORD).await;
     let start = finance.get("/").await;
-    assert_eq!(start.status, StatusCode::OK);
-    assert!(start.text().contains("ekonomi"));
+    assert_eq!(start.status, StatusCode::SEE_OTHER);
+    assert_eq!(start.location.as_deref(), Some("/utbetalningar"));
+    let payouts = finance.get("/utbetalningar").await;
+    assert_eq!(payouts.status, StatusCode::OK);
+    assert!(payouts.text().contains("ekonomi"));
     for path in ["/tavla", "/tavla.csv", "/att-hantera", "/inlamning/1"] {
         let r = finance.get(path).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}");

@@ -30,7 +30,10 @@ pub async fn spawn(
     let archive = Arc::new(crate::adapters::archive::Archive::new(
         s.resolve(&s.archive.dir),
     ));
-    let state = WebState::build(s, store, rulebook, clock, archive)?.with_reingest(reingest);
+    let payouts = super::build_payouts(s, &rulebook)?;
+    let state = WebState::build(s, store, rulebook, clock, archive)?
+        .with_reingest(reingest)
+        .with_payouts(payouts);
     let listener = tokio::net::TcpListener::bind(&s.web.listen)
         .await
         .with_context(|| format!("cannot listen on [web] listen = {}", s.web.listen))?;

@@ -63,6 +63,8 @@ pub enum Need {
     Read,
     /// Deciding, sending decision mail, clearing triage, reading raw mail.
     Review,
+    /// Reading the payout pages (batches, files, what is due) and a clinic's payment status.
+    Payouts,
 }
 
 /// May `role` use a page that needs `need`?
@@ -70,6 +72,7 @@ pub fn allows(role: Role, need: Need) -> bool {
     match need {
         Need::Read => matches!(role, Role::Reviewer | Role::Admin | Role::Coach),
         Need::Review => matches!(role, Role::Reviewer | Role::Admin),
+        Need::Payouts => matches!(role, Role::Finance | Role::Reviewer | Role::Admin),
     }
 }
 
@@ -93,5 +96,13 @@ mod tests {
         assert!(!allows(Role::Coach, Need::Review));
         assert!(allows(Role::Reviewer, Need::Review));
         assert!(allows(Role::Admin, Need::Review));
+    }
+
+    #[test]
+    fn payouts_are_for_finance_reviewers_and_admins_not_coaches() {
+        assert!(allows(Role::Finance, Need::Payouts));
+        assert!(allows(Role::Reviewer, Need::Payouts));
+        assert!(allows(Role::Admin, Need::Payouts));
+        assert!(!allows(Role::Coach, Need::Payouts));
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod digest;
 pub mod mail;
+pub mod payout_status;
 pub mod payouts;
 pub mod reminders;
 pub mod scheduler;

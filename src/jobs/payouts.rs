@@ -179,7 +179,8 @@ pub async fn propose_reclaims(
     Ok(n)
 }
 
-fn mime_of(name: &str) -> &'static str {
+/// The Content-Type of a sealed payout file, by its name (mail attachments and the desk).
+pub fn mime_of(name: &str) -> &'static str {
     if name.ends_with(".csv") {
         "text/csv; charset=utf-8"
     } else if name.ends_with(".xml") {

@@ -49,7 +49,7 @@ pub use clinics::ClinicChangeRow;
 pub use intake::{Assigned, Intake, IntakeIds, NewMessage, NewOutbox, NewSubmission};
 pub use jobs::{Claim, JobRun, OutboxKindStats};
 pub use outbox::RetryPolicy;
-pub use payouts::{BatchRow, ReclaimRow, Sealed};
+pub use payouts::{BatchRow, ClinicLineRow, ReclaimRow, Sealed};
 pub use reviews::{NewDecision, RecordedDecision};
 pub use rows::{MailboxState, MessageRow, OutboxRow, OutboxStatus, SubmissionRow, TriageRow};
 

@@ -63,6 +63,17 @@ pub struct ReclaimRow {
     pub reason: Option<String>,
 }
 
+/// A sealed line of one clinic, with the batch it is in (the desk's payment status).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ClinicLineRow {
+    pub batch_number: i64,
+    pub due_date: NaiveDate,
+    pub year: i32,
+    pub instalment: u8,
+    pub kind: LineKind,
+    pub amount_ore: i64,
+}
+
 /// What the caller builds inside the sealing transaction from the batch number.
 pub type Built = (Batch, Vec<(String, Vec<u8>)>, Vec<NewOutbox>);
 
@@ -392,6 +403,52 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// The sealed lines of one clinic and cycle year, oldest batch first.
+    pub async fn clinic_payout_lines(
+        &self,
+        clinic_id: &str,
+        year: i32,
+    ) -> Result<Vec<ClinicLineRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT b.number, b.due_date, l.year, l.instalment, l.kind, l.amount_ore \
+             FROM payout_lines l JOIN payout_batches b ON b.id = l.batch_id \
+             WHERE l.clinic_id = $1 AND l.year = $2 ORDER BY b.number, l.seq",
+        )
+        .bind(clinic_id)
+        .bind(i64::from(year))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("read a clinic's payout lines"))?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = col(r, "kind")?;
+                let due: String = col(r, "due_date")?;
+                Ok(ClinicLineRow {
+                    batch_number: col(r, "number")?,
+                    due_date: NaiveDate::parse_from_str(&due, "%Y-%m-%d")
+                        .map_err(|e| decode("due_date", e))?,
+                    year: col::<i64>(r, "year")? as i32,
+                    instalment: col::<i64>(r, "instalment")? as u8,
+                    kind: LineKind::parse(&kind).ok_or_else(|| decode("kind", &kind))?,
+                    amount_ore: col(r, "amount_ore")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The reclaim proposal of one clinic and cycle year, if any.
+    pub async fn reclaim_for(
+        &self,
+        clinic_id: &str,
+        year: i32,
+    ) -> Result<Option<ReclaimRow>, StoreError> {
+        Ok(self
+            .reclaims()
+            .await?
+            .into_iter()
+            .find(|r| r.clinic_id == clinic_id && r.year == year))
     }
 
     /// Every reclaim proposal, by clinic and year.

@@ -18,12 +18,10 @@ use crate::domain::cycle::swedish_local;
 use crate::domain::desk::{self, BoardRow, Filter, Latest, SectionShare, Sort};
 use crate::domain::grading::Grade;
 
-/// GET /: reviewers and coaches go to the board; finance sees its start page.
-pub async fn start(State(state): State<WebState>, viewer: Viewer) -> Result<Response, WebError> {
+/// GET /: reviewers and coaches go to the board; finance goes to the payouts.
+pub async fn start(viewer: Viewer) -> Result<Response, WebError> {
     if viewer.role == Role::Finance {
-        return state
-            .templates()
-            .page("start.html", minijinja::context! { viewer });
+        return Ok(Redirect::to("/utbetalningar").into_response());
     }
     Ok(Redirect::to("/tavla").into_response())
 }

@@ -5,7 +5,7 @@
 //! - [`auth`]: accounts (argon2id), sessions in the ledger, CSRF tokens, sign-in rate limits.
 //! - [`security`]: the security headers on every response.
 //! - [`render`]: the minijinja templates under `templates/web/` and the error pages.
-//! - [`board`], [`submission`], [`decide`], [`triage`]: the pages; decisions go through the
+//! - [`board`], [`submission`], [`decide`], [`triage`], [`finance`]: the pages; decisions go through the
 //!   review core ([`crate::review::Desk`]), never around it. Handlers stay thin; queries live in
 //!   `crate::store`, rules in `crate::domain`.
 //!
@@ -15,6 +15,7 @@ pub mod audit;
 pub mod auth;
 pub mod board;
 pub mod decide;
+pub mod finance;
 pub mod render;
 pub mod security;
 pub mod submission;
@@ -53,6 +54,9 @@ struct Inner {
     /// Records a triage item's mail again once it has been assigned (set by the
     /// composition root; without it, an assignment only teaches the registry).
     reingest: Option<Arc<dyn Reingest>>,
+    /// The payout settings and rulebooks (set by the composition root): without them the
+    /// finance page shows the sealed batches but not what is due next.
+    payouts: Option<crate::jobs::payouts::Payouts>,
 }
 
 /// Reads an archived message again after a reviewer assigned it to a clinic, so that the plan
@@ -107,6 +111,7 @@ impl WebState {
                 archive,
                 templates: render::Templates::load()?,
                 reingest: None,
+                payouts: None,
             }),
         })
     }
@@ -122,6 +127,23 @@ impl WebState {
                 ..inner
             }),
         }
+    }
+
+    /// With the payout settings (see [`Inner::payouts`]).
+    pub fn with_payouts(self, p: crate::jobs::payouts::Payouts) -> WebState {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|_| {
+            panic!("with_payouts is called while building, before the state is shared")
+        });
+        WebState {
+            inner: Arc::new(Inner {
+                payouts: Some(p),
+                ..inner
+            }),
+        }
+    }
+
+    pub fn payouts(&self) -> Option<&crate::jobs::payouts::Payouts> {
+        self.inner.payouts.as_ref()
     }
 
     pub fn reingest(&self) -> Option<&Arc<dyn Reingest>> {
@@ -173,6 +195,10 @@ pub fn router(state: WebState) -> Router {
         .route("/att-hantera/{id}", get(triage::item))
         .route("/att-hantera/{id}/tilldela", post(triage::assign))
         .route("/att-hantera/{id}/avvisa", post(triage::reject))
+        .route("/utbetalningar", get(finance::page))
+        .route("/utbetalningar/aterkrav", post(finance::decide_reclaim))
+        .route("/utbetalningar/{number}", get(finance::batch))
+        .route("/utbetalningar/{number}/filer/{name}", get(finance::file))
         .route("/desk.css", get(render::stylesheet))
         .fallback(render::not_found)
         .layer(axum::middleware::from_fn(security::headers))

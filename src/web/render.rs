@@ -15,7 +15,6 @@ pub struct Templates {
 const SOURCES: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/web/base.html")),
     ("login.html", include_str!("../../templates/web/login.html")),
-    ("start.html", include_str!("../../templates/web/start.html")),
     ("board.html", include_str!("../../templates/web/board.html")),
     (
         "submission.html",
@@ -32,6 +31,14 @@ const SOURCES: &[(&str, &str)] = &[
     (
         "triage_item.html",
         include_str!("../../templates/web/triage_item.html"),
+    ),
+    (
+        "finance.html",
+        include_str!("../../templates/web/finance.html"),
+    ),
+    (
+        "finance_batch.html",
+        include_str!("../../templates/web/finance_batch.html"),
     ),
     ("error.html", include_str!("../../templates/web/error.html")),
 ];

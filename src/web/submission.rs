@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::WebState;
 use super::auth::Viewer;
 use super::render::WebError;
-use crate::domain::access::Need;
+use crate::domain::access::{Need, allows};
 use crate::domain::analysis::stored::{StoredAnalysis, StoredSection};
 use crate::domain::cycle::swedish_local;
 use crate::domain::desk::sections_from_json;
@@ -162,6 +162,12 @@ pub async fn page(
             mail_queued => d.mail_outbox_id.is_some(),
         }
     });
+    // The clinic's payment status for the cycle year (reviewers, admins; not coaches).
+    let payment = if allows(viewer.role, Need::Payouts) {
+        Some(super::finance::clinic_status_view(&state, &s.clinic_id, rb.year).await?)
+    } else {
+        None
+    };
     state.templates().page(
         "submission.html",
         minijinja::context! {
@@ -197,6 +203,7 @@ pub async fn page(
             h_points => a.as_ref().and_then(|a| a.h_points),
             versions => version_views,
             decision,
+            payment,
         },
     )
 }
@@ -240,7 +247,7 @@ pub async fn original(
 }
 
 /// `attachment; filename="ascii"; filename*=UTF-8''percent-encoded` (RFC 6266).
-fn attachment(name: &str) -> String {
+pub(super) fn attachment(name: &str) -> String {
     let ascii: String = name
         .chars()
         .map(|c| {

@@ -127,3 +127,22 @@ impl vardval::web::Reingest for LedgerReingest {
         })
     }
 }
+
+/// Bjorkdalen's listed inhabitants, payee and organisation number (valid checksums),
+/// imported the real way (for the finance pages).
+pub async fn give_bjorkdalen_a_payee(d: &Desk, listed: i64) {
+    use vardval::domain::ids::luhn_check_digit;
+    let body = "5012345";
+    let org = "212000017";
+    let csv = format!(
+        "id,name,emails,listed_inhabitants,org_nr,payee\n\
+         bjorkdalen,Vårdcentralen Björkdalen,kontakt@bjorkdalen.vc.test;verksamhetschef@bjorkdalen.vc.test,{listed},{}-{}{},bg:{body}{}\n",
+        &org[..6],
+        &org[6..],
+        luhn_check_digit(org),
+        luhn_check_digit(body)
+    );
+    vardval::commands::clinics::import_text(&d.store, &csv, 2026, "test", d.clock.now())
+        .await
+        .expect("import the payee");
+}
