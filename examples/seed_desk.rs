@@ -14,7 +14,9 @@ use vardval::domain::analysis::analyse;
 use vardval::domain::analysis::stored::StoredAnalysis;
 use vardval::domain::document::TextSource;
 use vardval::extract::{Limits, extract};
-use vardval::store::{Intake, MessageClass, NewDecision, NewMessage, NewSubmission, SubmissionKind};
+use vardval::store::{
+    Intake, MessageClass, NewDecision, NewMessage, NewSubmission, SubmissionKind,
+};
 
 const CLINICS: usize = 40;
 const YEARS: [i32; 5] = [2022, 2023, 2024, 2025, 2026];
@@ -77,7 +79,8 @@ async fn main() -> anyhow::Result<()> {
                 let versions = if milestone == 1 && i % 3 == 0 { 2 } else { 1 };
                 for v in 0..versions {
                     n += 1;
-                    let (name, stored, grade) = &docs[(i + usize::from(milestone) + v) % docs.len()];
+                    let (name, stored, grade) =
+                        &docs[(i + usize::from(milestone) + v) % docs.len()];
                     let at = if milestone == 1 {
                         Utc.with_ymd_and_hms(year, 2, 1 + (i % 20) as u32 + v as u32, 9, 0, 0)
                     } else {
@@ -149,7 +152,10 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     store.close().await;
-    eprintln!("seeded {n} submissions for {CLINICS} clinics over {} years", YEARS.len());
+    eprintln!(
+        "seeded {n} submissions for {CLINICS} clinics over {} years",
+        YEARS.len()
+    );
     println!("{}", shown.expect("a submission of the rulebook's year"));
     Ok(())
 }
