@@ -129,7 +129,7 @@ async fn main() -> anyhow::Result<()> {
                     if year == rulebook.year && shown.is_none() {
                         shown = Some(id);
                     }
-                    if n % 2 == 0 && v + 1 == versions {
+                    if n.is_multiple_of(2) && v + 1 == versions {
                         store
                             .record_decision(
                                 &NewDecision {
