@@ -98,13 +98,18 @@ ensure_mail_lab() {
 AXE_VERSION=4.10.3
 ensure_browser() {
   [ "${VARDVAL_SKIP_BROWSER:-}" = 1 ] && { say "VARDVAL_SKIP_BROWSER=1: browser tests will be skipped"; return; }
-  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null \
-     || ! command -v npm >/dev/null; then
-    if [ "$(id -u)" != 0 ]; then say "chromium, chromium-driver and npm are missing and I am not root"; exit 1; fi
-    say "installing chromium, chromium-driver and npm from Debian packages"
+  # npm only when there is none: a Node.js from NodeSource (as on the project's machines)
+  # brings its own npm and conflicts with Debian's npm package.
+  local pkgs=()
+  command -v chromium >/dev/null || pkgs+=(chromium)
+  command -v chromedriver >/dev/null || pkgs+=(chromium-driver)
+  command -v npm >/dev/null || pkgs+=(npm)
+  if [ ${#pkgs[@]} -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then say "${pkgs[*]} missing and I am not root"; exit 1; fi
+    say "installing ${pkgs[*]} from Debian packages"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
-      chromium chromium-driver npm >/dev/null
+      "${pkgs[@]}" >/dev/null
   fi
   if ! grep -qs "\"version\": \"$AXE_VERSION\"" tests/web/node_modules/axe-core/package.json; then
     say "installing axe-core $AXE_VERSION from npm into tests/web/node_modules"

@@ -366,6 +366,38 @@ pub async fn decide_reclaim(
     Ok(Redirect::to("/utbetalningar").into_response())
 }
 
+#[derive(Debug, Deserialize)]
+pub struct PresentationForm {
+    csrf: Option<String>,
+    note: Option<String>,
+}
+
+/// POST /inlamning/{id}/presentation: a reviewer registers that the submission's clinic
+/// presented its work at Utvecklingskraft in the rulebook's cycle year (instalment 2 becomes
+/// due); the same call as `vardval review presented`, audited as `web:USER`, idempotent.
+pub async fn register_presentation(
+    State(state): State<WebState>,
+    viewer: Viewer,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    Form(f): Form<PresentationForm>,
+) -> Result<Response, WebError> {
+    viewer.check_csrf(f.csrf.as_deref())?;
+    viewer.require(Need::Review)?;
+    let s = state
+        .store()
+        .submission(id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let note = f.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    let by = format!("web:{}", viewer.username);
+    state
+        .desk()
+        .presented(&s.clinic_id, state.rulebook().year, &by, note, state.now())
+        .await
+        .map_err(|e| WebError::BadRequest(format!("Presentationen kunde inte registreras: {e}")))?;
+    Ok(Redirect::to(&format!("/inlamning/{id}#betalning")).into_response())
+}
+
 /// The payment status of a clinic for a cycle year, shaped for the submission page.
 pub async fn clinic_status_view(
     state: &WebState,

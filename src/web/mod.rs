@@ -197,6 +197,10 @@ pub fn router(state: WebState) -> Router {
         .route("/att-hantera/{id}/avvisa", post(triage::reject))
         .route("/utbetalningar", get(finance::page))
         .route("/utbetalningar/aterkrav", post(finance::decide_reclaim))
+        .route(
+            "/inlamning/{id}/presentation",
+            post(finance::register_presentation),
+        )
         .route("/utbetalningar/{number}", get(finance::batch))
         .route("/utbetalningar/{number}/filer/{name}", get(finance::file))
         .route("/desk.css", get(render::stylesheet))

@@ -168,6 +168,19 @@ pub async fn page(
     } else {
         None
     };
+    // The presentation at Utvecklingskraft (it makes instalment 2 due).
+    let presentation = store
+        .presentations(rb.year)
+        .await?
+        .into_iter()
+        .find(|p| p.clinic_id == s.clinic_id)
+        .map(|p| {
+            minijinja::context! {
+                by => p.registered_by,
+                at => swedish_local(p.registered_at, tz),
+                note => p.note,
+            }
+        });
     state.templates().page(
         "submission.html",
         minijinja::context! {
@@ -176,6 +189,8 @@ pub async fn page(
             id => s.id,
             clinic_id => &s.clinic_id,
             clinic_name,
+            presentation,
+            year => rb.year,
             milestone => s.milestone,
             milestone_name => milestone.map(|m| m.name.clone()).unwrap_or_default(),
             version => s.version,

@@ -8,6 +8,7 @@ use super::*;
 crate::both!(
     finance_sees_batches_lines_and_sealed_files,
     due_next_matches_the_cli_preview_and_reviewers_decide_reclaims,
+    reviewers_register_the_presentation_on_the_desk,
 );
 
 /// A reviewer's green decision on every clinic's milestone-1 plan (the seeded mails).
@@ -321,4 +322,67 @@ async fn due_next_matches_the_cli_preview_and_reviewers_decide_reclaims(url: Str
     let page = r.get(&format!("/inlamning/{bj}")).await.text();
     assert!(page.contains("Återkrav: godkänt: dras tillbaka"));
     d.store.close().await;
+}
+
+async fn reviewers_register_the_presentation_on_the_desk(url: String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, approved) = desk_with_batch(&url, dir.path()).await;
+    let (_, bj) = approved.iter().find(|(c, _)| c == "bjorkdalen").unwrap();
+    let path = format!("/inlamning/{bj}/presentation");
+    let mut r = Client::new(&d);
+    r.sign_in("granskare", PASSWORD).await;
+    let page = r.get(&format!("/inlamning/{bj}")).await;
+    assert!(page.text().contains(&format!("action=\"{path}\"")));
+    let csrf = page.csrf();
+    // Without the token, and as finance: refused, nothing recorded.
+    let bare = r.post(&path, &[("note", "x")]).await;
+    assert_eq!(bare.status, StatusCode::FORBIDDEN, "no CSRF token");
+    let mut f = Client::new(&d);
+    f.sign_in("ekonomi", PASSWORD).await;
+    let fin_csrf = f.get("/utbetalningar").await.csrf();
+    let refused = f.post(&path, &[("csrf", &fin_csrf)]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "finance may not");
+    assert!(d.store.presentations(2026).await.unwrap().is_empty());
+    // The reviewer registers it; twice is once.
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("note", "Presenterade i Jönköping"),
+    ];
+    let done = r.post(&path, &form).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text());
+    let again = r.post(&path, &form).await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "idempotent");
+    let p = d.store.presentations(2026).await.unwrap();
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].clinic_id, "bjorkdalen");
+    assert_eq!(p[0].registered_by, "web:granskare");
+    let page = r.get(&format!("/inlamning/{bj}")).await.text();
+    assert!(page.contains("av web:granskare: Presenterade i Jönköping"));
+    // Instalment 2 is now due in the next run, as the CLI's preview says.
+    let preview = vardval::jobs::payouts::preview(
+        &d.store,
+        &payouts_support::payouts_for(&dir.path().join("ekonomi")),
+    )
+    .await
+    .unwrap();
+    assert!(
+        preview
+            .lines
+            .iter()
+            .any(|l| l.clinic_id == "bjorkdalen" && l.instalment == 2),
+        "{preview:?}"
+    );
+    let audit = d
+        .store
+        .audit_list(100, &vardval::store::AuditFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|a| a.actor == "web:granskare" && a.action == "presentation.register")
+            .count(),
+        1
+    );
+    assert!(d.store.audit_verify().await.unwrap().ok());
 }
