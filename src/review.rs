@@ -52,6 +52,9 @@ pub struct DecisionRequest {
     pub edited_body: Option<String>,
     /// A line about the instalment for green mails (from the money work); `None`: none.
     pub instalment: Option<String>,
+    /// The latest decision the reviewer saw (0: none): recording is refused if another came
+    /// in since (the desk's preview → send). `None`: no such check (the command line).
+    pub follows: Option<i64>,
 }
 
 /// A decision worked out but not recorded: what the desk shows before the reviewer commits.
@@ -281,7 +284,7 @@ impl Desk {
         };
         let recorded = self
             .store
-            .record_decision_detail(&draft.decision, outbox, now)
+            .record_decision_following(&draft.decision, outbox, now, req.follows)
             .await?;
         Ok(Decided { draft, recorded })
     }

@@ -21,6 +21,7 @@ both!(
     audit_chain_verifies_and_names_an_edited_row,
     concurrent_decisions_do_not_fork_the_chain,
     registry_import_is_audited,
+    two_reviewers_sending_at_once_send_one_decision,
 );
 
 const M1: &[char] = &['A', 'B', 'C', 'D', 'E', 'F', 'G'];
@@ -300,5 +301,61 @@ async fn registry_import_is_audited(url: String) {
     assert_eq!(rows[0].action, "clinic.add");
     assert_eq!(rows[0].actor, "import:anna");
     assert!(s.audit_verify().await.unwrap().ok());
+    s.close().await;
+}
+
+/// Two reviewers previewed the same submission (no decision yet) and press "send" at the same
+/// moment with different decisions: the check that no decision came in since the preview runs
+/// inside the decision's transaction, so exactly one is recorded and one mail queued.
+async fn two_reviewers_sending_at_once_send_one_decision(url: String) {
+    let s = Store::connect(&url).await.unwrap();
+    let sub = submit(&s, "k1", "vc-a", Grade::Yellow, &['D']).await;
+    let mut tasks = Vec::new();
+    for (who, ov) in [
+        ("web:anna", Overrides::confirm()),
+        (
+            "web:bo",
+            Overrides {
+                grade: Some(Grade::Red),
+                ..Overrides::confirm()
+            },
+        ),
+    ] {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let d = decision(sub, Grade::Yellow, &['D'], &ov, who);
+            s.record_decision_following(&d, Some(mail("plan@vc-a.vc.test")), t0(), Some(0))
+                .await
+        }));
+    }
+    let mut ok = 0;
+    let mut refused = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(r) => {
+                assert!(r.created && r.mail_queued);
+                ok += 1;
+            }
+            Err(StoreError::DecidedMeanwhile {
+                expected, latest, ..
+            }) => {
+                assert_eq!(expected, 0);
+                assert!(latest > 0);
+                refused += 1;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!((ok, refused), (1, 1));
+    assert_eq!(s.decisions(2026).await.unwrap().len(), 1);
+    assert_eq!(s.outbox_backlog().await.unwrap().0, 1, "one decision mail");
+    // Following the decision that is there now works.
+    let latest = s.decision_for_submission(sub).await.unwrap().unwrap().id;
+    let d = decision(sub, Grade::Yellow, &[], &Overrides::confirm(), "web:anna");
+    let r = s
+        .record_decision_following(&d, None, t0(), Some(latest))
+        .await
+        .unwrap();
+    assert!(r.created && r.id > latest);
     s.close().await;
 }

@@ -58,6 +58,7 @@ async fn desk_preview_records_nothing_and_red_mail_reaches_clinic_and_coaches(ur
         send: true,
         edited_body: None,
         instalment: None,
+        follows: None,
     };
     let draft = d.draft(&req, t0()).await.unwrap();
     assert_eq!(draft.decision.grade, Grade::Red);

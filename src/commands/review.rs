@@ -172,6 +172,7 @@ pub async fn decide(
         send,
         edited_body: None,
         instalment,
+        follows: None,
     };
     let res = d.decide(&req, SystemClock.now()).await;
     d.store.close().await;

@@ -130,6 +130,14 @@ pub enum StoreError {
         newer_id: i64,
         newer_version: i64,
     },
+    #[error(
+        "cannot decide on submission {submission_id}: decision {latest} was recorded since the reviewer looked (expected {expected})"
+    )]
+    DecidedMeanwhile {
+        submission_id: i64,
+        expected: i64,
+        latest: i64,
+    },
 }
 
 /// Shorthand for wrapping a sqlx error with what we were doing.

@@ -158,6 +158,20 @@ impl Store {
         mail: Option<NewOutbox>,
         now: DateTime<Utc>,
     ) -> Result<RecordedDecision, StoreError> {
+        self.record_decision_following(d, mail, now, None).await
+    }
+
+    /// [`Store::record_decision_detail`] for a reviewer who saw the submission when `follows`
+    /// was its latest decision (0: none): refused with [`StoreError::DecidedMeanwhile`] when
+    /// another decision was recorded since, checked inside the decision's transaction, so two
+    /// reviewers sending at the same moment cannot both send a decision mail.
+    pub async fn record_decision_following(
+        &self,
+        d: &NewDecision,
+        mail: Option<NewOutbox>,
+        now: DateTime<Utc>,
+        follows: Option<i64>,
+    ) -> Result<RecordedDecision, StoreError> {
         let mut tx = self.begin_write().await.map_err(q("begin a decision"))?;
         let sub =
             sqlx::query("SELECT clinic_id, milestone, version FROM submissions WHERE id = $1")
@@ -207,6 +221,16 @@ impl Store {
             .map_err(q("read the latest decision"))?
             .map(|r| decision_row(&r))
             .transpose()?;
+        if let Some(expected) = follows {
+            let current = latest.as_ref().map_or(0, |l| l.id);
+            if current != expected {
+                return Err(StoreError::DecidedMeanwhile {
+                    submission_id: d.submission_id,
+                    expected,
+                    latest: current,
+                });
+            }
+        }
         let repeat = latest
             .filter(|l| l.grade == d.grade && l.sections == d.sections && l.comment == d.comment);
         let (id, created, mut mail_outbox_id) = match repeat {

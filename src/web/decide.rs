@@ -47,6 +47,11 @@ fn desk_error(e: DeskError) -> WebError {
                 "Det finns en nyare version (version {newer_version}). Bedöm den senaste versionen."
             ))
         }
+        DeskError::Store(StoreError::DecidedMeanwhile { .. }) => WebError::BadRequest(
+            "Ett nytt beslut har redan registrerats för inlämningen sedan du förhandsgranskade. \
+             Öppna inlämningen igen för att se det."
+                .into(),
+        ),
         DeskError::NoSubmission(_) => WebError::NotFound,
         DeskError::Review(e) => {
             WebError::BadRequest(format!("Bedömningen gick inte att räkna fram: {e}"))
@@ -98,6 +103,9 @@ fn request(
             .map(|b| b.replace("\r\n", "\n"))
             .filter(|b| !b.trim().is_empty()),
         instalment: None,
+        // Sending checks, in the decision's transaction, that no decision came in since
+        // the preview.
+        follows: form.get("after").and_then(|a| a.parse().ok()),
     }
 }
 
