@@ -161,21 +161,7 @@ async fn whole_cycle(url: String) {
     );
     // a proposal alone takes nothing back; the digest lists what waits for a decision
     assert!(payouts::preview(&store, &p).await.unwrap().lines.is_empty());
-    let ctx = vardval::jobs::JobContext {
-        store: store.clone(),
-        registry: vardval::mail::registry::Registry::from_csv(
-            "id,name,emails,listed_inhabitants\n",
-        )
-        .unwrap()
-        .into(),
-        rulebook: Rulebook::embedded(),
-        mail: mail(),
-        reminders: Default::default(),
-        reviewers: vec![],
-        max_per_hour: 5,
-        max_per_day: 20,
-        payouts: None,
-    };
+    let ctx = job_context(&store, vec![], None);
     let digest = vardval::jobs::digest::facts(&ctx, at7(2026, 12, 7))
         .await
         .unwrap();
@@ -342,21 +328,7 @@ async fn bad_input_stops_only_that_clinic(url: String) {
         .collect();
     check_files(dir.path(), r.number, &want);
     // the reviewers' weekly digest names the stopped clinics and why
-    let ctx = vardval::jobs::JobContext {
-        store: store.clone(),
-        registry: vardval::mail::registry::Registry::from_csv(
-            "id,name,emails,listed_inhabitants\n",
-        )
-        .unwrap()
-        .into(),
-        rulebook: Rulebook::embedded(),
-        mail: mail(),
-        reminders: Default::default(),
-        reviewers: vec!["granskare@rjl.test".into()],
-        max_per_hour: 5,
-        max_per_day: 20,
-        payouts: None,
-    };
+    let ctx = job_context(&store, vec!["granskare@rjl.test".into()], None);
     let digest = vardval::jobs::digest::facts(&ctx, at7(2026, 3, 2))
         .await
         .unwrap();
@@ -417,7 +389,7 @@ async fn bad_input_stops_only_that_clinic(url: String) {
 }
 
 async fn the_scheduler_runs_the_payout_job_once_per_slot(url: String) {
-    use vardval::jobs::{JobContext, Scheduler};
+    use vardval::jobs::Scheduler;
     let store = Store::connect(&url).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let jan = Utc.with_ymd_and_hms(2026, 1, 10, 9, 0, 0).unwrap();
@@ -431,21 +403,7 @@ async fn the_scheduler_runs_the_payout_job_once_per_slot(url: String) {
     for i in 0..2 {
         decide(&store, &clinic_id(i), 1, Grade::Green, feb).await;
     }
-    let ctx = JobContext {
-        store: store.clone(),
-        registry: vardval::mail::registry::Registry::from_csv(
-            "id,name,emails,listed_inhabitants\n",
-        )
-        .unwrap()
-        .into(),
-        rulebook: Rulebook::embedded(),
-        mail: mail(),
-        reminders: Default::default(),
-        reviewers: vec![],
-        max_per_hour: 5,
-        max_per_day: 20,
-        payouts: Some(payouts_for(dir.path())),
-    };
+    let ctx = job_context(&store, vec![], Some(payouts_for(dir.path())));
     let jobs = Scheduler::standard_jobs(&ctx, "0 30 7 * * Mon").unwrap();
     let names: Vec<&str> = jobs.iter().map(|j| j.kind.name()).collect();
     assert!(
@@ -494,7 +452,7 @@ async fn the_scheduler_runs_the_payout_job_once_per_slot(url: String) {
 }
 
 async fn a_failed_scheduled_run_is_retried_until_delivered(url: String) {
-    use vardval::jobs::{JobContext, Scheduler};
+    use vardval::jobs::Scheduler;
     let store = Store::connect(&url).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let jan = Utc.with_ymd_and_hms(2026, 1, 10, 9, 0, 0).unwrap();
@@ -509,21 +467,7 @@ async fn a_failed_scheduled_run_is_retried_until_delivered(url: String) {
     // the pickup directory cannot be made: a plain file is in its place
     let pickup = dir.path().join("ekonomi");
     std::fs::write(&pickup, b"not a directory").unwrap();
-    let ctx = JobContext {
-        store: store.clone(),
-        registry: vardval::mail::registry::Registry::from_csv(
-            "id,name,emails,listed_inhabitants\n",
-        )
-        .unwrap()
-        .into(),
-        rulebook: Rulebook::embedded(),
-        mail: mail(),
-        reminders: Default::default(),
-        reviewers: vec![],
-        max_per_hour: 5,
-        max_per_day: 20,
-        payouts: Some(payouts_for(&pickup)),
-    };
+    let ctx = job_context(&store, vec![], Some(payouts_for(&pickup)));
     let jobs = Scheduler::standard_jobs(&ctx, "0 30 7 * * Mon").unwrap();
     let sch = Scheduler {
         ctx,
@@ -567,4 +511,28 @@ async fn a_failed_scheduled_run_is_retried_until_delivered(url: String) {
     // finished now: later ticks leave it alone
     let r = sch.tick(t + chrono::Duration::minutes(30)).await.unwrap();
     assert!(r.runs.iter().all(|x| x.job != "payouts"));
+}
+
+/// The scheduler's context over `store` with no clinics in the registry (the payout facts come
+/// from the ledger), the embedded rulebook and the given reviewers and payout settings.
+fn job_context(
+    store: &vardval::store::Store,
+    reviewers: Vec<String>,
+    payouts: Option<vardval::jobs::payouts::Payouts>,
+) -> vardval::jobs::JobContext {
+    vardval::jobs::JobContext {
+        store: store.clone(),
+        registry: vardval::mail::registry::Registry::from_csv(
+            "id,name,emails,listed_inhabitants\n",
+        )
+        .unwrap()
+        .into(),
+        rulebook: Rulebook::embedded(),
+        mail: mail(),
+        reminders: Default::default(),
+        reviewers,
+        max_per_hour: 5,
+        max_per_day: 20,
+        payouts,
+    }
 }
