@@ -664,7 +664,7 @@ mod web;
 pub use jobs::{DigestSettings, ReminderSettings, ReviewerSettings, ScheduleSettings};
 pub use net::{DEFAULT_BATCH_BYTES, FolderCase, TlsMode, is_loopback_host};
 pub use payouts::{FinanceSettings, PayoutSettings};
-pub use web::WebSettings;
+pub use web::{OidcSettings, TokenAuth, WebSettings};
 
 #[cfg(test)]
 mod tests;

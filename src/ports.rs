@@ -215,3 +215,26 @@ pub trait FileDrop: Send + Sync + std::fmt::Debug {
     /// Where the files go, as a person reads it (a directory path).
     fn describe(&self) -> String;
 }
+
+/// A small HTTP client for talking to an OpenID provider (discovery, keys, the token
+/// endpoint). Bodies are bounded and requests time out; redirects are not followed.
+pub trait HttpFetch: Send + Sync + std::fmt::Debug {
+    /// GET `url` (`Accept: application/json`).
+    fn get<'a>(&'a self, url: &'a str)
+    -> futures::future::BoxFuture<'a, Result<HttpReply, String>>;
+    /// POST `form` as `application/x-www-form-urlencoded`, with HTTP Basic credentials when
+    /// `basic` is given.
+    fn post_form<'a>(
+        &'a self,
+        url: &'a str,
+        form: &'a [(&'a str, &'a str)],
+        basic: Option<(&'a str, &'a str)>,
+    ) -> futures::future::BoxFuture<'a, Result<HttpReply, String>>;
+}
+
+/// An HTTP answer: status and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpReply {
+    pub status: u16,
+    pub body: Vec<u8>,
+}

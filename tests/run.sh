@@ -118,11 +118,30 @@ ensure_browser() {
   fi
 }
 
+# The desk's OpenID Connect sign-in tests (tests/oidc_signin.rs): a real OpenID provider,
+# the npm package oidc-provider at the version pinned in tests/oidc/package-lock.json.
+ensure_oidc() {
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    if [ "$(id -u)" != 0 ]; then say "node/npm missing and I am not root"; exit 1; fi
+    say "installing nodejs and npm from Debian packages"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
+      nodejs npm >/dev/null
+  fi
+  local want
+  want=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dependencies"]["oidc-provider"])' tests/oidc/package.json)
+  if ! grep -qs "\"version\": \"$want\"" tests/oidc/node_modules/oidc-provider/package.json; then
+    say "installing oidc-provider $want from npm into tests/oidc/node_modules"
+    npm ci --no-audit --no-fund --silent --prefix tests/oidc >/dev/null
+  fi
+}
+
 ensure_postgres
 ensure_ocr
 ensure_xsd
 ensure_mail_lab
 ensure_browser
+ensure_oidc
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast

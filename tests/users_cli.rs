@@ -105,6 +105,7 @@ async fn accounts_from_the_command_line() {
     assert_eq!(rows[0]["username"], "anna");
     assert_eq!(rows[0]["role"], "reviewer");
     assert_eq!(rows[1]["role"], "finance");
+    assert_eq!(rows[0]["sign_in"], "local");
 
     // The stored hashes verify the passwords given; passwd and disable change that.
     let store = vardval::store::Store::connect(&format!(

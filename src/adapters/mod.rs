@@ -4,6 +4,7 @@
 //! - [`archive`]: the content-addressed raw-message archive on disk.
 //! - [`maildir`]: Maildir as a [`crate::ports::MailSource`].
 //! - [`filedrop`]: a directory as a [`crate::ports::FileDrop`] for payout files (atomic).
+//! - [`http`]: a small HTTP/1.1 client (hyper) as a [`crate::ports::HttpFetch`] for OpenID Connect.
 //! - [`imap`]: IMAP as a [`crate::ports::MailSource`] (IDLE, MOVE, XOAUTH2, STARTTLS/TLS).
 //! - [`sdnotify`]: systemd's `sd_notify` (READY, WATCHDOG, STOPPING) over `$NOTIFY_SOCKET`.
 //! - [`smtp`]: SMTP and a directory of .eml files as [`crate::ports::Transport`]s.
@@ -12,6 +13,7 @@
 
 pub mod archive;
 pub mod filedrop;
+pub mod http;
 pub mod imap;
 pub mod maildir;
 pub mod sdnotify;

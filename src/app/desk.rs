@@ -31,13 +31,42 @@ pub async fn spawn(
         s.resolve(&s.archive.dir),
     ));
     let payouts = super::build_payouts(s, &rulebook)?;
-    let state = WebState::build(s, store, rulebook, clock, archive)?
+    let mut state = WebState::build(s, store, rulebook, clock, archive)?
         .with_reingest(reingest)
         .with_payouts(payouts);
+    if let Some(o) = &s.web.oidc {
+        state = state.with_oidc(oidc_provider(s, o)?);
+    }
     let listener = tokio::net::TcpListener::bind(&s.web.listen)
         .await
         .with_context(|| format!("cannot listen on [web] listen = {}", s.web.listen))?;
     Ok(tokio::spawn(serve(state, listener, token)))
+}
+
+/// The identity provider of `[web.oidc]`: the client secret from its environment variable
+/// (missing is an error at start-up), HTTP through the hyper adapter.
+fn oidc_provider(
+    s: &Settings,
+    o: &crate::config::OidcSettings,
+) -> anyhow::Result<crate::web::oidc::Provider> {
+    let secret = std::env::var(&o.client_secret_env).with_context(|| {
+        format!(
+            "[web.oidc] client_secret_env = {:?}: that environment variable is not set",
+            o.client_secret_env
+        )
+    })?;
+    let redirect = o
+        .redirect_url(s.web.public_url.as_deref())
+        .context("[web.oidc] needs redirect_url or [web] public_url")?;
+    let ca = o.ca_file.as_ref().map(|p| s.resolve(p));
+    let http =
+        crate::adapters::http::HyperHttp::new(ca.as_deref(), std::time::Duration::from_secs(10))?;
+    Ok(crate::web::oidc::Provider::new(
+        o.clone(),
+        secret,
+        redirect,
+        Arc::new(http),
+    ))
 }
 
 /// Records an assigned triage mail through a pipeline built for the purpose: its registry is

@@ -76,6 +76,15 @@ pub async fn passwd(
     let s = Settings::load(config)?;
     let hash = hash_password(&read_password(password_env)?)?;
     let store = open_store(&s).await?;
+    if store
+        .user(username)
+        .await?
+        .is_some_and(|u| u.password_hash == crate::store::OIDC_ACCOUNT)
+    {
+        bail!(
+            "{username} signs in through the identity provider ([web.oidc]) and has no password              here; `users disable` locks the account out"
+        );
+    }
     if !store.set_password(username, &hash, now()).await? {
         bail!("no user {username}");
     }
@@ -86,6 +95,13 @@ pub async fn passwd(
 pub async fn list(config: &Path, json: bool) -> anyhow::Result<()> {
     let store = open_store(&Settings::load(config)?).await?;
     let users = store.users().await?;
+    let kind = |u: &crate::store::UserRow| {
+        if u.password_hash == crate::store::OIDC_ACCOUNT {
+            "oidc"
+        } else {
+            "local"
+        }
+    };
     if json {
         for u in &users {
             println!(
@@ -94,6 +110,7 @@ pub async fn list(config: &Path, json: bool) -> anyhow::Result<()> {
                     "username": u.username,
                     "role": u.role.as_str(),
                     "disabled": u.disabled,
+                    "sign_in": kind(u),
                     "created_at": crate::store::ts(u.created_at),
                 })
             );
@@ -101,9 +118,10 @@ pub async fn list(config: &Path, json: bool) -> anyhow::Result<()> {
     } else {
         for u in &users {
             println!(
-                "{:<20} {:<10} {}",
+                "{:<28} {:<10} {:<6} {}",
                 u.username,
                 u.role.as_str(),
+                kind(u),
                 if u.disabled { "avstängd" } else { "aktiv" }
             );
         }

@@ -20,6 +20,7 @@ mod clean;
 mod clinics;
 mod intake;
 mod jobs;
+mod oidc;
 mod outbox;
 mod payouts;
 mod reviews;
@@ -48,6 +49,7 @@ pub use clean::{storable_text, storable_text_changes};
 pub use clinics::ClinicChangeRow;
 pub use intake::{Assigned, Intake, IntakeIds, NewMessage, NewOutbox, NewSubmission};
 pub use jobs::{Claim, JobRun, OutboxKindStats};
+pub use oidc::{OIDC_ACCOUNT, OidcAccount, OidcPending};
 pub use outbox::RetryPolicy;
 pub use payouts::{BatchRow, ClinicLineRow, ReclaimRow, Sealed};
 pub use reviews::{NewDecision, RecordedDecision};
@@ -302,6 +304,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "payouts",
         include_str!("../../migrations/sqlite/0009_payouts.sql"),
     ),
+    (
+        11,
+        "oidc",
+        include_str!("../../migrations/sqlite/0011_oidc.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -348,6 +355,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         9,
         "payouts",
         include_str!("../../migrations/postgres/0009_payouts.sql"),
+    ),
+    (
+        11,
+        "oidc",
+        include_str!("../../migrations/postgres/0011_oidc.sql"),
     ),
 ];
 

@@ -56,7 +56,7 @@ pub fn session_hash(id: &str) -> String {
     hex::encode(Sha256::digest(id.as_bytes()))
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(super) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -67,7 +67,7 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-fn set_cookie(state: &WebState, name: &str, value: &str, clear: bool) -> HeaderValue {
+pub(super) fn set_cookie(state: &WebState, name: &str, value: &str, clear: bool) -> HeaderValue {
     let secure = if state.settings().secure_cookies() {
         "; Secure"
     } else {
@@ -116,7 +116,7 @@ impl Viewer {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -168,11 +168,11 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 
 #[derive(Debug, Deserialize)]
 pub struct NextQuery {
-    next: Option<String>,
+    pub(super) next: Option<String>,
 }
 
 /// Only local paths are followed after sign-in (no open redirect).
-fn safe_next(next: Option<&str>) -> String {
+pub(super) fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.into(),
         _ => "/".into(),
@@ -186,14 +186,35 @@ fn login_form(
     username: &str,
 ) -> Result<Response, WebError> {
     let token = random_token();
+    let w = state.settings();
     let mut res = state.templates().page(
         "login.html",
-        minijinja::context! { next, message, username, csrf => &token },
+        minijinja::context! {
+            next, message, username, csrf => &token,
+            local_login => w.local_login,
+            oidc_button => w.oidc.as_ref().filter(|_| state.oidc().is_some()).map(|o| o.button.clone()),
+            oidc_href => format!(
+                "/logga-in/oidc?{}",
+                serde_urlencoded::to_string([("next", next)]).unwrap_or_default()
+            ),
+        },
     )?;
     res.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(state, LOGIN_COOKIE, &token, false),
     );
+    Ok(res)
+}
+
+/// The sign-in page with a message, answered with `status` (a refused sign-in).
+pub(super) fn login_message(
+    state: &WebState,
+    next: &str,
+    message: &str,
+    status: axum::http::StatusCode,
+) -> Result<Response, WebError> {
+    let mut res = login_form(state, next, Some(message), "")?;
+    *res.status_mut() = status;
     Ok(res)
 }
 
@@ -220,6 +241,9 @@ pub async fn login(
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Result<Response, WebError> {
+    if !state.settings().local_login {
+        return Err(WebError::NotFound);
+    }
     let expected = cookie(&headers, LOGIN_COOKIE);
     match (&expected, f.csrf.as_deref()) {
         (Some(e), Some(t)) if constant_time_eq(e.as_bytes(), t.as_bytes()) => {}
@@ -266,29 +290,43 @@ pub async fn login(
         *res.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
         return Ok(res);
     }
-    // A new id at every sign-in; the browser's old session (if any) ends.
+    begin_session(&state, &headers, &username, &ip, &next, "password").await
+}
+
+/// Start a session for `username` (signed in by `method`): a new id at every sign-in, the
+/// browser's old session (if any) ended, audited; then on to `next`.
+pub(super) async fn begin_session(
+    state: &WebState,
+    headers: &HeaderMap,
+    username: &str,
+    ip: &str,
+    next: &str,
+    method: &str,
+) -> Result<Response, WebError> {
+    let now = state.now();
     let id = random_token();
-    let old = cookie(&headers, SESSION_COOKIE).map(|o| session_hash(&o));
-    let until = now + chrono::Duration::minutes(i64::from(w.session_minutes));
-    store
+    let old = cookie(headers, SESSION_COOKIE).map(|o| session_hash(&o));
+    let until = now + chrono::Duration::minutes(i64::from(state.settings().session_minutes));
+    state
+        .store()
         .create_session(
             &session_hash(&id),
-            &username,
+            username,
             &random_token(),
             old.as_deref(),
             now,
             until,
         )
         .await?;
-    super::audit::signed_in(&state, &username, &ip).await;
-    let mut res = Redirect::to(&next).into_response();
+    super::audit::signed_in(state, username, ip, method).await;
+    let mut res = Redirect::to(next).into_response();
     res.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(&state, SESSION_COOKIE, &id, false),
+        set_cookie(state, SESSION_COOKIE, &id, false),
     );
     res.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(&state, LOGIN_COOKIE, "", true),
+        set_cookie(state, LOGIN_COOKIE, "", true),
     );
     Ok(res)
 }

@@ -3,6 +3,7 @@
 //! token.
 //!
 //! - [`auth`]: accounts (argon2id), sessions in the ledger, CSRF tokens, sign-in rate limits.
+//! - [`oidc`]: sign-in with the Region's identity provider (OpenID Connect, code + PKCE).
 //! - [`security`]: the security headers on every response.
 //! - [`render`]: the minijinja templates under `templates/web/` and the error pages.
 //! - [`board`], [`submission`], [`decide`], [`triage`], [`finance`]: the pages; decisions go through the
@@ -16,6 +17,7 @@ pub mod auth;
 pub mod board;
 pub mod decide;
 pub mod finance;
+pub mod oidc;
 pub mod render;
 pub mod security;
 pub mod submission;
@@ -57,6 +59,8 @@ struct Inner {
     /// The payout settings and rulebooks (set by the composition root): without them the
     /// finance page shows the sealed batches but not what is due next.
     payouts: Option<crate::jobs::payouts::Payouts>,
+    /// The identity provider for `[web.oidc]` sign-in (set by the composition root).
+    oidc: Option<Arc<oidc::Provider>>,
 }
 
 /// Reads an archived message again after a reviewer assigned it to a clinic, so that the plan
@@ -112,6 +116,7 @@ impl WebState {
                 templates: render::Templates::load()?,
                 reingest: None,
                 payouts: None,
+                oidc: None,
             }),
         })
     }
@@ -140,6 +145,23 @@ impl WebState {
                 ..inner
             }),
         }
+    }
+
+    /// With sign-in through an OpenID provider (see [`oidc`]).
+    pub fn with_oidc(self, p: oidc::Provider) -> WebState {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|_| {
+            panic!("with_oidc is called while building, before the state is shared")
+        });
+        WebState {
+            inner: Arc::new(Inner {
+                oidc: Some(Arc::new(p)),
+                ..inner
+            }),
+        }
+    }
+
+    pub fn oidc(&self) -> Option<&oidc::Provider> {
+        self.inner.oidc.as_deref()
     }
 
     pub fn payouts(&self) -> Option<&crate::jobs::payouts::Payouts> {
@@ -178,6 +200,8 @@ pub fn router(state: WebState) -> Router {
     Router::new()
         .route("/", get(board::start))
         .route("/logga-in", get(auth::login_page).post(auth::login))
+        .route("/logga-in/oidc", get(oidc::start))
+        .route("/oidc/callback", get(oidc::callback))
         .route("/logga-ut", post(auth::logout))
         .route("/tavla", get(board::board_page))
         .route("/tavla.csv", get(board::board_csv))

@@ -7,6 +7,8 @@ pub mod app;
 pub mod desk;
 pub mod fake_smtp;
 pub mod lab;
+pub mod oidc;
+pub mod webclient;
 pub mod webdriver;
 
 use std::future::Future;
