@@ -352,7 +352,37 @@ async fn a_slow_or_foreign_state_is_refused(url: String) {
     assert!(refusal_reason(&d).await.contains("not this browser's"));
 }
 
+/// The ledger's side: a pending sign-in is taken once, the expired ones are swept, and no
+/// more than the limit are kept.
+async fn pending_sign_ins_are_bounded_and_single_use(url: String) {
+    let store = vardval::store::Store::connect(&url).await.unwrap();
+    let now = start_time();
+    let p = |n: &str, minutes: i64| vardval::store::OidcPending {
+        state_hash: n.into(),
+        nonce: format!("nonce-{n}"),
+        code_verifier: format!("verifier-{n}"),
+        next_path: "/tavla".into(),
+        expires_at: now + chrono::Duration::minutes(minutes),
+    };
+    assert!(store.start_oidc(&p("a", 10), now, 2).await.unwrap());
+    assert!(store.start_oidc(&p("b", 1), now, 2).await.unwrap());
+    assert!(
+        !store.start_oidc(&p("c", 10), now, 2).await.unwrap(),
+        "the limit holds"
+    );
+    // Two minutes on, b has expired and is swept: room for c.
+    let later = now + chrono::Duration::minutes(2);
+    assert!(store.start_oidc(&p("c", 10), later, 2).await.unwrap());
+    assert!(store.take_oidc("b").await.unwrap().is_none(), "swept");
+    let a = store.take_oidc("a").await.unwrap().unwrap();
+    assert_eq!(a.nonce, "nonce-a");
+    assert_eq!(a.code_verifier, "verifier-a");
+    assert_eq!(a.expires_at, now + chrono::Duration::minutes(10));
+    assert!(store.take_oidc("a").await.unwrap().is_none(), "taken once");
+}
+
 both!(
+    pending_sign_ins_are_bounded_and_single_use,
     success_maps_roles_and_starts_a_session,
     client_secret_basic_works,
     a_wrong_nonce_is_refused,

@@ -34,8 +34,15 @@ pub enum OidcAccount {
 }
 
 impl Store {
-    /// Record a started sign-in; sweeps the expired ones.
-    pub async fn start_oidc(&self, p: &OidcPending, now: DateTime<Utc>) -> Result<(), StoreError> {
+    /// Record a started sign-in; sweeps the expired ones. `Ok(false)` (nothing stored) when
+    /// `limit` sign-ins are pending already: starting one needs no account, so an anonymous
+    /// flood must not grow the table without bound.
+    pub async fn start_oidc(
+        &self,
+        p: &OidcPending,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<bool, StoreError> {
         let mut tx = self
             .begin_write()
             .await
@@ -45,6 +52,13 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(q("sweep expired OIDC sign-ins"))?;
+        let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM oidc_pending")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(q("count pending OIDC sign-ins"))?;
+        if pending >= limit {
+            return Ok(false);
+        }
         sqlx::query(
             "INSERT INTO oidc_pending (state_hash, nonce, code_verifier, next_path, created_at, \
              expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -58,7 +72,8 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(q("store an OIDC sign-in"))?;
-        tx.commit().await.map_err(q("commit an OIDC sign-in"))
+        tx.commit().await.map_err(q("commit an OIDC sign-in"))?;
+        Ok(true)
     }
 
     /// Take (read and delete) the started sign-in with this state hash: a state works once.

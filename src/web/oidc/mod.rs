@@ -33,6 +33,8 @@ pub use provider::{Provider, ProviderError};
 pub const STATE_COOKIE: &str = "vardval_oidc";
 /// How long a started sign-in may take at the provider.
 const PENDING_MINUTES: i64 = 10;
+/// Sign-ins pending at the provider at most (see [`crate::store::Store::start_oidc`]).
+const PENDING_LIMIT: i64 = 10_000;
 /// Clock difference allowed between the desk and the provider.
 const LEEWAY_SECONDS: i64 = 120;
 
@@ -62,19 +64,24 @@ pub async fn start(
     let nonce = auth::random_token();
     let verifier = auth::random_token();
     let now = state.now();
-    state
+    let stored = state
         .store()
         .start_oidc(
             &OidcPending {
                 state_hash: auth::session_hash(&st),
                 nonce: nonce.clone(),
                 code_verifier: verifier.clone(),
-                next_path: next,
+                next_path: next.clone(),
                 expires_at: now + chrono::Duration::minutes(PENDING_MINUTES),
             },
             now,
+            PENDING_LIMIT,
         )
         .await?;
+    if !stored {
+        refused(&state, &ip, "", "too many sign-ins pending at the provider").await;
+        return auth::login_message(&state, &next, UNREACHABLE, StatusCode::SERVICE_UNAVAILABLE);
+    }
     let mut res = Redirect::to(&p.authorization_url(&meta, &st, &nonce, &verifier)).into_response();
     res.headers_mut().append(
         header::SET_COOKIE,
