@@ -8,6 +8,9 @@
 //! a finance user refused on a reviewer page, then the finance pages (what is due next, the
 //! reclaims waiting, the batch sealed by a real payout run and its files).
 //!
+//! A second test signs in through the Region's identity provider (a real oidc-provider on
+//! loopback, tests/oidc/provider.mjs): the desk's button, the provider's page, back to the board.
+//!
 //! `VARDVAL_SKIP_BROWSER=1` skips (and says so); otherwise a missing browser, driver or
 //! axe-core fails the test. `tests/run.sh` installs them. `VARDVAL_SKIP_MAIL=1` skips only the
 //! mail-lab check.
@@ -68,14 +71,100 @@ fn desk_in_a_browser() {
     }
 }
 
-async fn flows() {
+/// Sign in through the Region's identity provider in the browser: the desk's button, the
+/// provider's own page (a real oidc-provider on loopback), back to the board.
+#[test]
+fn oidc_sign_in_in_a_browser() {
+    if std::env::var("VARDVAL_SKIP_BROWSER").as_deref() == Ok("1") {
+        eprintln!("SKIPPED desk browser tests: VARDVAL_SKIP_BROWSER=1");
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(oidc_flow());
+}
+
+async fn oidc_flow() {
+    let axe = read_axe();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("ledger.db").display());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let callback = format!("{base}/oidc/callback");
+    // The browser keeps the provider's cookies by the real time, so here both the provider
+    // and (after seeding) the desk run on it.
+    let op = common::oidc::start_with(
+        &callback,
+        "127.0.0.1",
+        "client_secret_post",
+        chrono::Utc::now(),
+    );
+    let oidc: vardval::config::OidcSettings = toml::from_str(&format!(
+        "issuer = \"{}\"\nclient_id = \"{}\"\nclient_secret_env = \"UNUSED\"\n\
+         [groups]\n\"grp-vardval-granskare\" = \"reviewer\"\n",
+        op.issuer, op.client_id
+    ))
+    .unwrap();
+    let web = WebSettings {
+        public_url: Some(base.clone()),
+        oidc: Some(oidc.clone()),
+        ..WebSettings::default()
+    };
+    let mut d = seed(&url, dir.path(), web).await;
+    d.clock.set(chrono::Utc::now());
+    let http = vardval::adapters::http::HyperHttp::new(None, Duration::from_secs(10)).unwrap();
+    d.state = d.state.with_oidc(vardval::web::oidc::Provider::new(
+        oidc,
+        op.client_secret.clone(),
+        callback,
+        std::sync::Arc::new(http),
+    ));
+    let token = CancellationToken::new();
+    let server = tokio::spawn(vardval::web::serve(
+        d.state.clone(),
+        listener,
+        token.clone(),
+    ));
+    let driver = Driver::start().await;
+    let b = driver.session().await;
+
+    b.goto(&format!("{base}/tavla")).await;
+    b.wait_for("Logga in med regionens konto").await;
+    check_page(&b, &axe, "01b-logga-in-regionens-konto").await;
+    b.click("a.button").await;
+    b.wait_for("Regionens inloggning (test)").await;
+    assert!(b.url().await.starts_with(&op.issuer), "at the provider");
+    b.type_into("#account", "rut.granskare@rjl.test").await;
+    b.click("#sign-in").await;
+    b.wait_for("Avsnitt över alla vårdcentraler").await;
+    assert_eq!(
+        b.url().await,
+        format!("{base}/tavla"),
+        "back where the person was going"
+    );
+    b.wait_for("rut.granskare@rjl.test (granskare)").await;
+    check_page(&b, &axe, "02b-tavla-efter-regionens-inloggning").await;
+
+    b.quit().await;
+    token.cancel();
+    server.await.unwrap().unwrap();
+}
+
+fn read_axe() -> String {
     let axe_path = common::root().join("tests/web/node_modules/axe-core/axe.min.js");
-    let axe = std::fs::read_to_string(&axe_path).unwrap_or_else(|e| {
+    std::fs::read_to_string(&axe_path).unwrap_or_else(|e| {
         panic!(
             "cannot read {}: {e} (tests/run.sh installs axe-core; or set VARDVAL_SKIP_BROWSER=1)",
             axe_path.display()
         )
-    });
+    })
+}
+
+async fn flows() {
+    let axe = read_axe();
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("ledger.db").display());
     let web = WebSettings {

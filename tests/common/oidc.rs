@@ -43,6 +43,16 @@ impl Drop for Provider {
 /// authentication (client_secret_post or client_secret_basic); `now` the time its clock
 /// starts at (the test's injected clock).
 pub fn start(issuer_host: &str, auth: &str, now: chrono::DateTime<chrono::Utc>) -> Provider {
+    start_with(REDIRECT, issuer_host, auth, now)
+}
+
+/// The same with another callback address (a desk served on a real port).
+pub fn start_with(
+    redirect: &str,
+    issuer_host: &str,
+    auth: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Provider {
     let dir = super::root().join("tests/oidc");
     assert!(
         dir.join("node_modules/oidc-provider").is_dir(),
@@ -52,7 +62,7 @@ pub fn start(issuer_host: &str, auth: &str, now: chrono::DateTime<chrono::Utc>) 
         .arg("provider.mjs")
         .args([
             "--redirect",
-            REDIRECT,
+            redirect,
             "--issuer-host",
             issuer_host,
             "--auth",

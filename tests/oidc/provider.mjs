@@ -3,9 +3,10 @@
 // token endpoint, signed ID tokens and the JWKS are oidc-provider's own.
 //
 // Test-only parts:
-// - the sign-in "page" takes the account from the authorization request's login_hint (the
-//   test plays the person choosing an account) and skips consent, as an enterprise tenant does
-//   for its own applications;
+// - the sign-in page takes the account from the authorization request's login_hint when there
+//   is one (the HTTP tests play the person choosing an account), else shows a form asking for
+//   it (the browser test fills it in); no password, and consent is skipped, as an enterprise
+//   tenant does for its own applications;
 // - POST /test/clock?advance=SECONDS moves the provider's clock (Date.now) forward, so an
 //   expired authorization code is tested without waiting.
 //
@@ -112,10 +113,17 @@ server.listen(0, "127.0.0.1", () => {
       ctx.body = { offset_seconds: offsetMs / 1000 };
       return;
     }
-    const m = ctx.path.match(/^\/interaction\/([^/]+)$/);
-    if (ctx.method === "GET" && m) {
+    const m = ctx.path.match(/^\/interaction\/([^/]+)(\/login)?$/);
+    if (m) {
       const details = await provider.interactionDetails(ctx.req, ctx.res);
-      const account = details.params.login_hint;
+      let account = details.params.login_hint;
+      if (ctx.method === "POST" && m[2]) {
+        account = new URLSearchParams(await readBody(ctx.req)).get("account");
+      } else if (ctx.method === "GET" && !account) {
+        ctx.type = "html";
+        ctx.body = loginPage(m[1]);
+        return;
+      }
       if (!ACCOUNTS[account]) {
         ctx.status = 400;
         ctx.body = `no test account ${account}`;
@@ -138,6 +146,29 @@ server.listen(0, "127.0.0.1", () => {
     JSON.stringify({ port, issuer, client_id: clientId, client_secret: clientSecret }) + "\n",
   );
 });
+
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    let data = "";
+    req.setEncoding("utf8");
+    req.on("data", (c) => {
+      data += c;
+      if (data.length > 10000) reject(new Error("body too large"));
+    });
+    req.on("end", () => resolve(data));
+    req.on("error", reject);
+  });
+}
+
+function loginPage(uid) {
+  return `<!doctype html>
+<html lang="sv"><head><meta charset="utf-8"><title>Regionens inloggning (test)</title></head>
+<body><main><h1>Regionens inloggning (test)</h1>
+<form method="post" action="/interaction/${uid}/login">
+<p><label for="account">Konto</label> <input id="account" name="account" type="email"></p>
+<p><button type="submit" id="sign-in">Logga in</button></p>
+</form></main></body></html>`;
+}
 
 // Stop with the test: a closed stdin means the test process is gone.
 process.stdin.on("end", () => process.exit(0));
