@@ -96,12 +96,8 @@ async fn oidc_flow() {
     let callback = format!("{base}/oidc/callback");
     // The browser keeps the provider's cookies by the real time, so here both the provider
     // and (after seeding) the desk run on it.
-    let op = common::oidc::start_with(
-        &callback,
-        "127.0.0.1",
-        "client_secret_post",
-        chrono::Utc::now(),
-    );
+    let real_now = vardval::ports::Clock::now(&vardval::ports::SystemClock);
+    let op = common::oidc::start_with(&callback, "127.0.0.1", "client_secret_post", real_now);
     let oidc: vardval::config::OidcSettings = toml::from_str(&format!(
         "issuer = \"{}\"\nclient_id = \"{}\"\nclient_secret_env = \"UNUSED\"\n\
          [groups]\n\"grp-vardval-granskare\" = \"reviewer\"\n",
@@ -114,7 +110,7 @@ async fn oidc_flow() {
         ..WebSettings::default()
     };
     let mut d = seed(&url, dir.path(), web).await;
-    d.clock.set(chrono::Utc::now());
+    d.clock.set(real_now);
     let http = vardval::adapters::http::HyperHttp::new(None, Duration::from_secs(10)).unwrap();
     d.state = d.state.with_oidc(vardval::web::oidc::Provider::new(
         oidc,
