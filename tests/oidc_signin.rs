@@ -392,3 +392,88 @@ both!(
     a_local_account_is_not_taken_over,
     a_slow_or_foreign_state_is_refused,
 );
+
+/// A configuration for `vardval doctor` with `[web.oidc]` pointing at `op`.
+fn doctor_config(dir: &std::path::Path, op: &Provider) -> std::path::PathBuf {
+    let root = common::root();
+    let text = format!(
+        r#"
+[mailbox]
+kind = "maildir"
+path = "Maildir"
+[smtp]
+kind = "file"
+dir = "outbox"
+from = "Vårdval <vardval@rjl.test>"
+[web]
+enabled = false
+public_url = "http://127.0.0.1:8080"
+[web.oidc]
+issuer = "http://127.0.0.1:{port}"
+client_id = "{id}"
+client_secret_env = "VARDVAL_TEST_OIDC_SECRET"
+[web.oidc.groups]
+"grp-vardval-granskare" = "reviewer"
+[database]
+url = "sqlite://vardval.db"
+[archive]
+dir = "archive"
+[cycle]
+rulebook = "{rulebook}"
+[clinics]
+path = "{clinics}"
+"#,
+        port = op.port,
+        id = op.client_id,
+        rulebook = root.join("config/rulebook-2026.toml").display(),
+        clinics = root.join("fixtures/mail/clinics.csv").display(),
+    );
+    let p = dir.join("vardval.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn doctor(cfg: &std::path::Path, secret: Option<&str>) -> (bool, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vardval"));
+    cmd.args(["doctor", "--config"]).arg(cfg);
+    cmd.env_remove("VARDVAL_TEST_OIDC_SECRET");
+    if let Some(s) = secret {
+        cmd.env("VARDVAL_TEST_OIDC_SECRET", s);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// `vardval doctor` reads the provider's discovery document and keys, and names what is wrong.
+#[test]
+fn doctor_checks_the_sign_in_provider() {
+    let now = vardval::ports::Clock::now(&vardval::ports::SystemClock);
+    let dir = tempfile::tempdir().unwrap();
+    let op = oidc::start("127.0.0.1", "client_secret_post", now);
+    let cfg = doctor_config(dir.path(), &op);
+    let (ok, text) = doctor(&cfg, Some(&op.client_secret));
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("ok    sign-in provider ([web.oidc]): issuer http://127.0.0.1:")
+            && text.contains("1 signing keys"),
+        "{text}"
+    );
+    let (ok, text) = doctor(&cfg, None);
+    assert!(!ok);
+    assert!(
+        text.contains("FEL   sign-in provider") && text.contains("VARDVAL_TEST_OIDC_SECRET"),
+        "{text}"
+    );
+    // A provider that names another issuer.
+    let other = oidc::start("localhost", "client_secret_post", now);
+    let cfg = doctor_config(dir.path(), &other);
+    let (ok, text) = doctor(&cfg, Some("x"));
+    assert!(!ok);
+    assert!(
+        text.contains("FEL   sign-in provider") && text.contains("names issuer"),
+        "{text}"
+    );
+}

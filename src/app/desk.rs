@@ -45,7 +45,7 @@ pub async fn spawn(
 
 /// The identity provider of `[web.oidc]`: the client secret from its environment variable
 /// (missing is an error at start-up), HTTP through the hyper adapter.
-fn oidc_provider(
+pub fn oidc_provider(
     s: &Settings,
     o: &crate::config::OidcSettings,
 ) -> anyhow::Result<crate::web::oidc::Provider> {

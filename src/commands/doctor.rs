@@ -1,5 +1,5 @@
 //! `vardval doctor --config F`: checks the configuration, rulebook, clinic registry, payouts,
-//! templates, database, mailbox login and SMTP login, and says in plain words what is wrong.
+//! templates, database, mailbox login, SMTP login and the sign-in provider, and says in plain words what is wrong.
 
 use std::path::Path;
 
@@ -132,6 +132,9 @@ pub async fn doctor(config: &Path) -> usize {
             },
         },
     );
+    if let Some(o) = &s.web.oidc {
+        r.line("sign-in provider ([web.oidc])", check_oidc(&s, o).await);
+    }
     if s.payouts.debtor.name.trim().is_empty() {
         println!("  note  payouts are not configured ([payouts.debtor] name is empty)");
     } else {
@@ -182,6 +185,22 @@ pub async fn doctor(config: &Path) -> usize {
         println!("{} problem hittades.", r.bad);
     }
     r.bad
+}
+
+/// The identity provider answers: the secret's variable is set, discovery names the
+/// configured issuer, and the signing keys can be read.
+async fn check_oidc(s: &Settings, o: &crate::config::OidcSettings) -> Result<String, String> {
+    let p = app::oidc_provider(s, o).map_err(|e| format!("{e:#}"))?;
+    let meta = p.metadata().await.map_err(|e| e.to_string())?;
+    let keys = p.keys(&meta, true).await.map_err(|e| e.to_string())?;
+    let rsa = keys.iter().filter(|k| k.kty == "RSA").count();
+    if rsa == 0 {
+        return Err("the provider publishes no RSA signing key (RS256 is required)".into());
+    }
+    Ok(format!(
+        "issuer {} answers, {rsa} signing keys, callback {}",
+        meta.issuer, p.redirect_url
+    ))
 }
 
 fn tempfile_in(dir: &Path) -> std::io::Result<()> {
