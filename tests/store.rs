@@ -73,7 +73,44 @@ both!(
     rate_limit_counts_replies_per_recipient,
     round_trip_all_fields,
     listings_and_state,
+    sessions_are_extended_at_most_once_a_minute,
 );
+
+/// A page view extends its session only when that moves the expiry by a minute or more, so
+/// most views are reads; the session still ends at its idle limit (within that minute).
+async fn sessions_are_extended_at_most_once_a_minute(cx: Ctx) {
+    let s = &cx.store;
+    let role = vardval::domain::access::Role::Reviewer;
+    assert!(s.add_user("vera", role, "!x", t0()).await.unwrap());
+    let idle = Duration::minutes(30);
+    s.create_session("h", "vera", "csrf", None, t0(), t0() + idle)
+        .await
+        .unwrap();
+    // 30 s later: not worth a write.
+    let at = t0() + Duration::seconds(30);
+    let row = s.touch_session("h", at, at + idle).await.unwrap().unwrap();
+    assert_eq!(row.expires_at, t0() + idle);
+    // 5 minutes later: extended.
+    let at = t0() + Duration::minutes(5);
+    let row = s.touch_session("h", at, at + idle).await.unwrap().unwrap();
+    assert_eq!(row.expires_at, at + idle);
+    // Still extended as stored, seen by the next request.
+    let at2 = at + Duration::seconds(10);
+    let row = s
+        .touch_session("h", at2, at2 + idle)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.expires_at, at + idle);
+    // Idle past the limit: gone.
+    let late = at + idle + Duration::seconds(1);
+    assert!(
+        s.touch_session("h", late, late + idle)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
 
 // ---------------------------------------------------------------- builders
 

@@ -43,6 +43,9 @@ fn user_from(r: &sqlx::any::AnyRow) -> Result<UserRow, StoreError> {
     })
 }
 
+/// A session's expiry is moved on by a request only when that gains at least this much.
+const TOUCH_EVERY_SECS: i64 = 60;
+
 const USER_COLS: &str = "username, role, password_hash, disabled, created_at, updated_at";
 
 impl Store {
@@ -186,7 +189,8 @@ impl Store {
     }
 
     /// The live session with this id hash at `now` (not expired, account not disabled), and
-    /// its expiry moved to `extend_to` (sessions end after a stretch without requests).
+    /// its expiry moved to `extend_to` (sessions end after a stretch without requests) when
+    /// that moves it by a minute or more.
     pub async fn touch_session(
         &self,
         id_hash: &str,
@@ -207,13 +211,23 @@ impl Store {
             return Ok(None);
         };
         let role: String = col(&r, "role")?;
-        sqlx::query("UPDATE sessions SET last_seen_at = $2, expires_at = $3 WHERE id_hash = $1")
+        let expires = parse_ts("expires_at", &col::<String>(&r, "expires_at")?)?;
+        // Extend at most once a minute: a page view is then a read, not a write (writes
+        // serialise on SQLite), and a session still ends within a minute of its idle limit.
+        let extended = if extend_to - expires >= chrono::Duration::seconds(TOUCH_EVERY_SECS) {
+            sqlx::query(
+                "UPDATE sessions SET last_seen_at = $2, expires_at = $3 WHERE id_hash = $1",
+            )
             .bind(id_hash)
             .bind(ts(now))
             .bind(ts(extend_to))
             .execute(&self.pool)
             .await
             .map_err(q("extend a session"))?;
+            extend_to
+        } else {
+            expires
+        };
         Ok(Some(SessionRow {
             username: col(&r, "username")?,
             role: role.parse().map_err(|detail| StoreError::Decode {
@@ -221,7 +235,7 @@ impl Store {
                 detail,
             })?,
             csrf_token: col(&r, "csrf_token")?,
-            expires_at: extend_to,
+            expires_at: extended,
         }))
     }
 
