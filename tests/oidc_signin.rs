@@ -6,7 +6,8 @@
 //! used once), client_secret_basic, a tampered nonce, a provider that is not the configured
 //! issuer, an authorization code that expired at the provider, a person with no mapped role,
 //! a local account's name, a disabled account, a sign-in that took too long on the desk's
-//! clock, and a state from another browser. Every test runs on SQLite and on PostgreSQL.
+//! clock, a state from another browser, and the local form turned off; `vardval doctor`
+//! against the provider. Every desk test runs on SQLite and on PostgreSQL.
 
 mod common;
 
@@ -51,10 +52,22 @@ fn settings(op: &Provider, auth: TokenAuth) -> OidcSettings {
 
 /// A seeded desk signing in through `op`.
 async fn desk_with(url: &str, dir: &std::path::Path, op: &Provider, auth: TokenAuth) -> Desk {
+    desk_local(url, dir, op, auth, true).await
+}
+
+/// The same, with the local sign-in form on or off.
+async fn desk_local(
+    url: &str,
+    dir: &std::path::Path,
+    op: &Provider,
+    auth: TokenAuth,
+    local_login: bool,
+) -> Desk {
     let oidc = settings(op, auth);
     let web = WebSettings {
         public_url: Some("http://127.0.0.1:8080".into()),
         oidc: Some(oidc.clone()),
+        local_login,
         ..WebSettings::default()
     };
     web.validate().unwrap();
@@ -68,6 +81,34 @@ async fn desk_with(url: &str, dir: &std::path::Path, op: &Provider, auth: TokenA
     );
     d.state = d.state.with_oidc(provider);
     d
+}
+
+/// With `[web] local_login = false` the page offers only the provider, and the form's POST
+/// is refused even with a valid account and token.
+async fn local_sign_in_can_be_turned_off(url: String) {
+    let op = oidc::start("127.0.0.1", "client_secret_post", start_time());
+    let dir = tempfile::tempdir().unwrap();
+    let d = desk_local(&url, dir.path(), &op, TokenAuth::ClientSecretPost, false).await;
+    let mut c = Client::new(&d);
+    let page = c.get("/logga-in").await;
+    let html = page.text();
+    assert!(html.contains("Logga in med regionens konto"));
+    assert!(!html.contains("id=\"password\""), "no password form");
+    // The local form's POST, with a token as the form would carry it.
+    c.cookies.push(("vardval_login".into(), "t0k3n".into()));
+    let r = c
+        .post(
+            "/logga-in",
+            &[
+                ("username", "granskare"),
+                ("password", PASSWORD),
+                ("csrf", "t0k3n"),
+                ("next", "/tavla"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    no_session(&c, &r);
 }
 
 /// Start at the desk, go through the provider as `account` (with `tamper` applied to the
@@ -383,6 +424,7 @@ async fn pending_sign_ins_are_bounded_and_single_use(url: String) {
 
 both!(
     pending_sign_ins_are_bounded_and_single_use,
+    local_sign_in_can_be_turned_off,
     success_maps_roles_and_starts_a_session,
     client_secret_basic_works,
     a_wrong_nonce_is_refused,
