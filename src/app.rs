@@ -359,6 +359,7 @@ impl<S: MailSource + 'static, T: Transport + 'static> App<S, T> {
                     p.store.clone(),
                     p.rulebook.clone(),
                     p.clock.clone(),
+                    self.scheduler.clone(),
                     token.clone(),
                 )
                 .await?,

@@ -94,6 +94,11 @@ pub enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Pause or resume the reminders to clinics (the desk's switch on its schedule page).
+    Reminders {
+        #[command(subcommand)]
+        command: RemindersCommand,
+    },
     /// Payouts to clinics: preview, run, list and show batches, reclaim decisions.
     Payouts {
         #[command(subcommand)]
@@ -360,5 +365,24 @@ pub enum UsersCommand {
         config: PathBuf,
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RemindersCommand {
+    /// Pause the reminders: units falling due are skipped, not sent later (audited).
+    Pause {
+        #[arg(long)]
+        config: PathBuf,
+        /// Who pauses (recorded in the audit log as cli:USER).
+        #[arg(long = "as")]
+        as_user: String,
+    },
+    /// Let the reminders go out again (audited).
+    Resume {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long = "as")]
+        as_user: String,
     },
 }

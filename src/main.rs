@@ -3,7 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use vardval::cli::{AuditCommand, Cli, ClinicsCommand, Command, ReviewCommand, UsersCommand};
+use vardval::cli::{
+    AuditCommand, Cli, ClinicsCommand, Command, RemindersCommand, ReviewCommand, UsersCommand,
+};
 use vardval::commands;
 use vardval::domain::rulebook::Rulebook;
 use vardval::extract::Limits;
@@ -249,6 +251,14 @@ fn main() -> ExitCode {
                         commands::users::list(&config, format == OutputFormat::Json).await?
                     }
                 }
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Reminders { command } => {
+                let (config, paused, as_user) = match command {
+                    RemindersCommand::Pause { config, as_user } => (config, true, as_user),
+                    RemindersCommand::Resume { config, as_user } => (config, false, as_user),
+                };
+                commands::schedule::set_paused(&config, paused, &as_user).await?;
                 Ok(ExitCode::SUCCESS)
             }
             Command::Payouts { command } => {

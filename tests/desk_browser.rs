@@ -3,7 +3,8 @@
 //! every page saved to `docs/desk/`.
 //!
 //! Flows: sign in, board, open a submission, override a section, edit and send the decision
-//! mail (it reaches the clinic's mailbox in the mail lab), triage assignment, a form without
+//! mail (it reaches the clinic's mailbox in the mail lab), triage assignment, the schedule
+//! page's pause switch, a form without
 //! its CSRF token refused, keyboard-only confirmation, a session expiring on the manual clock,
 //! a finance user refused on a reviewer page, then the finance pages (what is due next, the
 //! reclaims waiting, the batch sealed by a real payout run and its files).
@@ -171,7 +172,20 @@ async fn flows() {
     let drop_dir = dir.path().join("ekonomi");
     std::fs::create_dir_all(&drop_dir).unwrap();
     let payouts = payouts_support::payouts_for(&drop_dir);
-    d.state = d.state.with_payouts(payouts.clone());
+    // The scheduler's standard jobs over the desk's ledger, for the schedule page.
+    let ctx = payouts_support::job_context(&d.store, vec![], Some(payouts.clone()));
+    let jobs = vardval::jobs::Scheduler::standard_jobs(&ctx, "0 30 7 * * Mon").unwrap();
+    let scheduler = vardval::jobs::Scheduler {
+        ctx,
+        jobs,
+        owner: "browser-test".into(),
+        lease: chrono::Duration::minutes(10),
+        tick_every: Duration::from_secs(60),
+    };
+    d.state = d
+        .state
+        .with_payouts(payouts.clone())
+        .with_scheduler(std::sync::Arc::new(scheduler));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let token = CancellationToken::new();
@@ -288,6 +302,19 @@ async fn flows() {
     b.click("form.assign button[type=submit]").await;
     b.wait_for("Inget väntar").await;
     assert!(d.store.triage_open().await.unwrap().is_empty());
+
+    // The schedule: the jobs and their next runs; pause the reminders and start them again.
+    b.goto(&format!("{base}/schema")).await;
+    b.wait_for("Påminnelser till vårdcentraler").await;
+    b.click("form[action=\"/schema/paus\"] button[type=submit]")
+        .await;
+    b.wait_for("Påminnelserna är pausade").await;
+    assert!(d.store.reminders_paused().await.unwrap());
+    check_page(&b, &axe, "07b-schema").await;
+    b.click("form[action=\"/schema/paus\"] button[type=submit]")
+        .await;
+    b.wait_for("Pausa påminnelserna").await;
+    assert!(!d.store.reminders_paused().await.unwrap());
 
     // A form whose CSRF token was removed is refused.
     b.goto(&format!("{base}/tavla")).await;

@@ -10,7 +10,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{NaiveDate, TimeZone, Utc};
-use vardval::domain::rulebook::Rulebook;
 use vardval::jobs::payouts;
 use vardval::store::{Grade, Store};
 
@@ -511,28 +510,4 @@ async fn a_failed_scheduled_run_is_retried_until_delivered(url: String) {
     // finished now: later ticks leave it alone
     let r = sch.tick(t + chrono::Duration::minutes(30)).await.unwrap();
     assert!(r.runs.iter().all(|x| x.job != "payouts"));
-}
-
-/// The scheduler's context over `store` with no clinics in the registry (the payout facts come
-/// from the ledger), the embedded rulebook and the given reviewers and payout settings.
-fn job_context(
-    store: &vardval::store::Store,
-    reviewers: Vec<String>,
-    payouts: Option<vardval::jobs::payouts::Payouts>,
-) -> vardval::jobs::JobContext {
-    vardval::jobs::JobContext {
-        store: store.clone(),
-        registry: vardval::mail::registry::Registry::from_csv(
-            "id,name,emails,listed_inhabitants\n",
-        )
-        .unwrap()
-        .into(),
-        rulebook: Rulebook::embedded(),
-        mail: mail(),
-        reminders: Default::default(),
-        reviewers,
-        max_per_hour: 5,
-        max_per_day: 20,
-        payouts,
-    }
 }

@@ -21,6 +21,7 @@ pub async fn spawn(
     store: Store,
     rulebook: Rulebook,
     clock: Arc<dyn Clock>,
+    scheduler: Option<Arc<crate::jobs::scheduler::Scheduler>>,
     token: CancellationToken,
 ) -> anyhow::Result<JoinHandle<anyhow::Result<()>>> {
     let reingest = Arc::new(PipelineReingest {
@@ -36,6 +37,9 @@ pub async fn spawn(
         .with_payouts(payouts);
     if let Some(o) = &s.web.oidc {
         state = state.with_oidc(oidc_provider(s, o)?);
+    }
+    if let Some(sch) = scheduler {
+        state = state.with_scheduler(sch);
     }
     let listener = tokio::net::TcpListener::bind(&s.web.listen)
         .await

@@ -1,5 +1,6 @@
 //! `vardval schedule --config F [--format json]`: each scheduled job's last and next run,
 //! like `systemctl list-timers`; the same object is the `scheduler` part of `status --json`.
+//! `vardval reminders pause|resume`: the pause switch of the desk's schedule page.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -78,6 +79,28 @@ pub async fn schedule(config: &Path, as_json: bool) -> anyhow::Result<()> {
     }
     if v["enabled"] == json!(false) {
         println!("Schemaläggaren är avstängd ([schedule] enabled = false).");
+    }
+    Ok(())
+}
+
+/// `vardval reminders pause|resume --as USER`: the desk's pause switch, audited as
+/// `cli:USER`. `[reminders] paused = true` in the configuration stays in force either way.
+pub async fn set_paused(config: &Path, paused: bool, as_user: &str) -> anyhow::Result<()> {
+    let s = Settings::load(config)?;
+    let actor = super::review::cli_actor(as_user)?;
+    let store = app::open_store(&s).await?;
+    let changed = store
+        .set_reminders_paused(paused, &actor, SystemClock.now())
+        .await?;
+    store.close().await;
+    let what = if paused { "pausade" } else { "igång" };
+    if changed {
+        println!("Påminnelserna är nu {what}.");
+    } else {
+        println!("Påminnelserna var redan {what}.");
+    }
+    if !paused && s.reminders.paused {
+        println!("Obs: [reminders] paused = true i konfigurationen håller dem ändå pausade.");
     }
     Ok(())
 }

@@ -6,8 +6,9 @@
 //! exactly once even when a crashed run is taken over. The per-recipient rate limits hold
 //! for each address: the mail waits for the one that is furthest over its limit. Clinics
 //! registered only by whole domain have no address to write to and are counted as
-//! unreachable. `paused = true` records each unit
-//! as skipped: it is never sent later (no burst when the pause ends).
+//! unreachable. `[reminders] paused = true`, or the pause switch on the desk's schedule page
+//! (`Store::reminders_paused`), records each unit as skipped: it is never sent later (no
+//! burst when the pause ends).
 
 use std::collections::BTreeMap;
 
@@ -123,9 +124,11 @@ pub async fn run(
     };
     let year = ctx.rulebook.year;
     let registry = ctx.registry.snapshot();
+    // Paused in the configuration, or by a reviewer on the desk's schedule page.
+    let paused = ctx.reminders.paused || ctx.store.reminders_paused().await?;
     for u in &units {
         let key = u.key(year);
-        if ctx.reminders.paused {
+        if paused {
             ctx.store.record_skip(&key, "reminders", at, now).await?;
             rep.paused += 1;
             continue;

@@ -166,7 +166,8 @@ impl Scheduler {
         };
         let outcome = match job.kind {
             JobKind::Reminders => match reminders::run(&self.ctx, epoch, slot, now).await {
-                Ok(r) if self.ctx.reminders.paused => {
+                // Paused in the configuration or on the desk: every unit was skipped.
+                Ok(r) if r.paused > 0 && r.paused == r.units => {
                     format!("paused: {} reminders skipped", r.paused)
                 }
                 Ok(r) => r.outcome(),

@@ -25,6 +25,7 @@ mod outbox;
 mod payouts;
 mod reviews;
 mod rows;
+mod schedule;
 mod state;
 mod users;
 pub use users::{SessionRow, UserRow};
@@ -54,6 +55,7 @@ pub use outbox::RetryPolicy;
 pub use payouts::{BatchRow, ClinicLineRow, ReclaimRow, Sealed};
 pub use reviews::{NewDecision, RecordedDecision};
 pub use rows::{MailboxState, MessageRow, OutboxRow, OutboxStatus, SubmissionRow, TriageRow};
+pub use schedule::{REMINDERS_PAUSED_KEY, ReminderLogRow};
 
 pub use crate::domain::grading::Grade;
 

@@ -6,7 +6,7 @@
 //! - [`oidc`]: sign-in with the Region's identity provider (OpenID Connect, code + PKCE).
 //! - [`security`]: the security headers on every response.
 //! - [`render`]: the minijinja templates under `templates/web/` and the error pages.
-//! - [`board`], [`submission`], [`decide`], [`triage`], [`finance`]: the pages; decisions go through the
+//! - [`board`], [`submission`], [`decide`], [`triage`], [`finance`], [`schedule`]: the pages; decisions go through the
 //!   review core ([`crate::review::Desk`]), never around it. Handlers stay thin; queries live in
 //!   `crate::store`, rules in `crate::domain`.
 //!
@@ -19,6 +19,7 @@ pub mod decide;
 pub mod finance;
 pub mod oidc;
 pub mod render;
+pub mod schedule;
 pub mod security;
 pub mod submission;
 pub mod triage;
@@ -61,6 +62,11 @@ struct Inner {
     payouts: Option<crate::jobs::payouts::Payouts>,
     /// The identity provider for `[web.oidc]` sign-in (set by the composition root).
     oidc: Option<Arc<oidc::Provider>>,
+    /// The daemon's scheduler, whose jobs the schedule page shows (set by the composition
+    /// root; none with `[schedule] enabled = false`).
+    scheduler: Option<Arc<crate::jobs::scheduler::Scheduler>>,
+    /// `[reminders] paused` in the configuration (the page's switch cannot undo it).
+    reminders_paused_in_config: bool,
 }
 
 /// Reads an archived message again after a reviewer assigned it to a clinic, so that the plan
@@ -97,7 +103,11 @@ impl WebState {
             },
             coach_emails: settings.reviewers.coach_emails.clone(),
         };
-        Self::new(settings.web.clone(), desk, clock, archive)
+        let mut state = Self::new(settings.web.clone(), desk, clock, archive)?;
+        if let Some(inner) = Arc::get_mut(&mut state.inner) {
+            inner.reminders_paused_in_config = settings.reminders.paused;
+        }
+        Ok(state)
     }
 
     /// The same from parts (tests).
@@ -117,6 +127,8 @@ impl WebState {
                 reingest: None,
                 payouts: None,
                 oidc: None,
+                scheduler: None,
+                reminders_paused_in_config: false,
             }),
         })
     }
@@ -158,6 +170,27 @@ impl WebState {
                 ..inner
             }),
         }
+    }
+
+    /// With the daemon's scheduler (see [`schedule`]).
+    pub fn with_scheduler(self, s: Arc<crate::jobs::scheduler::Scheduler>) -> WebState {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|_| {
+            panic!("with_scheduler is called while building, before the state is shared")
+        });
+        WebState {
+            inner: Arc::new(Inner {
+                scheduler: Some(s),
+                ..inner
+            }),
+        }
+    }
+
+    pub fn scheduler(&self) -> Option<&crate::jobs::scheduler::Scheduler> {
+        self.inner.scheduler.as_deref()
+    }
+
+    pub fn reminders_paused_in_config(&self) -> bool {
+        self.inner.reminders_paused_in_config
     }
 
     pub fn oidc(&self) -> Option<&oidc::Provider> {
@@ -215,6 +248,8 @@ pub fn router(state: WebState) -> Router {
             "/inlamning/{id}/beslut/forhandsgranska",
             post(decide::preview),
         )
+        .route("/schema", get(schedule::page))
+        .route("/schema/paus", post(schedule::pause))
         .route("/att-hantera", get(triage::list))
         .route("/att-hantera/{id}", get(triage::item))
         .route("/att-hantera/{id}/tilldela", post(triage::assign))

@@ -40,6 +40,10 @@ const SOURCES: &[(&str, &str)] = &[
         "finance_batch.html",
         include_str!("../../templates/web/finance_batch.html"),
     ),
+    (
+        "schedule.html",
+        include_str!("../../templates/web/schedule.html"),
+    ),
     ("error.html", include_str!("../../templates/web/error.html")),
 ];
 

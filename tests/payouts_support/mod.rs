@@ -329,3 +329,27 @@ pub async fn outbox_count(url: &str) -> i64 {
         .await
         .unwrap()
 }
+
+/// The scheduler's context over `store` with no clinics in the registry (the payout facts come
+/// from the ledger), the embedded rulebook and the given reviewers and payout settings.
+pub fn job_context(
+    store: &vardval::store::Store,
+    reviewers: Vec<String>,
+    payouts: Option<vardval::jobs::payouts::Payouts>,
+) -> vardval::jobs::JobContext {
+    vardval::jobs::JobContext {
+        store: store.clone(),
+        registry: vardval::mail::registry::Registry::from_csv(
+            "id,name,emails,listed_inhabitants\n",
+        )
+        .unwrap()
+        .into(),
+        rulebook: Rulebook::embedded(),
+        mail: mail(),
+        reminders: Default::default(),
+        reviewers,
+        max_per_hour: 5,
+        max_per_day: 20,
+        payouts,
+    }
+}
