@@ -16,7 +16,9 @@ use crate::domain::vocab::{self, date as swedish_date, local_time as swedish_loc
 use crate::mail::clean::{MAX_QUOTED_CHARS, clean_text};
 
 mod decision;
+mod manual;
 pub use decision::{DecisionFacts, DecisionMail};
+pub use manual::{MAX_ANSWER_BODY, MAX_ANSWER_SUBJECT};
 
 /// At most this many Message-IDs in a reply's References (RFC 5322 §3.6.4 trimmed the way
 /// mail clients do: the first one, then the most recent ones).
@@ -115,6 +117,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "decision.red.txt.j2",
         include_str!("../templates/decision.red.txt.j2"),
+    ),
+    (
+        "triage_answer.subject.j2",
+        include_str!("../templates/triage_answer.subject.j2"),
+    ),
+    (
+        "triage_answer.txt.j2",
+        include_str!("../templates/triage_answer.txt.j2"),
     ),
 ];
 

@@ -1,12 +1,13 @@
 //! What reviewers do with a triage item on the desk: assign the message to a clinic (the
-//! registry learns the sender's address, recorded in the clinic's history) or reject it.
-//! Each is one transaction with the item's resolution and its audit row.
+//! registry learns the sender's address, recorded in the clinic's history), reject it, or
+//! answer it by hand (the reply queued in the outbox). Each is one transaction with the
+//! item's resolution and its audit row.
 
 use chrono::{DateTime, Utc};
 
 use serde_json::json;
 
-use super::{NewAudit, Store, StoreError, q, ts};
+use super::{NewAudit, NewOutbox, Store, StoreError, q, ts};
 
 /// What an assignment did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,5 +122,45 @@ impl Store {
         let row = NewAudit::new(by, "triage.reject", format!("triage:{id}"), json!({}));
         super::audit::append_tx(&mut tx, self.backend, &row, now).await?;
         tx.commit().await.map_err(q("commit a triage rejection"))
+    }
+
+    /// Answer triage item `id` by hand: queue `mail` (a reviewer's own text) in the outbox
+    /// under the key `triage-answer:<id>`, resolve the item and audit it as `by`, in one
+    /// transaction; the sender delivers it like every other mail. An item already handled
+    /// is [`StoreError::TriageNotFound`] (nothing queued).
+    pub async fn answer_triage(
+        &self,
+        id: i64,
+        mail: &NewOutbox,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self
+            .begin_write()
+            .await
+            .map_err(q("begin a triage answer"))?;
+        let done =
+            sqlx::query("UPDATE triage SET resolved_at = $2 WHERE id = $1 AND resolved_at IS NULL")
+                .bind(id)
+                .bind(ts(now))
+                .execute(&mut *tx)
+                .await
+                .map_err(q("resolve an answered triage item"))?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::TriageNotFound { id });
+        }
+        let key = format!("triage-answer:{id}");
+        let outbox_id = super::intake::insert_outbox(&mut tx, mail, &key, now, None, None)
+            .await
+            .map_err(q("queue a triage answer"))?;
+        let row = NewAudit::new(
+            by,
+            "triage.answer",
+            format!("triage:{id}"),
+            json!({ "to": mail.recipient, "subject": mail.subject, "outbox_id": outbox_id }),
+        );
+        super::audit::append_tx(&mut tx, self.backend, &row, now).await?;
+        tx.commit().await.map_err(q("commit a triage answer"))?;
+        Ok(outbox_id)
     }
 }

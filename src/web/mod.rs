@@ -254,6 +254,7 @@ pub fn router(state: WebState) -> Router {
         .route("/att-hantera/{id}", get(triage::item))
         .route("/att-hantera/{id}/tilldela", post(triage::assign))
         .route("/att-hantera/{id}/avvisa", post(triage::reject))
+        .route("/att-hantera/{id}/svara", post(triage::answer))
         .route("/utbetalningar", get(finance::page))
         .route("/utbetalningar/aterkrav", post(finance::decide_reclaim))
         .route(

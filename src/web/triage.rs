@@ -1,6 +1,7 @@
 //! Triage (`/att-hantera`): the open items, one item with its raw mail shown as escaped text
-//! only (no HTML, no remote content), and the two actions: assign to a clinic (the registry
-//! learns the sender's address) or reject.
+//! only (no HTML, no remote content), and the three actions: assign to a clinic (the registry
+//! learns the sender's address), reject, or answer the sender by hand (queued in the outbox,
+//! threaded to the original, audited).
 
 use axum::Form;
 use axum::extract::{Path, State};
@@ -89,13 +90,109 @@ pub async fn item(
         .filter(|c| c.active)
         .map(|c| minijinja::context! { id => c.id, name => c.name })
         .collect();
+    // The answer form's draft, when the sender's address is one we can write to.
+    let answer_to = m.from_addr.clone().filter(|a| answerable(&state, a));
+    let (answer_subject, answer_body) = match &answer_to {
+        Some(_) => state
+            .desk()
+            .composer
+            .triage_answer_draft(&m.subject, &viewer.username)
+            .map_err(|e| WebError::Internal(e.to_string()))?,
+        None => (String::new(), String::new()),
+    };
     state.templates().page(
         "triage_item.html",
         minijinja::context! {
             viewer, item => view, raw, cut, clinics,
             resolved => t.resolved_at.is_some(),
+            answer_to, answer_subject, answer_body,
         },
     )
+}
+
+/// An address a reviewer may answer: a plain mailbox, and not our own (no loops).
+fn answerable(state: &WebState, addr: &str) -> bool {
+    let own: &str = state.desk().composer.from.email.as_ref();
+    addr.parse::<lettre::Address>().is_ok_and(|a| {
+        let a: &str = a.as_ref();
+        !a.eq_ignore_ascii_case(own)
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AnswerForm {
+    csrf: Option<String>,
+    subject: Option<String>,
+    body: Option<String>,
+}
+
+/// POST /att-hantera/{id}/svara
+pub async fn answer(
+    State(state): State<WebState>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+    Form(f): Form<AnswerForm>,
+) -> Result<Response, WebError> {
+    viewer.check_csrf(f.csrf.as_deref())?;
+    viewer.require(Need::Review)?;
+    let store = state.store();
+    let t = store.triage_item(id).await?.ok_or(WebError::NotFound)?;
+    if t.resolved_at.is_some() {
+        return Err(WebError::BadRequest("Ärendet är redan hanterat.".into()));
+    }
+    let m = store
+        .message(t.message_row_id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let Some(to) = m.from_addr.clone().filter(|a| answerable(&state, a)) else {
+        return Err(WebError::BadRequest(
+            "Avsändarens adress går inte att svara på.".into(),
+        ));
+    };
+    let subject = f.subject.unwrap_or_default();
+    let body = f.body.unwrap_or_default();
+    if subject.trim().is_empty() || body.trim().is_empty() {
+        return Err(WebError::BadRequest(
+            "Skriv både ett ämne och ett meddelande.".into(),
+        ));
+    }
+    if body.chars().count() > crate::reply::MAX_ANSWER_BODY {
+        return Err(WebError::BadRequest(format!(
+            "Meddelandet är för långt (högst {} tecken).",
+            crate::reply::MAX_ANSWER_BODY
+        )));
+    }
+    let now = state.now();
+    let reference = format!("vardval-answer-{id}-{}", now.timestamp());
+    let mail = state
+        .desk()
+        .composer
+        .triage_answer(
+            &to,
+            &subject,
+            &body,
+            m.mail_message_id.as_deref(),
+            &reference,
+            now,
+        )
+        .map_err(|e| WebError::BadRequest(format!("Svaret kunde inte skapas: {e}")))?;
+    let row = crate::store::NewOutbox {
+        kind: "triage_answer".into(),
+        dedupe_key: None,
+        recipient: to,
+        subject: mail.subject,
+        raw: mail.raw,
+        mail_message_id: mail.message_id,
+        ..Default::default()
+    };
+    let by = format!("web:{}", viewer.username);
+    match store.answer_triage(id, &row, &by, now).await {
+        Ok(_) => Ok(Redirect::to("/att-hantera").into_response()),
+        Err(StoreError::TriageNotFound { .. }) => {
+            Err(WebError::BadRequest("Ärendet är redan hanterat.".into()))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Debug, Deserialize)]
