@@ -33,7 +33,7 @@ use crate::store::{RetryPolicy, Store};
 
 mod desk;
 mod mailio;
-pub use desk::oidc_provider;
+pub use desk::{oidc_provider, reingest_triage};
 pub use mailio::{
     AnySource, AnyTransport, Deliver, build_source, build_transport, imap_config, maildir_delivery,
     smtp_config,

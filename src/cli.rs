@@ -94,6 +94,11 @@ pub enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Mail waiting for a human: list, assign to a clinic, reject, answer by hand.
+    Triage {
+        #[command(subcommand)]
+        command: TriageCommand,
+    },
     /// Pause or resume the reminders to clinics (the desk's switch on its schedule page).
     Reminders {
         #[command(subcommand)]
@@ -382,6 +387,52 @@ pub enum RemindersCommand {
     Resume {
         #[arg(long)]
         config: PathBuf,
+        #[arg(long = "as")]
+        as_user: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TriageCommand {
+    /// The open items, oldest first.
+    List {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+    /// Assign an item to a clinic: the registry learns the sender's address and the mail is
+    /// recorded for the clinic with its original receive time (audited).
+    Assign {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        id: i64,
+        #[arg(long)]
+        clinic: String,
+        #[arg(long = "as")]
+        as_user: String,
+    },
+    /// Reject an item (nothing is recorded for any clinic; audited).
+    Reject {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        id: i64,
+        #[arg(long = "as")]
+        as_user: String,
+    },
+    /// Answer an item's sender by hand: the text from --body-file or standard input, sent
+    /// as written, threaded to the original (audited).
+    Answer {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        id: i64,
+        #[arg(long)]
+        subject: String,
+        #[arg(long)]
+        body_file: Option<PathBuf>,
         #[arg(long = "as")]
         as_user: String,
     },

@@ -36,5 +36,6 @@ pub mod report;
 pub mod review;
 pub mod store;
 pub mod telemetry;
+pub mod triage;
 pub mod util;
 pub mod web;

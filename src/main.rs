@@ -4,7 +4,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use vardval::cli::{
-    AuditCommand, Cli, ClinicsCommand, Command, RemindersCommand, ReviewCommand, UsersCommand,
+    AuditCommand, Cli, ClinicsCommand, Command, RemindersCommand, ReviewCommand, TriageCommand,
+    UsersCommand,
 };
 use vardval::commands;
 use vardval::domain::rulebook::Rulebook;
@@ -249,6 +250,42 @@ fn main() -> ExitCode {
                     } => commands::users::passwd(&config, &username, password_env.as_deref()).await?,
                     UsersCommand::List { config, format } => {
                         commands::users::list(&config, format == OutputFormat::Json).await?
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Triage { command } => {
+                use commands::check::OutputFormat;
+                match command {
+                    TriageCommand::List { config, format } => {
+                        commands::triage::list(&config, format == OutputFormat::Json).await?
+                    }
+                    TriageCommand::Assign {
+                        config,
+                        id,
+                        clinic,
+                        as_user,
+                    } => commands::triage::assign(&config, id, &clinic, &as_user).await?,
+                    TriageCommand::Reject {
+                        config,
+                        id,
+                        as_user,
+                    } => commands::triage::reject(&config, id, &as_user).await?,
+                    TriageCommand::Answer {
+                        config,
+                        id,
+                        subject,
+                        body_file,
+                        as_user,
+                    } => {
+                        commands::triage::answer(
+                            &config,
+                            id,
+                            &subject,
+                            body_file.as_deref(),
+                            &as_user,
+                        )
+                        .await?
                     }
                 }
                 Ok(ExitCode::SUCCESS)

@@ -86,22 +86,37 @@ impl Reingest for PipelineReingest {
         message: &'a MessageRow,
         triage_id: i64,
     ) -> futures::future::BoxFuture<'a, anyhow::Result<String>> {
-        Box::pin(async move {
-            let p = super::build_pipeline(&self.settings, self.clock.clone()).await?;
-            let bytes = p
-                .archive
-                .get(&message.sha256)
-                .with_context(|| format!("cannot read {} from the archive", message.sha256))?;
-            let outcome = p
-                .ingest_one(&Fetched {
-                    source_key: format!("triage:{triage_id}"),
-                    bytes,
-                    received_at: message.received_at,
-                    handle: String::new(),
-                })
-                .await;
-            p.store.close().await;
-            Ok(format!("{:?}", outcome?))
-        })
+        Box::pin(reingest_triage(
+            &self.settings,
+            self.clock.clone(),
+            message,
+            triage_id,
+        ))
     }
+}
+
+/// Record an assigned triage item's mail again through a pipeline built now (its registry
+/// read from the ledger, so it knows the address just learned), keyed `triage:<id>` and with
+/// the server's original receive time. Returns the outcome, for the log.
+pub async fn reingest_triage(
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+    message: &MessageRow,
+    triage_id: i64,
+) -> anyhow::Result<String> {
+    let p = super::build_pipeline(settings, clock).await?;
+    let bytes = p
+        .archive
+        .get(&message.sha256)
+        .with_context(|| format!("cannot read {} from the archive", message.sha256))?;
+    let outcome = p
+        .ingest_one(&Fetched {
+            source_key: format!("triage:{triage_id}"),
+            bytes,
+            received_at: message.received_at,
+            handle: String::new(),
+        })
+        .await;
+    p.store.close().await;
+    Ok(format!("{:?}", outcome?))
 }

@@ -14,4 +14,5 @@ pub mod run;
 pub mod schedule;
 pub mod status;
 pub mod submissions;
+pub mod triage;
 pub mod users;

@@ -13,7 +13,7 @@ use super::auth::Viewer;
 use super::render::WebError;
 use crate::domain::access::Need;
 use crate::domain::cycle::swedish_local;
-use crate::store::StoreError;
+use crate::triage::TriageError;
 
 /// At most this much of a raw mail is shown (the rest is cut, and the page says so).
 const MAX_RAW_SHOWN: usize = 256 * 1024;
@@ -91,7 +91,7 @@ pub async fn item(
         .map(|c| minijinja::context! { id => c.id, name => c.name })
         .collect();
     // The answer form's draft, when the sender's address is one we can write to.
-    let answer_to = m.from_addr.clone().filter(|a| answerable(&state, a));
+    let answer_to = crate::triage::answer_address(&state.desk().composer, &m);
     let (answer_subject, answer_body) = match &answer_to {
         Some(_) => state
             .desk()
@@ -110,15 +110,6 @@ pub async fn item(
     )
 }
 
-/// An address a reviewer may answer: a plain mailbox, and not our own (no loops).
-fn answerable(state: &WebState, addr: &str) -> bool {
-    let own: &str = state.desk().composer.from.email.as_ref();
-    addr.parse::<lettre::Address>().is_ok_and(|a| {
-        let a: &str = a.as_ref();
-        !a.eq_ignore_ascii_case(own)
-    })
-}
-
 #[derive(Debug, Deserialize)]
 pub struct AnswerForm {
     csrf: Option<String>,
@@ -135,70 +126,48 @@ pub async fn answer(
 ) -> Result<Response, WebError> {
     viewer.check_csrf(f.csrf.as_deref())?;
     viewer.require(Need::Review)?;
-    let store = state.store();
-    let t = store.triage_item(id).await?.ok_or(WebError::NotFound)?;
-    if t.resolved_at.is_some() {
-        return Err(WebError::BadRequest("Ärendet är redan hanterat.".into()));
-    }
-    let m = store
-        .message(t.message_row_id)
-        .await?
-        .ok_or(WebError::NotFound)?;
-    let Some(to) = m.from_addr.clone().filter(|a| answerable(&state, a)) else {
-        return Err(WebError::BadRequest(
-            "Avsändarens adress går inte att svara på.".into(),
-        ));
-    };
-    let subject = f.subject.unwrap_or_default();
-    let body = f.body.unwrap_or_default();
-    if subject.trim().is_empty() || body.trim().is_empty() {
-        return Err(WebError::BadRequest(
-            "Skriv både ett ämne och ett meddelande.".into(),
-        ));
-    }
-    if body.chars().count() > crate::reply::MAX_ANSWER_BODY {
-        return Err(WebError::BadRequest(format!(
-            "Meddelandet är för långt (högst {} tecken).",
-            crate::reply::MAX_ANSWER_BODY
-        )));
-    }
-    let now = state.now();
-    let reference = format!("vardval-answer-{id}-{}", now.timestamp());
-    let mail = state
-        .desk()
-        .composer
-        .triage_answer(
-            &to,
-            &subject,
-            &body,
-            m.mail_message_id.as_deref(),
-            &reference,
-            now,
-        )
-        .map_err(|e| WebError::BadRequest(format!("Svaret kunde inte skapas: {e}")))?;
-    let row = crate::store::NewOutbox {
-        kind: "triage_answer".into(),
-        dedupe_key: None,
-        recipient: to,
-        subject: mail.subject,
-        raw: mail.raw,
-        mail_message_id: mail.message_id,
-        ..Default::default()
-    };
     let by = format!("web:{}", viewer.username);
-    match store.answer_triage(id, &row, &by, now).await {
-        Ok(_) => Ok(Redirect::to("/att-hantera").into_response()),
-        Err(StoreError::TriageNotFound { .. }) => {
-            Err(WebError::BadRequest("Ärendet är redan hanterat.".into()))
-        }
-        Err(e) => Err(e.into()),
-    }
+    crate::triage::answer(
+        state.store(),
+        &state.desk().composer,
+        id,
+        f.subject.as_deref().unwrap_or_default(),
+        f.body.as_deref().unwrap_or_default(),
+        &by,
+        state.now(),
+    )
+    .await
+    .map_err(refused)?;
+    Ok(Redirect::to("/att-hantera").into_response())
 }
 
 #[derive(Debug, Deserialize)]
 pub struct AssignForm {
     csrf: Option<String>,
     clinic: Option<String>,
+}
+
+/// The Swedish message for a refused triage action.
+fn refused(e: TriageError) -> WebError {
+    match e {
+        TriageError::NotFound(_) => WebError::NotFound,
+        TriageError::Handled(_) => WebError::BadRequest("Ärendet är redan hanterat.".into()),
+        TriageError::UnknownClinic(_) => {
+            WebError::BadRequest("Välj en vårdcentral i listan.".into())
+        }
+        TriageError::NoAddress => {
+            WebError::BadRequest("Avsändarens adress går inte att svara på.".into())
+        }
+        TriageError::Empty => {
+            WebError::BadRequest("Skriv både ett ämne och ett meddelande.".into())
+        }
+        TriageError::TooLong => WebError::BadRequest(format!(
+            "Meddelandet är för långt (högst {} tecken).",
+            crate::reply::MAX_ANSWER_BODY
+        )),
+        TriageError::Build(e) => WebError::BadRequest(format!("Svaret kunde inte skapas: {e}")),
+        TriageError::Store(e) => e.into(),
+    }
 }
 
 /// POST /att-hantera/{id}/tilldela
@@ -210,33 +179,11 @@ pub async fn assign(
 ) -> Result<Response, WebError> {
     viewer.check_csrf(f.csrf.as_deref())?;
     viewer.require(Need::Review)?;
-    let store = state.store();
-    let t = store.triage_item(id).await?.ok_or(WebError::NotFound)?;
-    let m = store
-        .message(t.message_row_id)
-        .await?
-        .ok_or(WebError::NotFound)?;
-    let address = m.from_addr.clone().unwrap_or_default();
     let by = format!("web:{}", viewer.username);
-    match store
-        .assign_triage(
-            id,
-            f.clinic.as_deref().unwrap_or_default().trim(),
-            &address,
-            &by,
-            state.now(),
-        )
+    let clinic = f.clinic.unwrap_or_default();
+    let (_, m) = crate::triage::assign(state.store(), id, &clinic, &by, state.now())
         .await
-    {
-        Ok(_) => {}
-        Err(StoreError::TriageNotFound { .. }) => {
-            return Err(WebError::BadRequest("Ärendet är redan hanterat.".into()));
-        }
-        Err(StoreError::Decode { .. }) => {
-            return Err(WebError::BadRequest("Välj en vårdcentral i listan.".into()));
-        }
-        Err(e) => return Err(e.into()),
-    }
+        .map_err(refused)?;
     // The plan in the mail is recorded now, with the original receive time.
     if let Some(r) = state.reingest() {
         match r.reingest(&m, id).await {
@@ -269,11 +216,8 @@ pub async fn reject(
     viewer.check_csrf(f.csrf.as_deref())?;
     viewer.require(Need::Review)?;
     let by = format!("web:{}", viewer.username);
-    match state.store().reject_triage(id, &by, state.now()).await {
-        Ok(()) => Ok(Redirect::to("/att-hantera").into_response()),
-        Err(StoreError::TriageNotFound { .. }) => {
-            Err(WebError::BadRequest("Ärendet är redan hanterat.".into()))
-        }
-        Err(e) => Err(e.into()),
-    }
+    crate::triage::reject(state.store(), id, &by, state.now())
+        .await
+        .map_err(refused)?;
+    Ok(Redirect::to("/att-hantera").into_response())
 }
