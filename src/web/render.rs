@@ -40,6 +40,18 @@ const SOURCES: &[(&str, &str)] = &[
         "finance_batch.html",
         include_str!("../../templates/web/finance_batch.html"),
     ),
+    (
+        "registry.html",
+        include_str!("../../templates/web/registry.html"),
+    ),
+    (
+        "registry_clinic.html",
+        include_str!("../../templates/web/registry_clinic.html"),
+    ),
+    (
+        "registry_edit.html",
+        include_str!("../../templates/web/registry_edit.html"),
+    ),
     ("error.html", include_str!("../../templates/web/error.html")),
 ];
 
