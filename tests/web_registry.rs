@@ -280,6 +280,11 @@ async fn preview_writes_nothing_and_apply_changes_the_registry(url: String) {
         "{html}"
     );
     assert!(html.contains("<td>avaktiverad</td>"));
+    let at = |id: &str| html.find(&format!("<small>({id})</small>")).unwrap();
+    assert!(
+        at("sjoudden") < at("alvsnas") && at("kallstorp") < at("alvsnas"),
+        "what changes is listed before the unchanged"
+    );
     assert!(html.contains("formaction=\"/register/andra\""));
     assert_eq!(textarea(&preview), with_deactivation, "the text is kept");
     assert_eq!(ledger(&d.store).await, before, "a preview writes nothing");

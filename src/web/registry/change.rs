@@ -194,7 +194,13 @@ pub async fn preview(
         .and_then(|lines| clinics::plan(&current, &lines))
     {
         Ok(plans) => {
-            let views = plans.iter().map(plan_view).collect();
+            // What changes first, then what is kept as it is, then the unchanged.
+            let mut views: Vec<PlanView> = plans.iter().map(plan_view).collect();
+            views.sort_by_key(|v| match v.class {
+                "added" | "changed" => 0,
+                "kept" => 1,
+                _ => 2,
+            });
             form_page(
                 &state,
                 &viewer,
