@@ -73,6 +73,14 @@ fn textarea(p: &Page) -> String {
         .replace("&amp;", "&")
 }
 
+/// The value of the page's hidden field `name`.
+fn hidden(p: &Page, name: &str) -> String {
+    let html = p.text();
+    let key = format!("name=\"{name}\" value=\"");
+    let at = html.find(&key).unwrap_or_else(|| panic!("a field {name}")) + key.len();
+    html[at..at + html[at..].find('"').unwrap()].to_string()
+}
+
 /// `text` with the line of clinic `id` passed through `f` (the export's columns).
 fn edit_line(text: &str, id: &str, f: impl Fn(Vec<String>) -> Vec<String>) -> String {
     let mut found = false;
@@ -289,8 +297,20 @@ async fn preview_writes_nothing_and_apply_changes_the_registry(url: String) {
     assert_eq!(textarea(&preview), with_deactivation, "the text is kept");
     assert_eq!(ledger(&d.store).await, before, "a preview writes nothing");
 
+    // Saved as the browser does: the text and the stamp of its preview.
+    let preview = c
+        .post(
+            "/register/andra/forhandsgranska",
+            &[("csrf", &csrf), ("text", &changed)],
+        )
+        .await;
+    let stamp = hidden(&preview, "stamp");
+    assert_eq!(stamp, before.stamp);
     let applied = c
-        .post("/register/andra", &[("csrf", &csrf), ("text", &changed)])
+        .post(
+            "/register/andra",
+            &[("csrf", &csrf), ("text", &changed), ("stamp", &stamp)],
+        )
         .await;
     assert_eq!(applied.status, StatusCode::SEE_OTHER, "{}", applied.text());
     let to = applied.location.unwrap();
@@ -375,6 +395,67 @@ async fn preview_writes_nothing_and_apply_changes_the_registry(url: String) {
             .len(),
         rows.len()
     );
+    d.store.close().await;
+}
+
+async fn a_change_after_the_preview_refuses_the_save(url: String) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = desk(&url, dir.path()).await;
+    let mut c = signed_in(&d, "admin").await;
+    let form = c.get("/register/andra").await;
+    let csrf = form.csrf();
+    let text = edit_line(&textarea(&form), "sjoudden", |mut f| {
+        f[3] = "5300".into();
+        f
+    });
+    let preview = c
+        .post(
+            "/register/andra/forhandsgranska",
+            &[("csrf", &csrf), ("text", &text)],
+        )
+        .await;
+    let stamp = hidden(&preview, "stamp");
+    // Meanwhile the CLI changes another clinic.
+    let cli = "id,name,emails,listed_inhabitants\nlonnhagen,Vårdcentralen Lönnhagen,lonnhagen@vc.test,3500\n";
+    let now = d.clock.now();
+    vardval::commands::clinics::import_text(&d.store, cli, 2026, "cli:someone", now)
+        .await
+        .unwrap();
+    let before = ledger(&d.store).await;
+    let stale = c
+        .post(
+            "/register/andra",
+            &[("csrf", &csrf), ("text", &text), ("stamp", &stamp)],
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.text());
+    assert!(
+        stale
+            .text()
+            .contains("registret har ändrats sedan förhandsvisningen")
+    );
+    assert_eq!(textarea(&stale), text, "the text is kept");
+    assert_eq!(ledger(&d.store).await, before, "nothing written");
+    // A new preview shows the registry as it is now (Lönnhagen's 3500 would go back to
+    // 3480 with this text, and the preview says so); its stamp saves.
+    let again = c
+        .post(
+            "/register/andra/forhandsgranska",
+            &[("csrf", &csrf), ("text", &text)],
+        )
+        .await;
+    assert!(again.text().contains("listade invånare 2026: 3500 → 3480"));
+    let saved = c
+        .post(
+            "/register/andra",
+            &[
+                ("csrf", &csrf),
+                ("text", &text),
+                ("stamp", &hidden(&again, "stamp")),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.text());
     d.store.close().await;
 }
 
@@ -463,4 +544,5 @@ both!(
     forms_without_csrf_are_refused,
     preview_writes_nothing_and_apply_changes_the_registry,
     refused_text_changes_nothing,
+    a_change_after_the_preview_refuses_the_save,
 );

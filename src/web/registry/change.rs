@@ -29,6 +29,10 @@ pub struct ChangeForm {
     csrf: Option<String>,
     #[serde(default)]
     text: String,
+    /// The registry stamp the preview was computed at; when present, the import is refused
+    /// if the registry has changed since (a triage assignment, the CLI, another admin), so
+    /// what is saved is what was previewed.
+    stamp: Option<String>,
 }
 
 /// One clinic in the preview.
@@ -115,7 +119,7 @@ fn form_page(
     state: &WebState,
     viewer: &Viewer,
     text: &str,
-    preview: Option<(Vec<PlanView>, Counts)>,
+    preview: Option<(Vec<PlanView>, Counts, String)>,
     error: Option<String>,
 ) -> Result<Response, WebError> {
     let status = if error.is_some() {
@@ -123,11 +127,14 @@ fn form_page(
     } else {
         StatusCode::OK
     };
-    let (plans, counts) = preview.unzip();
+    let (plans, counts, stamp) = match preview {
+        Some((p, c, s)) => (Some(p), Some(c), Some(s)),
+        None => (None, None, None),
+    };
     let mut res = state.templates().page(
         "registry_edit.html",
         minijinja::context! {
-            viewer, text, plans, counts, error,
+            viewer, text, plans, counts, error, stamp,
             year => state.rulebook().year,
             max_kb => MAX_TEXT / 1024,
         },
@@ -189,6 +196,9 @@ pub async fn preview(
         Err(msg) => return form_page(&state, &viewer, "", None, Some(msg)),
     };
     viewer.check_csrf(f.csrf.as_deref())?;
+    // The stamp first: a change landing between the two reads makes the import refuse
+    // (safe), never accept a plan the preview did not show.
+    let stamp = state.store().registry_stamp().await?;
     let current = state.store().clinics().await?;
     match clinics::parse_file(&f.text, state.rulebook().year)
         .and_then(|lines| clinics::plan(&current, &lines))
@@ -205,7 +215,7 @@ pub async fn preview(
                 &state,
                 &viewer,
                 &f.text,
-                Some((views, counts(&plans))),
+                Some((views, counts(&plans), stamp)),
                 None,
             )
         }
@@ -228,6 +238,17 @@ pub async fn apply(
     let by = format!("web:{}", viewer.username);
     let now = state.now();
     let store = state.store();
+    if let Some(seen) = &f.stamp
+        && *seen != store.registry_stamp().await?
+    {
+        let msg = "Inget ändrades: registret har ändrats sedan förhandsvisningen (någon annan \
+                   har ändrat det, eller en adress har lagts till från Att hantera). \
+                   Förhandsgranska igen och kontrollera ändringarna innan du sparar."
+            .to_string();
+        let mut res = form_page(&state, &viewer, &f.text, None, Some(msg))?;
+        *res.status_mut() = StatusCode::CONFLICT;
+        return Ok(res);
+    }
     let report = match import_text(store, &f.text, state.rulebook().year, &by, now).await {
         Ok(r) => r,
         Err(e) => {
