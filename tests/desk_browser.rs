@@ -7,7 +7,8 @@
 //! page's pause switch, a form without
 //! its CSRF token refused, keyboard-only confirmation, a session expiring on the manual clock,
 //! a finance user refused on a reviewer page, then the finance pages (what is due next, the
-//! reclaims waiting, the batch sealed by a real payout run and its files).
+//! reclaims waiting, the batch sealed by a real payout run and its files), and the registry
+//! as an admin (the list, a change previewed and saved, the clinic's history).
 //!
 //! A second test signs in through the Region's identity provider (a real oidc-provider on
 //! loopback, tests/oidc/provider.mjs): the desk's button, the provider's page, back to the board.
@@ -392,6 +393,54 @@ async fn flows() {
         bad.iter().any(|v| v.starts_with("label:")),
         "axe-core must flag an unlabelled input: {bad:?}"
     );
+
+    // The registry (admin): the list, a change previewed and saved, the clinic's history.
+    let hash = vardval::web::auth::hash_password(PASSWORD).unwrap();
+    let admin = vardval::domain::access::Role::Admin;
+    assert!(
+        d.store
+            .add_user(
+                "admin",
+                admin,
+                &hash,
+                vardval::ports::Clock::now(d.clock.as_ref())
+            )
+            .await
+            .unwrap()
+    );
+    sign_in(&b, &base, "admin").await;
+    b.goto(&format!("{base}/register")).await;
+    b.wait_for("Vårdcentraler i registret").await;
+    check_page(&b, &axe, "12-register").await;
+    b.click("a[href=\"/register/andra\"]").await;
+    b.wait_for("Registret som CSV").await;
+    b.script(
+        "const t = document.getElementById('text'); \
+         t.value = t.value.split('\\n').map(l => { \
+           if (!l.startsWith('sjoudden,')) return l; \
+           const f = l.split(','); f[2] = f[2] + ';kansli@sjoudden.vc.test'; f[3] = '5300'; \
+           return f.join(','); }).join('\\n'); return true;",
+    )
+    .await;
+    b.click("form.registry-edit button[type=submit]").await;
+    b.wait_for("Förhandsvisning: så här skulle registret ändras")
+        .await;
+    b.wait_for("listade invånare 2026: 5210 → 5300").await;
+    check_page(&b, &axe, "13-register-andra").await;
+    b.click("button[formaction=\"/register/andra\"]").await;
+    b.wait_for("Registret är uppdaterat").await;
+    b.click("a[href=\"/register/sjoudden\"]").await;
+    b.wait_for("Alla ändringar av Vårdcentralen Sjöudden").await;
+    b.wait_for("web:admin").await;
+    check_page(&b, &axe, "14-register-historik").await;
+    let sj_now = d.store.clinics().await.unwrap();
+    let sj_now = sj_now.iter().find(|c| c.id == "sjoudden").unwrap();
+    assert!(
+        sj_now
+            .addresses
+            .contains(&"kansli@sjoudden.vc.test".to_string())
+    );
+    assert_eq!(sj_now.inhabitants[&2026].count, 5300);
 
     b.quit().await;
     drop(driver);

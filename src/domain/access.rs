@@ -65,6 +65,12 @@ pub enum Need {
     Review,
     /// Reading the payout pages (batches, files, what is due) and a clinic's payment status.
     Payouts,
+    /// Reading the clinic registry and its history (reviewers assign triage mail to clinics,
+    /// so they see it; coaches and finance do not: it names every clinic's addresses and
+    /// payee, which their work does not need).
+    RegistryRead,
+    /// Changing the clinic registry.
+    RegistryChange,
 }
 
 /// May `role` use a page that needs `need`?
@@ -73,6 +79,8 @@ pub fn allows(role: Role, need: Need) -> bool {
         Need::Read => matches!(role, Role::Reviewer | Role::Admin | Role::Coach),
         Need::Review => matches!(role, Role::Reviewer | Role::Admin),
         Need::Payouts => matches!(role, Role::Finance | Role::Reviewer | Role::Admin),
+        Need::RegistryRead => matches!(role, Role::Reviewer | Role::Admin),
+        Need::RegistryChange => role == Role::Admin,
     }
 }
 
@@ -104,5 +112,19 @@ mod tests {
         assert!(allows(Role::Reviewer, Need::Payouts));
         assert!(allows(Role::Admin, Need::Payouts));
         assert!(!allows(Role::Coach, Need::Payouts));
+    }
+
+    #[test]
+    fn the_registry_is_read_by_reviewers_and_admins_and_changed_by_admins_only() {
+        let read: Vec<Role> = Role::ALL
+            .into_iter()
+            .filter(|r| allows(*r, Need::RegistryRead))
+            .collect();
+        assert_eq!(read, [Role::Reviewer, Role::Admin]);
+        let change: Vec<Role> = Role::ALL
+            .into_iter()
+            .filter(|r| allows(*r, Need::RegistryChange))
+            .collect();
+        assert_eq!(change, [Role::Admin]);
     }
 }

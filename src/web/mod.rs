@@ -6,7 +6,8 @@
 //! - [`oidc`]: sign-in with the Region's identity provider (OpenID Connect, code + PKCE).
 //! - [`security`]: the security headers on every response.
 //! - [`render`]: the minijinja templates under `templates/web/` and the error pages.
-//! - [`board`], [`submission`], [`decide`], [`triage`], [`finance`], [`schedule`]: the pages; decisions go through the
+//! - [`board`], [`submission`], [`decide`], [`triage`], [`finance`], [`schedule`],
+//!   [`registry`]: the pages; decisions go through the
 //!   review core ([`crate::review::Desk`]), never around it. Handlers stay thin; queries live in
 //!   `crate::store`, rules in `crate::domain`.
 //!
@@ -18,6 +19,7 @@ pub mod board;
 pub mod decide;
 pub mod finance;
 pub mod oidc;
+pub mod registry;
 pub mod render;
 pub mod schedule;
 pub mod security;
@@ -263,6 +265,16 @@ pub fn router(state: WebState) -> Router {
         )
         .route("/utbetalningar/{number}", get(finance::batch))
         .route("/utbetalningar/{number}/filer/{name}", get(finance::file))
+        .route("/register", get(registry::list))
+        .route(
+            "/register/andra",
+            get(registry::change::form).post(registry::change::apply),
+        )
+        .route(
+            "/register/andra/forhandsgranska",
+            post(registry::change::preview),
+        )
+        .route("/register/{id}", get(registry::clinic))
         .route("/desk.css", get(render::stylesheet))
         .fallback(render::not_found)
         .layer(axum::middleware::from_fn(security::headers))

@@ -44,6 +44,18 @@ const SOURCES: &[(&str, &str)] = &[
         "schedule.html",
         include_str!("../../templates/web/schedule.html"),
     ),
+    (
+        "registry.html",
+        include_str!("../../templates/web/registry.html"),
+    ),
+    (
+        "registry_clinic.html",
+        include_str!("../../templates/web/registry_clinic.html"),
+    ),
+    (
+        "registry_edit.html",
+        include_str!("../../templates/web/registry_edit.html"),
+    ),
     ("error.html", include_str!("../../templates/web/error.html")),
 ];
 
