@@ -3,6 +3,7 @@
 
 use std::sync::LazyLock;
 
+use memchr::memmem::Finder;
 use regex::Regex;
 
 use super::units::Unit;
@@ -16,6 +17,10 @@ pub(super) struct Matcher {
     pub(super) placeholders: Vec<String>,
     /// The template's instruction text and the rulebook's questions (folded): not content.
     pub(super) instructions: Vec<String>,
+    /// Substring searchers for the instructions of at least 12 bytes, in `instructions` order
+    /// (built once: `str::contains` builds a searcher on every call, which made
+    /// `content_words` the costliest step of a PDF's analysis).
+    long_instructions: Vec<Finder<'static>>,
     /// Key ideas per section: (folded words, section, weight).
     keywords: Vec<(Vec<String>, SectionId, f64)>,
     min_score: f64,
@@ -124,11 +129,17 @@ impl Matcher {
             .flat_map(|s| s.instructions.iter().chain(&s.questions))
             .map(|i| fold(i))
             .filter(|i| !i.is_empty())
+            .collect::<Vec<String>>();
+        let long_instructions = instructions
+            .iter()
+            .filter(|i| i.len() >= 12)
+            .map(|i| Finder::new(i.as_bytes()).into_owned())
             .collect();
         Matcher {
             terms,
             placeholders: rb.placeholders.iter().map(|p| fold_bare(p)).collect(),
             instructions,
+            long_instructions,
             keywords,
             min_score: rb.min_heading_score,
             others: rb.other_headings.iter().map(|o| fold_bare(o)).collect(),
@@ -375,9 +386,12 @@ impl Matcher {
             return 0;
         }
         let mut replaced = false;
-        for ins in &self.instructions {
-            if ins.len() >= 12 && f.contains(ins.as_str()) {
-                f = f.replace(ins.as_str(), " ");
+        for ins in &self.long_instructions {
+            let needle = ins.needle();
+            if needle.len() <= f.len() && ins.find(f.as_bytes()).is_some() {
+                // The needle is a whole `String` from `instructions`: valid UTF-8.
+                let ins = std::str::from_utf8(needle).expect("instruction is UTF-8");
+                f = f.replace(ins, " ");
                 replaced = true;
             }
         }
@@ -393,8 +407,15 @@ impl Matcher {
             return 0;
         }
         // A fragment of an instruction (a wrapped line from a PDF) is not content either.
-        if count_words(&rest) >= 2 && self.instructions.iter().any(|i| i.contains(rest.as_str())) {
-            return 0;
+        if count_words(&rest) >= 2 {
+            let finder = Finder::new(rest.as_bytes());
+            if self
+                .instructions
+                .iter()
+                .any(|i| i.len() >= rest.len() && finder.find(i.as_bytes()).is_some())
+            {
+                return 0;
+            }
         }
         count_words(&rest)
     }
