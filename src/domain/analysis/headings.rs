@@ -1,11 +1,9 @@
 //! Step 2–3: which units are section headings (labels, titles, synonyms, key-idea scores),
 //! and which are table-of-contents entries.
 
-use std::sync::LazyLock;
-
 use memchr::memmem::Finder;
-use regex::Regex;
 
+use super::heading_patterns::{COMBINED, LETTER, NUMBER, TOC_TAIL};
 use super::units::Unit;
 use crate::domain::document::count_words;
 use crate::domain::normalize::{bare, fold, fold_bare};
@@ -73,19 +71,6 @@ impl HeadingMatch {
         }
     }
 }
-
-pub(super) static TOC_TAIL: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?:\s*[.·…_]{3,}\s*|\t+\s*)\d{1,3}\s*$").expect("regex"));
-pub(super) static COMBINED: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^([a-i])\s*(?:-|och|&|/|,)\s*([a-i])\s*(?:[.):]\s*|\s+-\s+|\s+)(.*)$")
-        .expect("regex")
-});
-pub(super) static LETTER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?:(?:steg|del|avsnitt|punkt)\s+)?([a-i])\s*(?:[.):]|\s-\s|$)\s*(.*)$")
-        .expect("regex")
-});
-pub(super) static NUMBER: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^(\d{1,2})\s*[.):]\s*(.*)$").expect("regex"));
 
 /// Folded words of a text (letters and digits only).
 fn words_of(f: &str) -> Vec<&str> {
@@ -248,7 +233,7 @@ impl Matcher {
         // regexes after them: they spare compiling a regex a document never needs.
         if let Some(m) = raw
             .contains(char::is_numeric)
-            .then(|| TOC_TAIL.find(raw))
+            .then(|| TOC_TAIL.on(raw).find(raw))
             .flatten()
         {
             toc_like = true;
@@ -286,7 +271,7 @@ impl Matcher {
         let first = f.chars().next().unwrap_or(' ');
         if let Some(c) = ('a'..='i')
             .contains(&first)
-            .then(|| COMBINED.captures(&f))
+            .then(|| COMBINED.on(&f).captures(&f))
             .flatten()
         {
             let (a, b) = (first_char(&c[1]), first_char(&c[2]));
@@ -300,7 +285,7 @@ impl Matcher {
             }
         }
         if let Some(c) = (('a'..='i').contains(&first) || first == 's' || first == 'p')
-            .then(|| LETTER.captures(&f))
+            .then(|| LETTER.on(&f).captures(&f))
             .flatten()
         {
             let letter = first_char(&c[1]).to_ascii_uppercase();
@@ -326,7 +311,7 @@ impl Matcher {
             }
             return None;
         }
-        if let Some(c) = first.is_numeric().then(|| NUMBER.captures(&f)).flatten() {
+        if let Some(c) = first.is_numeric().then(|| NUMBER.on(&f).captures(&f)).flatten() {
             let rest = c[2].to_string();
             if let Some(sections) = self.title_sections(&rest, true) {
                 return Some(HeadingMatch::new(sections, toc_like, Rule::Title));
