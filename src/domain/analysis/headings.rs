@@ -311,7 +311,11 @@ impl Matcher {
             }
             return None;
         }
-        if let Some(c) = first.is_numeric().then(|| NUMBER.on(&f).captures(&f)).flatten() {
+        if let Some(c) = first
+            .is_numeric()
+            .then(|| NUMBER.on(&f).captures(&f))
+            .flatten()
+        {
             let rest = c[2].to_string();
             if let Some(sections) = self.title_sections(&rest, true) {
                 return Some(HeadingMatch::new(sections, toc_like, Rule::Title));
