@@ -18,6 +18,7 @@ pub mod ocr;
 pub mod odp;
 pub mod odt;
 pub mod pdf;
+mod pdf_text;
 pub mod pptx;
 pub mod rtf;
 mod slides;

@@ -4,7 +4,7 @@
 //! [`Limits::max_decompressed_bytes`], object and page counts checked, the time budget checked
 //! between pages), the encryption check (`is_encrypted()` after loading: a real user password
 //! loads with 0 pages, an empty user password decrypts transparently and is read), per-page text
-//! extraction, and turning text lines into blocks:
+//! extraction ([`super::pdf_text`]), and turning text lines into blocks:
 //! - one [`Block::Paragraph`] per non-empty line, trimmed, internal runs of spaces collapsed;
 //! - running headers/footers: a line among the first or last two lines of a page that repeats
 //!   (digits ignored) on at least half of the pages, and on at least 2, goes to furniture once;
@@ -14,6 +14,7 @@
 //! lopdf may panic on hostile input; [`crate::extract::extract`] catches panics and reports
 //! [`ExtractError::Corrupt`]. This entry point is unguarded so that fuzzing sees panics.
 
+use super::pdf_text::FontCache;
 use super::{Deadline, ExtractError, Limits, collapse_spaces, push_furniture};
 use crate::domain::document::{Block, Document, Format};
 use std::collections::HashMap;
@@ -57,13 +58,10 @@ pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> 
     }
     deadline.check()?;
     let mut page_lines: Vec<Vec<String>> = Vec::with_capacity(pages.len());
-    for &n in pages.keys() {
+    let mut fonts = FontCache::new(&doc, max_stream);
+    for &page_id in pages.values() {
         deadline.check()?;
-        let text: String = doc
-            .extract_text_chunks_with_limit(&[n], max_stream)
-            .into_iter()
-            .filter_map(Result::ok)
-            .collect();
+        let text = fonts.page_text(page_id);
         page_lines.push(
             text.lines()
                 .map(|l| collapse_spaces(l.trim_matches(|c: char| c.is_whitespace() || c == '\0')))

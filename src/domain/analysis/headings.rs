@@ -1,10 +1,9 @@
 //! Step 2–3: which units are section headings (labels, titles, synonyms, key-idea scores),
 //! and which are table-of-contents entries.
 
-use std::sync::LazyLock;
+use memchr::memmem::Finder;
 
-use regex::Regex;
-
+use super::heading_patterns::{COMBINED, LETTER, NUMBER, TOC_TAIL};
 use super::units::Unit;
 use crate::domain::document::count_words;
 use crate::domain::normalize::{bare, fold, fold_bare};
@@ -16,6 +15,10 @@ pub(super) struct Matcher {
     pub(super) placeholders: Vec<String>,
     /// The template's instruction text and the rulebook's questions (folded): not content.
     pub(super) instructions: Vec<String>,
+    /// Substring searchers for the instructions of at least 12 bytes, in `instructions` order
+    /// (built once: `str::contains` builds a searcher on every call, which made
+    /// `content_words` the costliest step of a PDF's analysis).
+    long_instructions: Vec<Finder<'static>>,
     /// Key ideas per section: (folded words, section, weight).
     keywords: Vec<(Vec<String>, SectionId, f64)>,
     min_score: f64,
@@ -69,19 +72,6 @@ impl HeadingMatch {
     }
 }
 
-pub(super) static TOC_TAIL: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?:\s*[.·…_]{3,}\s*|\t+\s*)\d{1,3}\s*$").expect("regex"));
-pub(super) static COMBINED: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^([a-i])\s*(?:-|och|&|/|,)\s*([a-i])\s*(?:[.):]\s*|\s+-\s+|\s+)(.*)$")
-        .expect("regex")
-});
-pub(super) static LETTER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?:(?:steg|del|avsnitt|punkt)\s+)?([a-i])\s*(?:[.):]|\s-\s|$)\s*(.*)$")
-        .expect("regex")
-});
-pub(super) static NUMBER: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^(\d{1,2})\s*[.):]\s*(.*)$").expect("regex"));
-
 /// Folded words of a text (letters and digits only).
 fn words_of(f: &str) -> Vec<&str> {
     f.split(|c: char| !c.is_alphanumeric())
@@ -124,11 +114,17 @@ impl Matcher {
             .flat_map(|s| s.instructions.iter().chain(&s.questions))
             .map(|i| fold(i))
             .filter(|i| !i.is_empty())
+            .collect::<Vec<String>>();
+        let long_instructions = instructions
+            .iter()
+            .filter(|i| i.len() >= 12)
+            .map(|i| Finder::new(i.as_bytes()).into_owned())
             .collect();
         Matcher {
             terms,
             placeholders: rb.placeholders.iter().map(|p| fold_bare(p)).collect(),
             instructions,
+            long_instructions,
             keywords,
             min_score: rb.min_heading_score,
             others: rb.other_headings.iter().map(|o| fold_bare(o)).collect(),
@@ -237,7 +233,7 @@ impl Matcher {
         // regexes after them: they spare compiling a regex a document never needs.
         if let Some(m) = raw
             .contains(char::is_numeric)
-            .then(|| TOC_TAIL.find(raw))
+            .then(|| TOC_TAIL.on(raw).find(raw))
             .flatten()
         {
             toc_like = true;
@@ -275,7 +271,7 @@ impl Matcher {
         let first = f.chars().next().unwrap_or(' ');
         if let Some(c) = ('a'..='i')
             .contains(&first)
-            .then(|| COMBINED.captures(&f))
+            .then(|| COMBINED.on(&f).captures(&f))
             .flatten()
         {
             let (a, b) = (first_char(&c[1]), first_char(&c[2]));
@@ -289,7 +285,7 @@ impl Matcher {
             }
         }
         if let Some(c) = (('a'..='i').contains(&first) || first == 's' || first == 'p')
-            .then(|| LETTER.captures(&f))
+            .then(|| LETTER.on(&f).captures(&f))
             .flatten()
         {
             let letter = first_char(&c[1]).to_ascii_uppercase();
@@ -315,7 +311,11 @@ impl Matcher {
             }
             return None;
         }
-        if let Some(c) = first.is_numeric().then(|| NUMBER.captures(&f)).flatten() {
+        if let Some(c) = first
+            .is_numeric()
+            .then(|| NUMBER.on(&f).captures(&f))
+            .flatten()
+        {
             let rest = c[2].to_string();
             if let Some(sections) = self.title_sections(&rest, true) {
                 return Some(HeadingMatch::new(sections, toc_like, Rule::Title));
@@ -375,9 +375,12 @@ impl Matcher {
             return 0;
         }
         let mut replaced = false;
-        for ins in &self.instructions {
-            if ins.len() >= 12 && f.contains(ins.as_str()) {
-                f = f.replace(ins.as_str(), " ");
+        for ins in &self.long_instructions {
+            let needle = ins.needle();
+            if needle.len() <= f.len() && ins.find(f.as_bytes()).is_some() {
+                // The needle is a whole `String` from `instructions`: valid UTF-8.
+                let ins = std::str::from_utf8(needle).expect("instruction is UTF-8");
+                f = f.replace(ins, " ");
                 replaced = true;
             }
         }
@@ -393,8 +396,15 @@ impl Matcher {
             return 0;
         }
         // A fragment of an instruction (a wrapped line from a PDF) is not content either.
-        if count_words(&rest) >= 2 && self.instructions.iter().any(|i| i.contains(rest.as_str())) {
-            return 0;
+        if count_words(&rest) >= 2 {
+            let finder = Finder::new(rest.as_bytes());
+            if self
+                .instructions
+                .iter()
+                .any(|i| i.len() >= rest.len() && finder.find(i.as_bytes()).is_some())
+            {
+                return 0;
+            }
         }
         count_words(&rest)
     }

@@ -17,6 +17,7 @@
 //!    wins when a heading appears more than once.
 
 mod guard;
+mod heading_patterns;
 mod headings;
 mod measures;
 mod milestone;
