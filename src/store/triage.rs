@@ -109,16 +109,7 @@ impl Store {
             .begin_write()
             .await
             .map_err(q("begin a triage rejection"))?;
-        let done =
-            sqlx::query("UPDATE triage SET resolved_at = $2 WHERE id = $1 AND resolved_at IS NULL")
-                .bind(id)
-                .bind(ts(now))
-                .execute(&mut *tx)
-                .await
-                .map_err(q("reject a triage item"))?;
-        if done.rows_affected() != 1 {
-            return Err(StoreError::TriageNotFound { id });
-        }
+        resolve_open(&mut tx, id, now).await?;
         let row = NewAudit::new(by, "triage.reject", format!("triage:{id}"), json!({}));
         super::audit::append_tx(&mut tx, self.backend, &row, now).await?;
         tx.commit().await.map_err(q("commit a triage rejection"))
@@ -139,16 +130,7 @@ impl Store {
             .begin_write()
             .await
             .map_err(q("begin a triage answer"))?;
-        let done =
-            sqlx::query("UPDATE triage SET resolved_at = $2 WHERE id = $1 AND resolved_at IS NULL")
-                .bind(id)
-                .bind(ts(now))
-                .execute(&mut *tx)
-                .await
-                .map_err(q("resolve an answered triage item"))?;
-        if done.rows_affected() != 1 {
-            return Err(StoreError::TriageNotFound { id });
-        }
+        resolve_open(&mut tx, id, now).await?;
         let key = format!("triage-answer:{id}");
         let outbox_id = super::intake::insert_outbox(&mut tx, mail, &key, now, None, None)
             .await
@@ -163,4 +145,24 @@ impl Store {
         tx.commit().await.map_err(q("commit a triage answer"))?;
         Ok(outbox_id)
     }
+}
+
+/// Resolve item `id` inside the caller's transaction, if it is still open; an item already
+/// handled (or unknown) is [`StoreError::TriageNotFound`].
+async fn resolve_open(
+    conn: &mut sqlx::AnyConnection,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let done =
+        sqlx::query("UPDATE triage SET resolved_at = $2 WHERE id = $1 AND resolved_at IS NULL")
+            .bind(id)
+            .bind(ts(now))
+            .execute(&mut *conn)
+            .await
+            .map_err(q("resolve a triage item"))?;
+    if done.rows_affected() != 1 {
+        return Err(StoreError::TriageNotFound { id });
+    }
+    Ok(())
 }
