@@ -6,6 +6,8 @@
 //! status on a submission page). Every test runs on SQLite and on PostgreSQL.
 
 mod common;
+#[path = "web_http/countersign.rs"]
+mod countersign;
 #[path = "web_http/finance.rs"]
 mod finance;
 mod payouts_support;

@@ -22,6 +22,7 @@ mod intake;
 mod jobs;
 mod outbox;
 mod payouts;
+mod pending;
 mod reviews;
 mod rows;
 mod state;
@@ -50,6 +51,7 @@ pub use intake::{Assigned, Intake, IntakeIds, NewMessage, NewOutbox, NewSubmissi
 pub use jobs::{Claim, JobRun, OutboxKindStats};
 pub use outbox::RetryPolicy;
 pub use payouts::{BatchRow, ClinicLineRow, ReclaimRow, Sealed};
+pub use pending::{Countersigned, Proposed};
 pub use reviews::{NewDecision, RecordedDecision};
 pub use rows::{MailboxState, MessageRow, OutboxRow, OutboxStatus, SubmissionRow, TriageRow};
 
@@ -138,6 +140,18 @@ pub enum StoreError {
         expected: i64,
         latest: i64,
     },
+    #[error("cannot find pending decision {id}")]
+    PendingNotFound { id: i64 },
+    #[error(
+        "cannot propose a decision on submission {submission_id}: {proposed_by}'s decision (pending {pending_id}) already waits for a second reviewer; countersign or reject it first"
+    )]
+    PendingExists {
+        submission_id: i64,
+        pending_id: i64,
+        proposed_by: String,
+    },
+    #[error(transparent)]
+    Countersign(#[from] crate::domain::countersign::CountersignError),
 }
 
 /// Shorthand for wrapping a sqlx error with what we were doing.
@@ -302,6 +316,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "payouts",
         include_str!("../../migrations/sqlite/0009_payouts.sql"),
     ),
+    (
+        10,
+        "pending_decisions",
+        include_str!("../../migrations/sqlite/0010_pending_decisions.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -348,6 +367,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         9,
         "payouts",
         include_str!("../../migrations/postgres/0009_payouts.sql"),
+    ),
+    (
+        10,
+        "pending_decisions",
+        include_str!("../../migrations/postgres/0010_pending_decisions.sql"),
     ),
 ];
 

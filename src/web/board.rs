@@ -2,7 +2,7 @@
 //! filtered and sorted by the query string, with a CSV export and the per-section view under
 //! it. The rows are built by `domain::desk`; this module only loads and shapes them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use axum::extract::{Query, State};
 use axum::http::header;
@@ -128,9 +128,11 @@ pub struct RowView {
     punctuality_sv: &'static str,
     days_to_deadline: i64,
     waiting: bool,
+    /// A decision on it waits for a second reviewer (two-person rule).
+    second_reviewer: bool,
 }
 
-fn view(state: &WebState, r: &BoardRow) -> RowView {
+fn view(state: &WebState, r: &BoardRow, pending: &BTreeSet<i64>) -> RowView {
     let rb = state.rulebook();
     let local = |t: DateTime<Utc>| swedish_local(t, rb.tz());
     let pre = r.latest.as_ref().and_then(|l| l.pre_grade);
@@ -153,6 +155,10 @@ fn view(state: &WebState, r: &BoardRow) -> RowView {
         punctuality_sv: r.punctuality.swedish(),
         days_to_deadline: r.days_to_deadline,
         waiting: r.waiting(),
+        second_reviewer: r
+            .latest
+            .as_ref()
+            .is_some_and(|l| pending.contains(&l.submission_id)),
     }
 }
 
@@ -175,6 +181,17 @@ fn share_view(s: &SectionShare) -> ShareView {
     }
 }
 
+/// The submissions with a decision waiting for a second reviewer.
+async fn pending_ids(state: &WebState) -> Result<BTreeSet<i64>, WebError> {
+    Ok(state
+        .store()
+        .open_pending()
+        .await?
+        .into_iter()
+        .map(|p| p.submission_id)
+        .collect())
+}
+
 /// GET /tavla
 pub async fn board_page(
     State(state): State<WebState>,
@@ -188,9 +205,10 @@ pub async fn board_page(
         .map(share_view)
         .collect();
     let waiting = all.iter().filter(|r| r.waiting()).count();
+    let pending = pending_ids(&state).await?;
     let rows: Vec<RowView> = desk::filter_sort(all, &q.filter(), q.sort(), q.descending())
         .iter()
-        .map(|r| view(&state, r))
+        .map(|r| view(&state, r, &pending))
         .collect();
     let milestones: Vec<_> = state
         .rulebook()
@@ -250,8 +268,9 @@ pub async fn board_csv(
         "submission_id",
     ])
     .map_err(internal)?;
+    let pending = pending_ids(&state).await?;
     for r in &rows {
-        let v = view(&state, r);
+        let v = view(&state, r, &pending);
         w.write_record([
             v.clinic_id,
             v.clinic_name,

@@ -5,7 +5,7 @@
 //! - [`auth`]: accounts (argon2id), sessions in the ledger, CSRF tokens, sign-in rate limits.
 //! - [`security`]: the security headers on every response.
 //! - [`render`]: the minijinja templates under `templates/web/` and the error pages.
-//! - [`board`], [`submission`], [`decide`], [`triage`], [`finance`]: the pages; decisions go through the
+//! - [`board`], [`submission`], [`decide`], [`countersign`], [`triage`], [`finance`]: the pages; decisions go through the
 //!   review core ([`crate::review::Desk`]), never around it. Handlers stay thin; queries live in
 //!   `crate::store`, rules in `crate::domain`.
 //!
@@ -14,6 +14,7 @@
 pub mod audit;
 pub mod auth;
 pub mod board;
+pub mod countersign;
 pub mod decide;
 pub mod finance;
 pub mod render;
@@ -57,6 +58,8 @@ struct Inner {
     /// The payout settings and rulebooks (set by the composition root): without them the
     /// finance page shows the sealed batches but not what is due next.
     payouts: Option<crate::jobs::payouts::Payouts>,
+    /// `[reviewers] coach_clinics`, keys lower-cased: the clinics each coach may read.
+    coach_clinics: std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 /// Reads an archived message again after a reviewer assigned it to a clinic, so that the plan
@@ -92,8 +95,10 @@ impl WebState {
                 from,
             },
             coach_emails: settings.reviewers.coach_emails.clone(),
+            two_person_rule: settings.reviewers.two_person_rule,
         };
-        Self::new(settings.web.clone(), desk, clock, archive)
+        Ok(Self::new(settings.web.clone(), desk, clock, archive)?
+            .with_coach_clinics(&settings.reviewers.coach_clinics))
     }
 
     /// The same from parts (tests).
@@ -112,6 +117,7 @@ impl WebState {
                 templates: render::Templates::load()?,
                 reingest: None,
                 payouts: None,
+                coach_clinics: Default::default(),
             }),
         })
     }
@@ -140,6 +146,31 @@ impl WebState {
                 ..inner
             }),
         }
+    }
+
+    /// With the coaches' clinics (`[reviewers] coach_clinics`).
+    pub fn with_coach_clinics(
+        self,
+        raw: &std::collections::BTreeMap<String, Vec<String>>,
+    ) -> WebState {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|_| {
+            panic!("with_coach_clinics is called while building, before the state is shared")
+        });
+        WebState {
+            inner: Arc::new(Inner {
+                coach_clinics: crate::domain::access::coach_map(raw),
+                ..inner
+            }),
+        }
+    }
+
+    /// The clinics `viewer` may read (a coach: their own; everyone else: all).
+    pub fn scope(&self, viewer: &auth::Viewer) -> crate::domain::access::ClinicScope {
+        crate::domain::access::ClinicScope::of(
+            viewer.role,
+            &viewer.username,
+            &self.inner.coach_clinics,
+        )
     }
 
     pub fn payouts(&self) -> Option<&crate::jobs::payouts::Payouts> {
@@ -191,6 +222,11 @@ pub fn router(state: WebState) -> Router {
             "/inlamning/{id}/beslut/forhandsgranska",
             post(decide::preview),
         )
+        .route(
+            "/inlamning/{id}/beslut/bekrafta",
+            post(countersign::countersign),
+        )
+        .route("/inlamning/{id}/beslut/avvisa", post(countersign::reject))
         .route("/att-hantera", get(triage::list))
         .route("/att-hantera/{id}", get(triage::item))
         .route("/att-hantera/{id}/tilldela", post(triage::assign))

@@ -162,6 +162,8 @@ pub async fn page(
             mail_queued => d.mail_outbox_id.is_some(),
         }
     });
+    // A decision waiting for a second reviewer (two-person rule).
+    let pending = super::countersign::pending_view(&state, &viewer, s.id).await?;
     // The clinic's payment status for the cycle year (reviewers, admins; not coaches).
     let payment = if allows(viewer.role, Need::Payouts) {
         Some(super::finance::clinic_status_view(&state, &s.clinic_id, rb.year).await?)
@@ -218,6 +220,7 @@ pub async fn page(
             h_points => a.as_ref().and_then(|a| a.h_points),
             versions => version_views,
             decision,
+            pending,
             payment,
         },
     )
