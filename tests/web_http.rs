@@ -5,6 +5,8 @@
 //! preview against `vardval payouts preview --format json`, reclaim decisions, the payment
 //! status on a submission page). Every test runs on SQLite and on PostgreSQL.
 
+#[path = "web_http/coach.rs"]
+mod coach;
 mod common;
 #[path = "web_http/countersign.rs"]
 mod countersign;

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::WebState;
 use super::auth::Viewer;
 use super::render::WebError;
-use crate::domain::access::{Need, Role};
+use crate::domain::access::{ClinicScope, Need, Role};
 use crate::domain::cycle::swedish_local;
 use crate::domain::desk::{self, BoardRow, Filter, Latest, SectionShare, Sort};
 use crate::domain::grading::Grade;
@@ -72,8 +72,9 @@ async fn confirmed(state: &WebState) -> Result<BTreeMap<i64, Grade>, WebError> {
         .collect())
 }
 
-/// Load and build every row of the cycle year, unfiltered.
-pub async fn load_rows(state: &WebState) -> Result<Vec<BoardRow>, WebError> {
+/// Load and build every row of the cycle year for the clinics in `scope` (a coach: their
+/// own), otherwise unfiltered.
+pub async fn load_rows(state: &WebState, scope: &ClinicScope) -> Result<Vec<BoardRow>, WebError> {
     let rb = state.rulebook();
     let tz = rb.tz();
     let store = state.store();
@@ -81,7 +82,7 @@ pub async fn load_rows(state: &WebState) -> Result<Vec<BoardRow>, WebError> {
         .clinics()
         .await?
         .into_iter()
-        .filter(|c| c.active)
+        .filter(|c| c.active && scope.allows(&c.id))
         .map(|c| (c.id, c.name))
         .collect();
     let mut latest = Vec::new();
@@ -199,7 +200,8 @@ pub async fn board_page(
     Query(q): Query<BoardQuery>,
 ) -> Result<Response, WebError> {
     viewer.require(Need::Read)?;
-    let all = load_rows(&state).await?;
+    let scope = state.scope(&viewer);
+    let all = load_rows(&state, &scope).await?;
     let shares: Vec<ShareView> = desk::section_shares(state.rulebook(), &all)
         .iter()
         .map(share_view)
@@ -229,6 +231,7 @@ pub async fn board_page(
         "board.html",
         minijinja::context! {
             viewer, rows, shares, milestones, waiting, csv_query,
+            no_clinics => scope.is_empty(),
             year => state.rulebook().year,
             f_milestone => q.milestone.unwrap_or_default(),
             f_state => q.state.unwrap_or_default(),
@@ -248,7 +251,7 @@ pub async fn board_csv(
 ) -> Result<Response, WebError> {
     viewer.require(Need::Read)?;
     let rows = desk::filter_sort(
-        load_rows(&state).await?,
+        load_rows(&state, &state.scope(&viewer)).await?,
         &q.filter(),
         q.sort(),
         q.descending(),

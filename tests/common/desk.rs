@@ -34,17 +34,31 @@ pub fn t(s: &str) -> DateTime<Utc> {
 
 /// Seed the ledger at `url` (archive under `dir`) and build the desk's state at
 /// 2026-02-23 09:00 (after milestone 1's deadline).
+/// The coach account `coach` coaches Björkdalen and Ekbacken.
 pub async fn seed(url: &str, dir: &Path, web: WebSettings) -> Desk {
     seed_with(url, dir, web, Options::default()).await
 }
 
 /// `[reviewers]` settings that change the desk (default: as `seed`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// `two_person_rule`; also adds a second reviewer account, `granskare2`.
     pub two_person_rule: bool,
-    /// `coach_clinics`.
+    /// `coach_clinics` (default: `coach` coaches Björkdalen and Ekbacken).
     pub coach_clinics: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            two_person_rule: false,
+            coach_clinics: [(
+                "coach".to_string(),
+                vec!["bjorkdalen".to_string(), "ekbacken".to_string()],
+            )]
+            .into(),
+        }
+    }
 }
 
 /// [`seed`] with these options.
