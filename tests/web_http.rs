@@ -13,6 +13,8 @@ mod countersign;
 #[path = "web_http/finance.rs"]
 mod finance;
 mod payouts_support;
+#[path = "web_http/years.rs"]
+mod years;
 
 use std::net::SocketAddr;
 use std::time::Duration;

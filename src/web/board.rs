@@ -1,7 +1,8 @@
-//! The board (`/tavla`): every clinic × milestone of the cycle year as a traffic-light table,
-//! filtered and sorted by the query string, with a CSV export and the per-section view under
-//! it. The rows are built by `domain::desk`; this module only loads and shapes them.
+//! The board (`/tavla`): every clinic × milestone of a cycle year (the configured one, or
+//! `?ar=` for any year the ledger holds) as a traffic-light table, filtered and sorted by the
+//! query string, with a CSV export and the per-section view under it. The rows are built by `domain::desk`; this module only loads and shapes them.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::extract::{Query, State};
@@ -14,9 +15,11 @@ use super::WebState;
 use super::auth::Viewer;
 use super::render::WebError;
 use crate::domain::access::{ClinicScope, Need, Role};
+use crate::domain::board_year;
 use crate::domain::cycle::swedish_local;
 use crate::domain::desk::{self, BoardRow, Filter, Latest, SectionShare, Sort};
 use crate::domain::grading::Grade;
+use crate::domain::rulebook::Rulebook;
 
 /// GET /: reviewers and coaches go to the board; finance goes to the payouts.
 pub async fn start(viewer: Viewer) -> Result<Response, WebError> {
@@ -35,6 +38,8 @@ pub struct BoardQuery {
     pub q: Option<String>,
     pub sort: Option<String>,
     pub dir: Option<String>,
+    /// The cycle year (`?ar=2025`); default: the configured one.
+    pub ar: Option<String>,
 }
 
 impl BoardQuery {
@@ -60,12 +65,47 @@ impl BoardQuery {
     }
 }
 
+/// The board's cycle year and its rulebook (`?ar=`; default: the configured year), with the
+/// years the ledger holds for the selector. A year the ledger does not hold is not found.
+/// Another year's rulebook is the one configured for it under `[payouts] rulebooks`, else
+/// the configured rulebook with its dates moved to that year.
+pub async fn year_rulebook<'a>(
+    state: &'a WebState,
+    q: &BoardQuery,
+) -> Result<(Cow<'a, Rulebook>, Vec<i32>), WebError> {
+    let rb = state.rulebook();
+    let store = state.store();
+    let years = board_year::years_present(
+        rb,
+        &store.submission_times().await?,
+        &store.decision_years().await?,
+    );
+    let year = match q.ar.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+        None => rb.year,
+        Some(a) => a.parse::<i32>().map_err(|_| WebError::NotFound)?,
+    };
+    if year == rb.year {
+        return Ok((Cow::Borrowed(rb), years));
+    }
+    if !years.contains(&year) {
+        return Err(WebError::NotFound);
+    }
+    let own = state
+        .payouts()
+        .and_then(|p| p.rulebooks.get(&year))
+        .cloned();
+    let other = own
+        .or_else(|| board_year::rulebook_for_year(rb, year))
+        .ok_or(WebError::NotFound)?;
+    Ok((Cow::Owned(other), years))
+}
+
 /// The confirmed grade per submission id: the latest decision per clinic and milestone of
 /// the cycle year (a decision on an older version does not count for a newer one).
-async fn confirmed(state: &WebState) -> Result<BTreeMap<i64, Grade>, WebError> {
+async fn confirmed(state: &WebState, year: i32) -> Result<BTreeMap<i64, Grade>, WebError> {
     Ok(state
         .store()
-        .current_decisions(state.rulebook().year)
+        .current_decisions(year)
         .await?
         .into_iter()
         .map(|d| (d.submission_id, d.grade))
@@ -74,8 +114,11 @@ async fn confirmed(state: &WebState) -> Result<BTreeMap<i64, Grade>, WebError> {
 
 /// Load and build every row of the cycle year for the clinics in `scope` (a coach: their
 /// own), otherwise unfiltered.
-pub async fn load_rows(state: &WebState, scope: &ClinicScope) -> Result<Vec<BoardRow>, WebError> {
-    let rb = state.rulebook();
+pub async fn load_rows(
+    state: &WebState,
+    rb: &Rulebook,
+    scope: &ClinicScope,
+) -> Result<Vec<BoardRow>, WebError> {
     let tz = rb.tz();
     let store = state.store();
     let clinics: Vec<(String, String)> = store
@@ -106,7 +149,7 @@ pub async fn load_rows(state: &WebState, scope: &ClinicScope) -> Result<Vec<Boar
         rb,
         &clinics,
         &latest,
-        &confirmed(state).await?,
+        &confirmed(state, rb.year).await?,
         today,
     ))
 }
@@ -133,8 +176,7 @@ pub struct RowView {
     second_reviewer: bool,
 }
 
-fn view(state: &WebState, r: &BoardRow, pending: &BTreeSet<i64>) -> RowView {
-    let rb = state.rulebook();
+fn view(rb: &Rulebook, r: &BoardRow, pending: &BTreeSet<i64>) -> RowView {
     let local = |t: DateTime<Utc>| swedish_local(t, rb.tz());
     let pre = r.latest.as_ref().and_then(|l| l.pre_grade);
     RowView {
@@ -201,8 +243,9 @@ pub async fn board_page(
 ) -> Result<Response, WebError> {
     viewer.require(Need::Read)?;
     let scope = state.scope(&viewer);
-    let all = load_rows(&state, &scope).await?;
-    let shares: Vec<ShareView> = desk::section_shares(state.rulebook(), &all)
+    let (rb, years) = year_rulebook(&state, &q).await?;
+    let all = load_rows(&state, &rb, &scope).await?;
+    let shares: Vec<ShareView> = desk::section_shares(&rb, &all)
         .iter()
         .map(share_view)
         .collect();
@@ -210,10 +253,9 @@ pub async fn board_page(
     let pending = pending_ids(&state).await?;
     let rows: Vec<RowView> = desk::filter_sort(all, &q.filter(), q.sort(), q.descending())
         .iter()
-        .map(|r| view(&state, r, &pending))
+        .map(|r| view(&rb, r, &pending))
         .collect();
-    let milestones: Vec<_> = state
-        .rulebook()
+    let milestones: Vec<_> = rb
         .milestones
         .iter()
         .map(|m| minijinja::context! { id => m.id, name => m.short.clone() })
@@ -225,6 +267,7 @@ pub async fn board_page(
         ("q", q.q.clone().unwrap_or_default()),
         ("sort", q.sort.clone().unwrap_or_default()),
         ("dir", q.dir.clone().unwrap_or_default()),
+        ("ar", rb.year.to_string()),
     ])
     .unwrap_or_default();
     state.templates().page(
@@ -232,7 +275,9 @@ pub async fn board_page(
         minijinja::context! {
             viewer, rows, shares, milestones, waiting, csv_query,
             no_clinics => scope.is_empty(),
-            year => state.rulebook().year,
+            year => rb.year,
+            years,
+            configured_year => state.rulebook().year,
             f_milestone => q.milestone.unwrap_or_default(),
             f_state => q.state.unwrap_or_default(),
             f_grade => q.grade.unwrap_or_default(),
@@ -250,8 +295,9 @@ pub async fn board_csv(
     Query(q): Query<BoardQuery>,
 ) -> Result<Response, WebError> {
     viewer.require(Need::Read)?;
+    let (rb, _) = year_rulebook(&state, &q).await?;
     let rows = desk::filter_sort(
-        load_rows(&state, &state.scope(&viewer)).await?,
+        load_rows(&state, &rb, &state.scope(&viewer)).await?,
         &q.filter(),
         q.sort(),
         q.descending(),
@@ -273,7 +319,7 @@ pub async fn board_csv(
     .map_err(internal)?;
     let pending = pending_ids(&state).await?;
     for r in &rows {
-        let v = view(&state, r, &pending);
+        let v = view(&rb, r, &pending);
         w.write_record([
             v.clinic_id,
             v.clinic_name,
@@ -291,10 +337,7 @@ pub async fn board_csv(
     let bytes = w
         .into_inner()
         .map_err(|e| WebError::Internal(format!("board csv: {e}")))?;
-    let name = format!(
-        "attachment; filename=\"tavla-{}.csv\"",
-        state.rulebook().year
-    );
+    let name = format!("attachment; filename=\"tavla-{}.csv\"", rb.year);
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
