@@ -110,7 +110,7 @@ fn presentation_row(r: &AnyRow) -> Result<Presentation, StoreError> {
 /// decision's transaction. On PostgreSQL the intake's version lock for that clinic and
 /// milestone is taken first, so no new version can commit meanwhile; refused with
 /// [`StoreError::Superseded`] when a newer version exists.
-pub(super) struct Decided {
+pub(super) struct DecidedVersion {
     pub clinic_id: String,
     pub milestone: i64,
     pub version: i64,
@@ -120,14 +120,14 @@ pub(super) async fn lock_latest_version(
     tx: &mut sqlx::AnyConnection,
     backend: Backend,
     submission_id: i64,
-) -> Result<Decided, StoreError> {
+) -> Result<DecidedVersion, StoreError> {
     let sub = sqlx::query("SELECT clinic_id, milestone, version FROM submissions WHERE id = $1")
         .bind(submission_id)
         .fetch_optional(&mut *tx)
         .await
         .map_err(q("read the decided submission"))?
         .ok_or(StoreError::SubmissionNotFound { id: submission_id })?;
-    let at = Decided {
+    let at = DecidedVersion {
         clinic_id: col(&sub, "clinic_id")?,
         milestone: col(&sub, "milestone")?,
         version: col(&sub, "version")?,
@@ -186,7 +186,7 @@ pub(super) async fn write_decision(
     mail: Option<&NewOutbox>,
     now: DateTime<Utc>,
     follows: Option<i64>,
-    at: &Decided,
+    at: &DecidedVersion,
 ) -> Result<(RecordedDecision, serde_json::Value), StoreError> {
     let sections = sections_json(&d.sections);
     let latest = latest_decision_tx(tx, d.submission_id).await?;
