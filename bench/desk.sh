@@ -27,13 +27,14 @@ curl -s -o /dev/null -c "$JAR" -b "$JAR" --data-urlencode "csrf=$TOKEN" --data-u
   --data-urlencode "username=granskare" --data-urlencode "password=$BENCH_PW" "http://127.0.0.1:$PORT/logga-in"
 # HttpOnly cookies are written as "#HttpOnly_host"; other '#' lines are comments.
 COOKIE=$(sed 's/^#HttpOnly_//' "$JAR" | awk '!/^#/ && NF>=7 {printf "%s%s=%s", sep, $6, $7; sep="; "}')
-for path in /tavla "/inlamning/$SUB" /utbetalningar; do
+for path in /tavla "/tavla?ar=2023" "/inlamning/$SUB" /utbetalningar; do
   code=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $COOKIE" "http://127.0.0.1:$PORT$path")
   [ "$code" = 200 ] || { echo "bench/desk.sh: $path answered $code (sign-in failed?)" >&2; exit 1; }
 done
 echo "== page sizes: board $(curl -s -H "Cookie: $COOKIE" "http://127.0.0.1:$PORT/tavla" | wc -c) bytes, submission $(curl -s -H "Cookie: $COOKIE" "http://127.0.0.1:$PORT/inlamning/$SUB" | wc -c) bytes"
 one() { wrk -t1 -c1 -d10s --latency -H "Cookie: $COOKIE" "http://127.0.0.1:$PORT$1" | grep -E "Latency|50%|99%|Requests/sec|Non-2xx"; }
 echo "== board (/tavla), one reviewer"; one /tavla
+echo "== board of an older cycle year (/tavla?ar=2023), one reviewer"; one "/tavla?ar=2023"
 echo "== submission page (/inlamning/$SUB), one reviewer"; one "/inlamning/$SUB"
 cat > "$D/mix.lua" <<LUA
 local paths = {"/tavla", "/inlamning/$SUB", "/tavla?sort=grade", "/inlamning/$((SUB + 1))", "/utbetalningar"}

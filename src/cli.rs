@@ -216,6 +216,34 @@ pub enum ReviewCommand {
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
     },
+    /// Two-person rule: confirm a colleague's decision that waits on this submission; it
+    /// becomes the decision that counts and its mail is queued (once).
+    Countersign {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        submission: i64,
+        /// The second reviewer (recorded as `cli:USER`; not the one who proposed it).
+        #[arg(long = "as")]
+        by: String,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+    /// Two-person rule: reject the decision that waits on this submission (nothing is sent;
+    /// the submission is undecided again). The proposer may withdraw their own this way.
+    RejectPending {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        submission: i64,
+        #[arg(long = "as")]
+        by: String,
+        /// Why (kept with the rejection and in the audit log).
+        #[arg(long)]
+        comment: Option<String>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
     /// Register a clinic's presentation at Utvecklingskraft (makes instalment 2 due).
     Presented {
         #[arg(long)]

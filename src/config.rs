@@ -550,6 +550,11 @@ impl Settings {
                 return bad("[reviewers] coach_emails must be plain e-mail addresses");
             }
         }
+        for (who, ids) in &self.reviewers.coach_clinics {
+            if who.trim().is_empty() || ids.iter().any(|i| i.trim().is_empty()) {
+                return bad("[reviewers] coach_clinics maps a username to a list of clinic ids");
+            }
+        }
         if !(self.database.url.starts_with("sqlite:")
             || self.database.url.starts_with("postgres://")
             || self.database.url.starts_with("postgresql://"))

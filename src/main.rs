@@ -176,6 +176,36 @@ fn main() -> ExitCode {
                         )
                         .await?
                     }
+                    ReviewCommand::Countersign {
+                        config,
+                        submission,
+                        by,
+                        format,
+                    } => {
+                        commands::review::countersign(
+                            &config,
+                            submission,
+                            &by,
+                            format == OutputFormat::Json,
+                        )
+                        .await?
+                    }
+                    ReviewCommand::RejectPending {
+                        config,
+                        submission,
+                        by,
+                        comment,
+                        format,
+                    } => {
+                        commands::review::reject_pending(
+                            &config,
+                            submission,
+                            &by,
+                            comment.as_deref(),
+                            format == OutputFormat::Json,
+                        )
+                        .await?
+                    }
                     ReviewCommand::Presented {
                         config,
                         clinic,

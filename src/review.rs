@@ -1,7 +1,10 @@
 //! The reviewers' use cases, shared by the command line (`vardval review …`) and the web desk:
 //! list what awaits a decision, draft a decision with its mail (a preview that records
 //! nothing), record it (decision, mail in the outbox and audit row in one transaction), and
-//! register a presentation at Utvecklingskraft.
+//! register a presentation at Utvecklingskraft. Under the two-person rule
+//! (`[reviewers] two_person_rule`) a decision is proposed instead ([`Desk::propose`]) and only
+//! counts, and its mail only goes, once a different reviewer countersigns it
+//! ([`Desk::countersign`]); [`Desk::submit`] picks the path the configuration asks for.
 //!
 //! [`Desk`] holds the store and the composer; it never reads the clock (callers pass `now`).
 
@@ -10,10 +13,14 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::domain::countersign::{PendingDecision, PendingMail};
 use crate::domain::grading::Grade;
 use crate::domain::review::{Decision, Derived, Overrides, ReviewError, derive_decision};
 use crate::reply::{Composer, DecisionFacts, DecisionMail, ReplyError};
-use crate::store::{NewDecision, NewOutbox, RecordedDecision, Store, StoreError, SubmissionRow};
+use crate::store::{
+    Countersigned, NewDecision, NewOutbox, Proposed, RecordedDecision, Store, StoreError,
+    SubmissionRow,
+};
 
 /// The outbox `kind` of decision mails.
 pub const DECISION_MAIL_KIND: &str = "decision";
@@ -35,6 +42,10 @@ pub enum DeskError {
     NoRecipient(i64),
     #[error("cannot register a presentation for clinic {0}: no such clinic in the registry")]
     NoClinic(String),
+    #[error(
+        "cannot record the decision directly: the two-person rule is on, so a second reviewer must countersign it"
+    )]
+    TwoPersonRule,
 }
 
 /// One decision to draft or record.
@@ -75,6 +86,20 @@ pub struct Decided {
     pub recorded: RecordedDecision,
 }
 
+/// What [`Desk::propose`] did.
+#[derive(Debug, Clone)]
+pub struct ProposedDecision {
+    pub draft: Draft,
+    pub proposed: Proposed,
+}
+
+/// What [`Desk::submit`] did: recorded (the usual way) or waiting for a second reviewer.
+#[derive(Debug, Clone)]
+pub enum Submitted {
+    Decided(Decided),
+    Proposed(ProposedDecision),
+}
+
 /// One line of `vardval review list`: the latest version per clinic and milestone, with the
 /// decision on that version, if any.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -93,10 +118,19 @@ pub struct ReviewRow {
     pub decided_at: Option<DateTime<Utc>>,
     /// The decision mail's outbox row, when one was queued.
     pub mail_outbox_id: Option<i64>,
+    /// A decision on this version waiting for a second reviewer (two-person rule).
+    pub pending_id: Option<i64>,
+    pub pending_grade: Option<Grade>,
+    pub pending_by: Option<String>,
 }
 
-/// The latest version per clinic and milestone, joined with the latest decision on it.
-pub fn review_rows(subs: &[SubmissionRow], decisions: &[Decision]) -> Vec<ReviewRow> {
+/// The latest version per clinic and milestone, joined with the latest decision on it and
+/// the decision waiting for a second reviewer, if any.
+pub fn review_rows(
+    subs: &[SubmissionRow],
+    decisions: &[Decision],
+    pending: &[PendingDecision],
+) -> Vec<ReviewRow> {
     let mut latest: BTreeMap<(&str, i64), &SubmissionRow> = BTreeMap::new();
     for s in subs {
         let e = latest
@@ -117,6 +151,7 @@ pub fn review_rows(subs: &[SubmissionRow], decisions: &[Decision]) -> Vec<Review
         .values()
         .map(|s| {
             let d = by_sub.get(&s.id);
+            let p = pending.iter().find(|p| p.submission_id == s.id);
             ReviewRow {
                 submission_id: s.id,
                 clinic_id: s.clinic_id.clone(),
@@ -130,6 +165,9 @@ pub fn review_rows(subs: &[SubmissionRow], decisions: &[Decision]) -> Vec<Review
                 decided_by: d.map(|d| d.decided_by.clone()),
                 decided_at: d.map(|d| d.decided_at),
                 mail_outbox_id: d.and_then(|d| d.mail_outbox_id),
+                pending_id: p.map(|p| p.id),
+                pending_grade: p.map(|p| p.grade),
+                pending_by: p.map(|p| p.proposed_by.clone()),
             }
         })
         .collect()
@@ -141,6 +179,8 @@ pub struct Desk {
     pub store: Store,
     pub composer: Composer,
     pub coach_emails: Vec<String>,
+    /// `[reviewers] two_person_rule`: decisions wait for a second reviewer's countersignature.
+    pub two_person_rule: bool,
 }
 
 impl Desk {
@@ -153,7 +193,8 @@ impl Desk {
     pub async fn list(&self, year: i32) -> Result<Vec<ReviewRow>, DeskError> {
         let subs = self.store.submissions().await?;
         let decisions = self.store.decisions(year).await?;
-        Ok(review_rows(&subs, &decisions))
+        let pending = self.store.open_pending().await?;
+        Ok(review_rows(&subs, &decisions, &pending))
     }
 
     /// Work out a decision and render its mail without recording anything (the preview).
@@ -263,6 +304,9 @@ impl Desk {
         req: &DecisionRequest,
         now: DateTime<Utc>,
     ) -> Result<Decided, DeskError> {
+        if self.two_person_rule {
+            return Err(DeskError::TwoPersonRule);
+        }
         let draft = self.draft(req, now).await?;
         let outbox = if req.send {
             let m = draft
@@ -287,6 +331,80 @@ impl Desk {
             .record_decision_following(&draft.decision, outbox, now, req.follows)
             .await?;
         Ok(Decided { draft, recorded })
+    }
+
+    /// Record the decision the way the configuration asks: directly ([`Desk::decide`]) or,
+    /// under the two-person rule, as waiting for a second reviewer ([`Desk::propose`]).
+    pub async fn submit(
+        &self,
+        req: &DecisionRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Submitted, DeskError> {
+        if self.two_person_rule {
+            Ok(Submitted::Proposed(self.propose(req, now).await?))
+        } else {
+            Ok(Submitted::Decided(self.decide(req, now).await?))
+        }
+    }
+
+    /// Propose the decision for a second reviewer: it is kept with its composed (possibly
+    /// edited) mail when `req.send`, counts nowhere and sends nothing until countersigned.
+    pub async fn propose(
+        &self,
+        req: &DecisionRequest,
+        now: DateTime<Utc>,
+    ) -> Result<ProposedDecision, DeskError> {
+        let draft = self.draft(req, now).await?;
+        let mail = if req.send {
+            let m = draft
+                .mail
+                .as_ref()
+                .ok_or(DeskError::NoRecipient(req.submission_id))?;
+            Some(PendingMail {
+                to: m.to.clone(),
+                cc: m.cc.clone(),
+                subject: m.subject.clone(),
+                body: m.body.clone(),
+                raw: m.raw.clone(),
+                message_id: m.message_id.clone(),
+            })
+        } else {
+            None
+        };
+        let proposed = self
+            .store
+            .propose_decision(&draft.decision, mail.as_ref(), now, req.follows)
+            .await?;
+        Ok(ProposedDecision { draft, proposed })
+    }
+
+    /// A second reviewer confirms a pending decision: it becomes the decision that counts
+    /// and its mail is queued, once, in one transaction. The proposer is refused.
+    pub async fn countersign(
+        &self,
+        pending_id: i64,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Countersigned, DeskError> {
+        Ok(self
+            .store
+            .countersign_decision(pending_id, actor, now)
+            .await?)
+    }
+
+    /// A reviewer rejects (or the proposer withdraws) a pending decision.
+    pub async fn reject_pending(
+        &self,
+        pending_id: i64,
+        actor: &str,
+        comment: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<PendingDecision, DeskError> {
+        let comment = comment.map(str::trim).filter(|c| !c.is_empty());
+        Ok(self
+            .store
+            .reject_pending(pending_id, actor, comment, now)
+            .await?)
     }
 
     /// Register a clinic's presentation at Utvecklingskraft (idempotent; true when new).
@@ -377,7 +495,7 @@ mod tests {
             decision(2, 3, Grade::Red),
             decision(3, 3, Grade::Yellow),
         ];
-        let rows = review_rows(&subs, &ds);
+        let rows = review_rows(&subs, &ds, &[]);
         let ids: Vec<i64> = rows.iter().map(|r| r.submission_id).collect();
         assert_eq!(ids, vec![2, 4, 3]);
         // Version 2 of a/1 has no decision: the decision on version 1 does not carry over.

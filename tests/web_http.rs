@@ -5,10 +5,16 @@
 //! preview against `vardval payouts preview --format json`, reclaim decisions, the payment
 //! status on a submission page). Every test runs on SQLite and on PostgreSQL.
 
+#[path = "web_http/coach.rs"]
+mod coach;
 mod common;
+#[path = "web_http/countersign.rs"]
+mod countersign;
 #[path = "web_http/finance.rs"]
 mod finance;
 mod payouts_support;
+#[path = "web_http/years.rs"]
+mod years;
 
 use std::time::Duration;
 
@@ -17,7 +23,7 @@ use vardval::config::WebSettings;
 use vardval::ports::Clock;
 
 use common::desk::{Desk, PASSWORD, seed};
-use common::webclient::Client;
+use common::webclient::{Client, Page};
 
 async fn desk(url: &str, dir: &std::path::Path) -> Desk {
     seed(url, dir, WebSettings::default()).await

@@ -78,6 +78,7 @@ async fn pause_switch_is_obeyed_and_shown(url: String) {
             from: "Vårdval <vardval@rjl.test>".parse().unwrap(),
         },
         coach_emails: vec![],
+        two_person_rule: false,
     };
     let archive = Arc::new(vardval::adapters::archive::Archive::new(
         app.path("archive"),

@@ -1,4 +1,5 @@
-//! `vardval review list|confirm|override|presented`: the desk's decisions on the command line,
+//! `vardval review list|confirm|override|countersign|reject-pending|presented`: the desk's
+//! decisions on the command line,
 //! recorded and audited exactly as the desk records them ([`crate::review::Desk`]). A CLI
 //! actor is recorded as `cli:<name>`.
 
@@ -9,10 +10,12 @@ use serde_json::json;
 
 use super::app;
 use crate::config::Settings;
+use crate::domain::countersign::PendingDecision;
 use crate::domain::review::Overrides;
 use crate::ports::{Clock, SystemClock};
 use crate::reply::{Composer, Templates};
-use crate::review::{Decided, DecisionRequest, Desk, ReviewRow};
+use crate::review::{Decided, DecisionRequest, Desk, ProposedDecision, ReviewRow, Submitted};
+use crate::store::Countersigned;
 
 /// The actor name of a command-line user (`--as`, which must not be empty).
 pub fn cli_actor(name: &str) -> anyhow::Result<String> {
@@ -39,6 +42,7 @@ pub async fn open_desk(s: &Settings) -> anyhow::Result<Desk> {
             from,
         },
         coach_emails: s.reviewers.coach_emails.clone(),
+        two_person_rule: s.reviewers.two_person_rule,
     })
 }
 
@@ -63,7 +67,13 @@ fn row_line(r: &ReviewRow) -> String {
         opt(r.grade.map(|g| g.as_str())),
         opt(r.decided_by.as_deref()),
         opt(r.decided_at.map(crate::store::ts)),
-    )
+    ) + &match (&r.pending_grade, &r.pending_by) {
+        (Some(g), Some(by)) => format!(
+            "\tawaiting a second reviewer: {} proposed by {by}",
+            g.as_str()
+        ),
+        _ => String::new(),
+    }
 }
 
 /// `review list`.
@@ -174,13 +184,166 @@ pub async fn decide(
         instalment,
         follows: None,
     };
-    let res = d.decide(&req, SystemClock.now()).await;
+    let res = d.submit(&req, SystemClock.now()).await;
     d.store.close().await;
-    let done = res?;
+    match res? {
+        Submitted::Decided(done) if json => {
+            println!("{}", serde_json::to_string_pretty(&decided_json(&done))?)
+        }
+        Submitted::Decided(done) => println!("{}", decided_text(&done)),
+        Submitted::Proposed(p) if json => {
+            println!("{}", serde_json::to_string_pretty(&proposed_json(&p))?)
+        }
+        Submitted::Proposed(p) => println!("{}", proposed_text(&p)),
+    }
+    Ok(())
+}
+
+/// What `confirm` and `override` print under the two-person rule.
+pub fn proposed_json(p: &ProposedDecision) -> serde_json::Value {
+    let dr = &p.draft;
+    json!({
+        "pending_id": p.proposed.pending_id,
+        "created": p.proposed.created,
+        "state": "pending",
+        "submission_id": dr.submission.id,
+        "clinic_id": dr.submission.clinic_id,
+        "milestone": dr.submission.milestone,
+        "version": dr.submission.version,
+        "year": dr.decision.year,
+        "grade": dr.decision.grade,
+        "pre_grade": dr.decision.pre_grade,
+        "sections": dr.decision.sections,
+        "comment": dr.decision.comment,
+        "proposed_by": dr.decision.decided_by,
+        "mail": dr.mail.as_ref().map(|m| json!({"to": m.to, "cc": m.cc, "subject": m.subject})),
+    })
+}
+
+fn proposed_text(p: &ProposedDecision) -> String {
+    let dr = &p.draft;
+    format!(
+        "decision on submission {} ({}, milestone {}, version {}): {} proposed{} (pending {})\n\
+         awaiting a second reviewer: nothing counts or is sent until another reviewer runs \
+         `vardval review countersign --submission {}` (or reject-pending)",
+        dr.submission.id,
+        dr.submission.clinic_id,
+        dr.submission.milestone,
+        dr.submission.version,
+        dr.decision.grade.as_str(),
+        if p.proposed.created {
+            ""
+        } else {
+            " [already proposed]"
+        },
+        p.proposed.pending_id,
+        dr.submission.id,
+    )
+}
+
+/// The decision waiting on `submission`, or a "cannot" error.
+async fn open_pending(d: &Desk, submission: i64) -> anyhow::Result<PendingDecision> {
+    d.store
+        .open_pending_for_submission(submission)
+        .await?
+        .with_context(|| {
+            format!("cannot find a decision awaiting a second reviewer on submission {submission}")
+        })
+}
+
+fn countersigned_json(c: &Countersigned) -> serde_json::Value {
+    json!({
+        "pending_id": c.pending.id,
+        "decision_id": c.recorded.id,
+        "created": c.recorded.created,
+        "submission_id": c.pending.submission_id,
+        "clinic_id": c.pending.clinic_id,
+        "grade": c.pending.grade,
+        "proposed_by": c.pending.proposed_by,
+        "countersigned_by": c.pending.resolved_by,
+        "mail": {
+            "outbox_id": c.recorded.mail_outbox_id,
+            "queued_now": c.recorded.mail_queued,
+            "to": c.pending.mail.as_ref().map(|m| m.to.clone()),
+        },
+    })
+}
+
+/// `review countersign`.
+pub async fn countersign(
+    config: &Path,
+    submission: i64,
+    by: &str,
+    json: bool,
+) -> anyhow::Result<()> {
+    let actor = cli_actor(by)?;
+    let d = desk(config).await?;
+    let res = async {
+        let p = open_pending(&d, submission).await?;
+        Ok::<_, anyhow::Error>(d.countersign(p.id, &actor, SystemClock.now()).await?)
+    }
+    .await;
+    d.store.close().await;
+    let c = res?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&decided_json(&done))?);
+        println!("{}", serde_json::to_string_pretty(&countersigned_json(&c))?);
     } else {
-        println!("{}", decided_text(&done));
+        let mail = match (c.recorded.mail_outbox_id, c.recorded.mail_queued) {
+            (Some(id), true) => format!("mail queued (outbox {id})"),
+            (Some(id), false) => format!("mail already queued (outbox {id})"),
+            (None, _) => "no mail (none was composed)".to_string(),
+        };
+        println!(
+            "decision {} on submission {}: {} proposed by {}, countersigned by {actor}; {mail}",
+            c.recorded.id,
+            c.pending.submission_id,
+            c.pending.grade.as_str(),
+            c.pending.proposed_by,
+        );
+    }
+    Ok(())
+}
+
+/// `review reject-pending`.
+pub async fn reject_pending(
+    config: &Path,
+    submission: i64,
+    by: &str,
+    comment: Option<&str>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let actor = cli_actor(by)?;
+    let d = desk(config).await?;
+    let res = async {
+        let p = open_pending(&d, submission).await?;
+        Ok::<_, anyhow::Error>(
+            d.reject_pending(p.id, &actor, comment, SystemClock.now())
+                .await?,
+        )
+    }
+    .await;
+    d.store.close().await;
+    let p = res?;
+    if json {
+        println!(
+            "{}",
+            json!({
+                "pending_id": p.id,
+                "submission_id": p.submission_id,
+                "state": p.state,
+                "proposed_by": p.proposed_by,
+                "rejected_by": p.resolved_by,
+                "comment": p.resolve_comment,
+            })
+        );
+    } else {
+        println!(
+            "pending decision {} on submission {} ({} proposed by {}) rejected; nothing was sent",
+            p.id,
+            p.submission_id,
+            p.grade.as_str(),
+            p.proposed_by
+        );
     }
     Ok(())
 }

@@ -65,7 +65,8 @@ impl Default for DigestSettings {
     }
 }
 
-/// `[reviewers]`: who reads the digest, and the coaches copied on red decisions.
+/// `[reviewers]`: who reads the digest, the coaches copied on red decisions, the two-person
+/// rule and which clinics each coach account may read on the desk.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReviewerSettings {
@@ -73,4 +74,10 @@ pub struct ReviewerSettings {
     /// Coaches (coachning inom kvalitets- och patientsäkerhetsmetoder): in Cc of every red
     /// decision mail, which offers the clinic coaching.
     pub coach_emails: Vec<String>,
+    /// A reviewer's decision waits for a second, different reviewer's countersignature
+    /// before it counts and its mail is sent.
+    pub two_person_rule: bool,
+    /// The clinics each coach may read on the desk, by desk username or e-mail address
+    /// (case-insensitive). A coach account not listed here reads no clinic.
+    pub coach_clinics: std::collections::BTreeMap<String, Vec<String>>,
 }

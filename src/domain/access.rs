@@ -1,6 +1,9 @@
-//! Who may do what on the reviewers' desk: the four roles and the pages each may use.
-//! Pure: the web layer asks these functions and refuses with 403 when they say no.
+//! Who may do what on the reviewers' desk: the four roles and the pages each may use, and
+//! which clinics a viewer may read ([`ClinicScope`]: a coach only their own clinics).
+//! Pure: the web layer asks these functions and refuses with 403 when they say no (404 for a
+//! clinic outside the viewer's scope, so its existence is not revealed).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -84,6 +87,59 @@ pub fn allows(role: Role, need: Need) -> bool {
     }
 }
 
+/// The clinics a viewer may read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClinicScope {
+    /// Reviewers and admins (and finance, on its own pages): every clinic.
+    All,
+    /// A coach: the clinics mapped to their account (possibly none).
+    Only(BTreeSet<String>),
+}
+
+impl ClinicScope {
+    /// The scope of `username` with `role`, given the coaches' clinics keyed by lower-cased
+    /// username or e-mail address (`[reviewers] coach_clinics`). A coach who is not in the
+    /// map reads no clinic.
+    pub fn of(
+        role: Role,
+        username: &str,
+        coach_clinics: &BTreeMap<String, BTreeSet<String>>,
+    ) -> ClinicScope {
+        match role {
+            Role::Coach => ClinicScope::Only(
+                coach_clinics
+                    .get(&username.trim().to_lowercase())
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+            Role::Reviewer | Role::Admin | Role::Finance => ClinicScope::All,
+        }
+    }
+
+    pub fn allows(&self, clinic_id: &str) -> bool {
+        match self {
+            ClinicScope::All => true,
+            ClinicScope::Only(ids) => ids.contains(clinic_id),
+        }
+    }
+
+    /// A coach without any clinic.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, ClinicScope::Only(ids) if ids.is_empty())
+    }
+}
+
+/// `[reviewers] coach_clinics` as the desk looks it up: keys lower-cased and trimmed.
+pub fn coach_map(raw: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (who, ids) in raw {
+        out.entry(who.trim().to_lowercase())
+            .or_default()
+            .extend(ids.iter().map(|i| i.trim().to_string()));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +182,22 @@ mod tests {
             .filter(|r| allows(*r, Need::RegistryChange))
             .collect();
         assert_eq!(change, [Role::Admin]);
+    }
+
+    #[test]
+    fn a_coach_reads_only_their_clinics() {
+        let raw = BTreeMap::from([
+            ("Coach@RJL.test".to_string(), vec!["vc-a".to_string()]),
+            ("coach@rjl.test".to_string(), vec![" vc-b ".to_string()]),
+        ]);
+        let map = coach_map(&raw);
+        let s = ClinicScope::of(Role::Coach, "COACH@rjl.test", &map);
+        assert!(s.allows("vc-a") && s.allows("vc-b") && !s.allows("vc-c"));
+        assert!(!s.is_empty());
+        let none = ClinicScope::of(Role::Coach, "other", &map);
+        assert!(none.is_empty() && !none.allows("vc-a"));
+        for r in [Role::Reviewer, Role::Admin, Role::Finance] {
+            assert_eq!(ClinicScope::of(r, "coach@rjl.test", &map), ClinicScope::All);
+        }
     }
 }

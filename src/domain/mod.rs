@@ -13,14 +13,18 @@
 //! - [`precheck`]: when a mail asks for a pre-check (Förhandskontroll) instead of submitting.
 //! - [`access`]: the desk's roles and what each may do.
 //! - [`desk`]: the board: clinics × milestones, filters, sorting, the per-section view.
+//! - [`board_year`]: which cycle years the ledger holds, and another year's dates.
 //! - [`review`]: reviewer decisions (sections overridden, grade recomputed) and presentations.
+//! - [`countersign`]: the two-person rule: pending decisions and who may countersign them.
 //! - [`schedule`]: cron on the Stockholm wall clock (DST-safe due slots) and reminder policy.
 //! - [`submission`]: which milestone a document answers; whether it is a supplement.
 //! - [`vocab`]: the one Swedish vocabulary (grades, statuses, dates, error advice).
 
 pub mod access;
 pub mod analysis;
+pub mod board_year;
 pub mod clinics;
+pub mod countersign;
 pub mod cycle;
 pub mod desk;
 pub mod document;

@@ -1,5 +1,5 @@
 //! Read queries of the reviewers' desk: the latest submission per clinic and milestone, one
-//! submission and its versions, one message, one triage item. Handlers stay thin; the SQL
+//! submission and its versions, the cycle years present, one message, one triage item. Handlers stay thin; the SQL
 //! lives here.
 
 use chrono::{DateTime, Utc};
@@ -41,6 +41,34 @@ impl Store {
                 let n: i64 = super::rows::col(r, "on_time_versions")?;
                 Ok((SubmissionRow::from_row(r, false)?, n > 0))
             })
+            .collect()
+    }
+
+    /// Every submission's milestone and receive time (which cycle years the ledger holds).
+    pub async fn submission_times(&self) -> Result<Vec<(i64, DateTime<Utc>)>, StoreError> {
+        let rows = sqlx::query("SELECT milestone, received_at FROM submissions")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("list the submissions' receive times"))?;
+        rows.iter()
+            .map(|r| {
+                let at: String = super::rows::col(r, "received_at")?;
+                Ok((
+                    super::rows::col(r, "milestone")?,
+                    super::parse_ts("received_at", &at)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// The cycle years the decisions carry.
+    pub async fn decision_years(&self) -> Result<Vec<i32>, StoreError> {
+        let rows = sqlx::query("SELECT DISTINCT year FROM decisions")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("list the decisions' years"))?;
+        rows.iter()
+            .map(|r| Ok(super::rows::col::<i64>(r, "year")? as i32))
             .collect()
     }
 

@@ -23,6 +23,7 @@ mod jobs;
 mod oidc;
 mod outbox;
 mod payouts;
+mod pending;
 mod reviews;
 mod rows;
 mod schedule;
@@ -53,6 +54,7 @@ pub use jobs::{Claim, JobRun, OutboxKindStats};
 pub use oidc::{OIDC_ACCOUNT, OidcAccount, OidcPending};
 pub use outbox::RetryPolicy;
 pub use payouts::{BatchRow, ClinicLineRow, ReclaimRow, Sealed};
+pub use pending::{Countersigned, Proposed};
 pub use reviews::{NewDecision, RecordedDecision};
 pub use rows::{MailboxState, MessageRow, OutboxRow, OutboxStatus, SubmissionRow, TriageRow};
 pub use schedule::{REMINDERS_PAUSED_KEY, ReminderLogRow};
@@ -142,6 +144,18 @@ pub enum StoreError {
         expected: i64,
         latest: i64,
     },
+    #[error("cannot find pending decision {id}")]
+    PendingNotFound { id: i64 },
+    #[error(
+        "cannot propose a decision on submission {submission_id}: {proposed_by}'s decision (pending {pending_id}) already waits for a second reviewer; countersign or reject it first"
+    )]
+    PendingExists {
+        submission_id: i64,
+        pending_id: i64,
+        proposed_by: String,
+    },
+    #[error(transparent)]
+    Countersign(#[from] crate::domain::countersign::CountersignError),
 }
 
 /// Shorthand for wrapping a sqlx error with what we were doing.
@@ -307,6 +321,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0009_payouts.sql"),
     ),
     (
+        10,
+        "pending_decisions",
+        include_str!("../../migrations/sqlite/0010_pending_decisions.sql"),
+    ),
+    (
         11,
         "oidc",
         include_str!("../../migrations/sqlite/0011_oidc.sql"),
@@ -357,6 +376,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         9,
         "payouts",
         include_str!("../../migrations/postgres/0009_payouts.sql"),
+    ),
+    (
+        10,
+        "pending_decisions",
+        include_str!("../../migrations/postgres/0010_pending_decisions.sql"),
     ),
     (
         11,

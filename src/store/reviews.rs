@@ -54,7 +54,7 @@ const DECISION_COLS: &str = "id, submission_id, clinic_id, year, milestone, grad
      sections_json, pre_grade, agreed_with_pregrade, comment, decided_by, decided_at, \
      mail_outbox_id";
 
-fn grade_col(r: &AnyRow, column: &'static str) -> Result<Option<Grade>, StoreError> {
+pub(super) fn grade_col(r: &AnyRow, column: &'static str) -> Result<Option<Grade>, StoreError> {
     let g: Option<String> = col(r, column)?;
     g.map(|g| {
         Grade::parse(&g).ok_or_else(|| StoreError::Decode {
@@ -65,11 +65,11 @@ fn grade_col(r: &AnyRow, column: &'static str) -> Result<Option<Grade>, StoreErr
     .transpose()
 }
 
-fn sections_json(s: &BTreeMap<char, SectionVerdict>) -> String {
+pub(super) fn sections_json(s: &BTreeMap<char, SectionVerdict>) -> String {
     serde_json::to_string(s).expect("a map of chars to verdicts serialises")
 }
 
-fn decision_row(r: &AnyRow) -> Result<Decision, StoreError> {
+pub(super) fn decision_row(r: &AnyRow) -> Result<Decision, StoreError> {
     let sections: String = col(r, "sections_json")?;
     let at: String = col(r, "decided_at")?;
     Ok(Decision {
@@ -104,6 +104,181 @@ fn presentation_row(r: &AnyRow) -> Result<Presentation, StoreError> {
         registered_at: parse_ts("registered_at", &at)?,
         note: col(r, "note")?,
     })
+}
+
+/// The clinic, milestone and version of a submission about to be decided, read inside the
+/// decision's transaction. On PostgreSQL the intake's version lock for that clinic and
+/// milestone is taken first, so no new version can commit meanwhile; refused with
+/// [`StoreError::Superseded`] when a newer version exists.
+pub(super) struct DecidedVersion {
+    pub clinic_id: String,
+    pub milestone: i64,
+    pub version: i64,
+}
+
+pub(super) async fn lock_latest_version(
+    tx: &mut sqlx::AnyConnection,
+    backend: Backend,
+    submission_id: i64,
+) -> Result<DecidedVersion, StoreError> {
+    let sub = sqlx::query("SELECT clinic_id, milestone, version FROM submissions WHERE id = $1")
+        .bind(submission_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(q("read the decided submission"))?
+        .ok_or(StoreError::SubmissionNotFound { id: submission_id })?;
+    let at = DecidedVersion {
+        clinic_id: col(&sub, "clinic_id")?,
+        milestone: col(&sub, "milestone")?,
+        version: col(&sub, "version")?,
+    };
+    if backend == Backend::Postgres {
+        // The intake's version lock: no new version can commit while we decide.
+        sqlx::query("SELECT 1 AS locked FROM pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(format!("vardval:version:{}:{}", at.clinic_id, at.milestone))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(q("lock the version counter"))?;
+    }
+    let newer = sqlx::query(
+        "SELECT id, version FROM submissions WHERE clinic_id = $1 AND milestone = $2 \
+         AND version > $3 ORDER BY version DESC LIMIT 1",
+    )
+    .bind(&at.clinic_id)
+    .bind(at.milestone)
+    .bind(at.version)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(q("look for a newer version"))?;
+    if let Some(n) = newer {
+        return Err(StoreError::Superseded {
+            submission_id,
+            newer_id: col(&n, "id")?,
+            newer_version: col(&n, "version")?,
+        });
+    }
+    Ok(at)
+}
+
+/// The id of the submission's latest decision inside `tx` (0: none), with the decision.
+pub(super) async fn latest_decision_tx(
+    tx: &mut sqlx::AnyConnection,
+    submission_id: i64,
+) -> Result<Option<Decision>, StoreError> {
+    let sql = format!(
+        "SELECT {DECISION_COLS} FROM decisions WHERE submission_id = $1 ORDER BY id DESC LIMIT 1"
+    );
+    sqlx::query(&sql)
+        .bind(submission_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(q("read the latest decision"))?
+        .map(|r| decision_row(&r))
+        .transpose()
+}
+
+/// Write the decision (unless it repeats the latest one) and queue its mail once, inside the
+/// caller's transaction, after [`lock_latest_version`]. Returns what was written and the audit
+/// detail; the caller appends the audit row (last, before the commit).
+pub(super) async fn write_decision(
+    tx: &mut sqlx::AnyConnection,
+    d: &NewDecision,
+    mail: Option<&NewOutbox>,
+    now: DateTime<Utc>,
+    follows: Option<i64>,
+    at: &DecidedVersion,
+) -> Result<(RecordedDecision, serde_json::Value), StoreError> {
+    let sections = sections_json(&d.sections);
+    let latest = latest_decision_tx(tx, d.submission_id).await?;
+    if let Some(expected) = follows {
+        let current = latest.as_ref().map_or(0, |l| l.id);
+        if current != expected {
+            return Err(StoreError::DecidedMeanwhile {
+                submission_id: d.submission_id,
+                expected,
+                latest: current,
+            });
+        }
+    }
+    let repeat =
+        latest.filter(|l| l.grade == d.grade && l.sections == d.sections && l.comment == d.comment);
+    let (id, created, mut mail_outbox_id) = match repeat {
+        Some(l) => (l.id, false, l.mail_outbox_id),
+        None => {
+            let row = sqlx::query(
+                "INSERT INTO decisions (submission_id, clinic_id, year, milestone, grade, \
+                 sections_json, pre_grade, agreed_with_pregrade, comment, decided_by, \
+                 decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                 RETURNING id",
+            )
+            .bind(d.submission_id)
+            .bind(&at.clinic_id)
+            .bind(i64::from(d.year))
+            .bind(at.milestone)
+            .bind(d.grade.as_str())
+            .bind(&sections)
+            .bind(d.pre_grade.map(|g| g.as_str()))
+            .bind(i64::from(d.agreed_with_pregrade))
+            .bind(d.comment.as_deref())
+            .bind(&d.decided_by)
+            .bind(ts(now))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(q("insert a decision"))?;
+            (col::<i64>(&row, "id")?, true, None)
+        }
+    };
+    let mut mail_queued = false;
+    if let (Some(m), None) = (mail, mail_outbox_id) {
+        let key = m
+            .dedupe_key
+            .clone()
+            .unwrap_or_else(|| format!("decision:{id}"));
+        let exists = sqlx::query("SELECT id FROM outbox WHERE dedupe_key = $1")
+            .bind(&key)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(q("check the decision mail's dedupe key"))?;
+        let outbox_id = match exists {
+            Some(r) => col::<i64>(&r, "id")?,
+            None => {
+                mail_queued = true;
+                insert_outbox(tx, m, &key, now, Some(d.submission_id), None)
+                    .await
+                    .map_err(q("queue the decision mail"))?
+            }
+        };
+        sqlx::query("UPDATE decisions SET mail_outbox_id = $1 WHERE id = $2")
+            .bind(outbox_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("link the decision mail"))?;
+        mail_outbox_id = Some(outbox_id);
+    }
+    let detail = json!({
+        "decision_id": id,
+        "clinic_id": at.clinic_id,
+        "year": d.year,
+        "milestone": at.milestone,
+        "version": at.version,
+        "grade": d.grade,
+        "pre_grade": d.pre_grade,
+        "agreed_with_pregrade": d.agreed_with_pregrade,
+        "sections": d.sections,
+        "comment": d.comment,
+        "mail_outbox_id": mail_outbox_id,
+        "mail_recipient": mail.filter(|_| mail_queued).map(|m| m.recipient.clone()),
+    });
+    Ok((
+        RecordedDecision {
+            id,
+            created,
+            mail_outbox_id,
+            mail_queued,
+        },
+        detail,
+    ))
 }
 
 impl Store {
@@ -173,140 +348,15 @@ impl Store {
         follows: Option<i64>,
     ) -> Result<RecordedDecision, StoreError> {
         let mut tx = self.begin_write().await.map_err(q("begin a decision"))?;
-        let sub =
-            sqlx::query("SELECT clinic_id, milestone, version FROM submissions WHERE id = $1")
-                .bind(d.submission_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(q("read the decided submission"))?
-                .ok_or(StoreError::SubmissionNotFound {
-                    id: d.submission_id,
-                })?;
-        let clinic_id: String = col(&sub, "clinic_id")?;
-        let milestone: i64 = col(&sub, "milestone")?;
-        let version: i64 = col(&sub, "version")?;
-        if self.backend == Backend::Postgres {
-            // The intake's version lock: no new version can commit while we decide.
-            sqlx::query("SELECT 1 AS locked FROM pg_advisory_xact_lock(hashtextextended($1, 0))")
-                .bind(format!("vardval:version:{clinic_id}:{milestone}"))
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(q("lock the version counter"))?;
-        }
-        let newer = sqlx::query(
-            "SELECT id, version FROM submissions WHERE clinic_id = $1 AND milestone = $2 \
-             AND version > $3 ORDER BY version DESC LIMIT 1",
-        )
-        .bind(&clinic_id)
-        .bind(milestone)
-        .bind(version)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(q("look for a newer version"))?;
-        if let Some(n) = newer {
-            return Err(StoreError::Superseded {
-                submission_id: d.submission_id,
-                newer_id: col(&n, "id")?,
-                newer_version: col(&n, "version")?,
-            });
-        }
-        let sections = sections_json(&d.sections);
-        let sql = format!(
-            "SELECT {DECISION_COLS} FROM decisions WHERE submission_id = $1 ORDER BY id DESC LIMIT 1"
-        );
-        let latest = sqlx::query(&sql)
-            .bind(d.submission_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(q("read the latest decision"))?
-            .map(|r| decision_row(&r))
-            .transpose()?;
-        if let Some(expected) = follows {
-            let current = latest.as_ref().map_or(0, |l| l.id);
-            if current != expected {
-                return Err(StoreError::DecidedMeanwhile {
-                    submission_id: d.submission_id,
-                    expected,
-                    latest: current,
-                });
-            }
-        }
-        let repeat = latest
-            .filter(|l| l.grade == d.grade && l.sections == d.sections && l.comment == d.comment);
-        let (id, created, mut mail_outbox_id) = match repeat {
-            Some(l) => (l.id, false, l.mail_outbox_id),
-            None => {
-                let row = sqlx::query(
-                    "INSERT INTO decisions (submission_id, clinic_id, year, milestone, grade, \
-                     sections_json, pre_grade, agreed_with_pregrade, comment, decided_by, \
-                     decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-                     RETURNING id",
-                )
-                .bind(d.submission_id)
-                .bind(&clinic_id)
-                .bind(i64::from(d.year))
-                .bind(milestone)
-                .bind(d.grade.as_str())
-                .bind(&sections)
-                .bind(d.pre_grade.map(|g| g.as_str()))
-                .bind(i64::from(d.agreed_with_pregrade))
-                .bind(d.comment.as_deref())
-                .bind(&d.decided_by)
-                .bind(ts(now))
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(q("insert a decision"))?;
-                (col::<i64>(&row, "id")?, true, None)
-            }
-        };
-        let mut mail_queued = false;
-        if let (Some(m), None) = (&mail, mail_outbox_id) {
-            let key = m
-                .dedupe_key
-                .clone()
-                .unwrap_or_else(|| format!("decision:{id}"));
-            let exists = sqlx::query("SELECT id FROM outbox WHERE dedupe_key = $1")
-                .bind(&key)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(q("check the decision mail's dedupe key"))?;
-            let outbox_id = match exists {
-                Some(r) => col::<i64>(&r, "id")?,
-                None => {
-                    mail_queued = true;
-                    insert_outbox(&mut tx, m, &key, now, Some(d.submission_id), None)
-                        .await
-                        .map_err(q("queue the decision mail"))?
-                }
-            };
-            sqlx::query("UPDATE decisions SET mail_outbox_id = $1 WHERE id = $2")
-                .bind(outbox_id)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(q("link the decision mail"))?;
-            mail_outbox_id = Some(outbox_id);
-        }
-        if created || mail_queued {
-            let action = if created {
+        let at = lock_latest_version(&mut tx, self.backend, d.submission_id).await?;
+        let (recorded, detail) =
+            write_decision(&mut tx, d, mail.as_ref(), now, follows, &at).await?;
+        if recorded.created || recorded.mail_queued {
+            let action = if recorded.created {
                 "decision.record"
             } else {
                 "decision.mail"
             };
-            let detail = json!({
-                "decision_id": id,
-                "clinic_id": clinic_id,
-                "year": d.year,
-                "milestone": milestone,
-                "version": version,
-                "grade": d.grade,
-                "pre_grade": d.pre_grade,
-                "agreed_with_pregrade": d.agreed_with_pregrade,
-                "sections": d.sections,
-                "comment": d.comment,
-                "mail_outbox_id": mail_outbox_id,
-                "mail_recipient": mail.as_ref().filter(|_| mail_queued).map(|m| m.recipient.clone()),
-            });
             let audit = NewAudit::new(
                 &d.decided_by,
                 action,
@@ -316,12 +366,7 @@ impl Store {
             append_tx(&mut tx, self.backend, &audit, now).await?;
         }
         tx.commit().await.map_err(q("commit a decision"))?;
-        Ok(RecordedDecision {
-            id,
-            created,
-            mail_outbox_id,
-            mail_queued,
-        })
+        Ok(recorded)
     }
 
     /// Every decision of a cycle year, oldest first (history: none is ever overwritten).

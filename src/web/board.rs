@@ -1,8 +1,9 @@
-//! The board (`/tavla`): every clinic × milestone of the cycle year as a traffic-light table,
-//! filtered and sorted by the query string, with a CSV export and the per-section view under
-//! it. The rows are built by `domain::desk`; this module only loads and shapes them.
+//! The board (`/tavla`): every clinic × milestone of a cycle year (the configured one, or
+//! `?ar=` for any year the ledger holds) as a traffic-light table, filtered and sorted by the
+//! query string, with a CSV export and the per-section view under it. The rows are built by `domain::desk`; this module only loads and shapes them.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
 
 use axum::extract::{Query, State};
 use axum::http::header;
@@ -13,10 +14,12 @@ use serde::{Deserialize, Serialize};
 use super::WebState;
 use super::auth::Viewer;
 use super::render::WebError;
-use crate::domain::access::{Need, Role};
+use crate::domain::access::{ClinicScope, Need, Role};
+use crate::domain::board_year;
 use crate::domain::cycle::swedish_local;
 use crate::domain::desk::{self, BoardRow, Filter, Latest, SectionShare, Sort};
 use crate::domain::grading::Grade;
+use crate::domain::rulebook::Rulebook;
 
 /// GET /: reviewers and coaches go to the board; finance goes to the payouts.
 pub async fn start(viewer: Viewer) -> Result<Response, WebError> {
@@ -35,6 +38,8 @@ pub struct BoardQuery {
     pub q: Option<String>,
     pub sort: Option<String>,
     pub dir: Option<String>,
+    /// The cycle year (`?ar=2025`); default: the configured one.
+    pub ar: Option<String>,
 }
 
 impl BoardQuery {
@@ -60,28 +65,67 @@ impl BoardQuery {
     }
 }
 
+/// The board's cycle year and its rulebook (`?ar=`; default: the configured year), with the
+/// years the ledger holds for the selector. A year the ledger does not hold is not found.
+/// Another year's rulebook is the one configured for it under `[payouts] rulebooks`, else
+/// the configured rulebook with its dates moved to that year.
+pub async fn year_rulebook<'a>(
+    state: &'a WebState,
+    q: &BoardQuery,
+) -> Result<(Cow<'a, Rulebook>, Vec<i32>), WebError> {
+    let rb = state.rulebook();
+    let store = state.store();
+    let years = board_year::years_present(
+        rb,
+        &store.submission_times().await?,
+        &store.decision_years().await?,
+    );
+    let year = match q.ar.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+        None => rb.year,
+        Some(a) => a.parse::<i32>().map_err(|_| WebError::NotFound)?,
+    };
+    if year == rb.year {
+        return Ok((Cow::Borrowed(rb), years));
+    }
+    if !years.contains(&year) {
+        return Err(WebError::NotFound);
+    }
+    let own = state
+        .payouts()
+        .and_then(|p| p.rulebooks.get(&year))
+        .cloned();
+    let other = own
+        .or_else(|| board_year::rulebook_for_year(rb, year))
+        .ok_or(WebError::NotFound)?;
+    Ok((Cow::Owned(other), years))
+}
+
 /// The confirmed grade per submission id: the latest decision per clinic and milestone of
 /// the cycle year (a decision on an older version does not count for a newer one).
-async fn confirmed(state: &WebState) -> Result<BTreeMap<i64, Grade>, WebError> {
+async fn confirmed(state: &WebState, year: i32) -> Result<BTreeMap<i64, Grade>, WebError> {
     Ok(state
         .store()
-        .current_decisions(state.rulebook().year)
+        .current_decisions(year)
         .await?
         .into_iter()
         .map(|d| (d.submission_id, d.grade))
         .collect())
 }
 
-/// Load and build every row of the cycle year, unfiltered.
-pub async fn load_rows(state: &WebState) -> Result<Vec<BoardRow>, WebError> {
-    let rb = state.rulebook();
+/// Load and build every row of the cycle year for the clinics in `scope` (a coach: their
+/// own), otherwise unfiltered.
+pub async fn load_rows(
+    state: &WebState,
+    rb: &Rulebook,
+    scope: &ClinicScope,
+) -> Result<Vec<BoardRow>, WebError> {
     let tz = rb.tz();
     let store = state.store();
     let clinics: Vec<(String, String)> = store
         .clinics()
         .await?
         .into_iter()
-        .filter(|c| c.active)
+        .filter(|c| c.active && scope.allows(&c.id))
         .map(|c| (c.id, c.name))
         .collect();
     let mut latest = Vec::new();
@@ -105,7 +149,7 @@ pub async fn load_rows(state: &WebState) -> Result<Vec<BoardRow>, WebError> {
         rb,
         &clinics,
         &latest,
-        &confirmed(state).await?,
+        &confirmed(state, rb.year).await?,
         today,
     ))
 }
@@ -128,10 +172,11 @@ pub struct RowView {
     punctuality_sv: &'static str,
     days_to_deadline: i64,
     waiting: bool,
+    /// A decision on it waits for a second reviewer (two-person rule).
+    second_reviewer: bool,
 }
 
-fn view(state: &WebState, r: &BoardRow) -> RowView {
-    let rb = state.rulebook();
+fn view(rb: &Rulebook, r: &BoardRow, pending: &BTreeSet<i64>) -> RowView {
     let local = |t: DateTime<Utc>| swedish_local(t, rb.tz());
     let pre = r.latest.as_ref().and_then(|l| l.pre_grade);
     RowView {
@@ -153,6 +198,10 @@ fn view(state: &WebState, r: &BoardRow) -> RowView {
         punctuality_sv: r.punctuality.swedish(),
         days_to_deadline: r.days_to_deadline,
         waiting: r.waiting(),
+        second_reviewer: r
+            .latest
+            .as_ref()
+            .is_some_and(|l| pending.contains(&l.submission_id)),
     }
 }
 
@@ -175,6 +224,17 @@ fn share_view(s: &SectionShare) -> ShareView {
     }
 }
 
+/// The submissions with a decision waiting for a second reviewer.
+async fn pending_ids(state: &WebState) -> Result<BTreeSet<i64>, WebError> {
+    Ok(state
+        .store()
+        .open_pending()
+        .await?
+        .into_iter()
+        .map(|p| p.submission_id)
+        .collect())
+}
+
 /// GET /tavla
 pub async fn board_page(
     State(state): State<WebState>,
@@ -182,18 +242,20 @@ pub async fn board_page(
     Query(q): Query<BoardQuery>,
 ) -> Result<Response, WebError> {
     viewer.require(Need::Read)?;
-    let all = load_rows(&state).await?;
-    let shares: Vec<ShareView> = desk::section_shares(state.rulebook(), &all)
+    let scope = state.scope(&viewer);
+    let (rb, years) = year_rulebook(&state, &q).await?;
+    let all = load_rows(&state, &rb, &scope).await?;
+    let shares: Vec<ShareView> = desk::section_shares(&rb, &all)
         .iter()
         .map(share_view)
         .collect();
     let waiting = all.iter().filter(|r| r.waiting()).count();
+    let pending = pending_ids(&state).await?;
     let rows: Vec<RowView> = desk::filter_sort(all, &q.filter(), q.sort(), q.descending())
         .iter()
-        .map(|r| view(&state, r))
+        .map(|r| view(&rb, r, &pending))
         .collect();
-    let milestones: Vec<_> = state
-        .rulebook()
+    let milestones: Vec<_> = rb
         .milestones
         .iter()
         .map(|m| minijinja::context! { id => m.id, name => m.short.clone() })
@@ -205,13 +267,17 @@ pub async fn board_page(
         ("q", q.q.clone().unwrap_or_default()),
         ("sort", q.sort.clone().unwrap_or_default()),
         ("dir", q.dir.clone().unwrap_or_default()),
+        ("ar", rb.year.to_string()),
     ])
     .unwrap_or_default();
     state.templates().page(
         "board.html",
         minijinja::context! {
             viewer, rows, shares, milestones, waiting, csv_query,
-            year => state.rulebook().year,
+            no_clinics => scope.is_empty(),
+            year => rb.year,
+            years,
+            configured_year => state.rulebook().year,
             f_milestone => q.milestone.unwrap_or_default(),
             f_state => q.state.unwrap_or_default(),
             f_grade => q.grade.unwrap_or_default(),
@@ -229,8 +295,9 @@ pub async fn board_csv(
     Query(q): Query<BoardQuery>,
 ) -> Result<Response, WebError> {
     viewer.require(Need::Read)?;
+    let (rb, _) = year_rulebook(&state, &q).await?;
     let rows = desk::filter_sort(
-        load_rows(&state).await?,
+        load_rows(&state, &rb, &state.scope(&viewer)).await?,
         &q.filter(),
         q.sort(),
         q.descending(),
@@ -250,8 +317,9 @@ pub async fn board_csv(
         "submission_id",
     ])
     .map_err(internal)?;
+    let pending = pending_ids(&state).await?;
     for r in &rows {
-        let v = view(&state, r);
+        let v = view(&rb, r, &pending);
         w.write_record([
             v.clinic_id,
             v.clinic_name,
@@ -269,10 +337,7 @@ pub async fn board_csv(
     let bytes = w
         .into_inner()
         .map_err(|e| WebError::Internal(format!("board csv: {e}")))?;
-    let name = format!(
-        "attachment; filename=\"tavla-{}.csv\"",
-        state.rulebook().year
-    );
+    let name = format!("attachment; filename=\"tavla-{}.csv\"", rb.year);
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),

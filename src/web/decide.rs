@@ -52,6 +52,12 @@ fn desk_error(e: DeskError) -> WebError {
              Öppna inlämningen igen för att se det."
                 .into(),
         ),
+        DeskError::Store(StoreError::PendingExists { proposed_by, .. }) => {
+            WebError::BadRequest(format!(
+                "Ett beslut från {proposed_by} väntar redan på en andra granskare. Bekräfta \
+                 eller avvisa det på inlämningens sida först."
+            ))
+        }
         DeskError::NoSubmission(_) => WebError::NotFound,
         DeskError::Review(e) => {
             WebError::BadRequest(format!("Bedömningen gick inte att räkna fram: {e}"))
@@ -188,6 +194,7 @@ fn page(
             comment => form.get("comment").cloned().unwrap_or_default(),
             mail => &draft.mail,
             after => form.get("after").cloned().unwrap_or_default(),
+            two_person => state.desk().two_person_rule,
         },
     )
 }
@@ -248,7 +255,8 @@ pub async fn preview(
 }
 
 /// POST /inlamning/{id}/beslut: record the decision and queue its mail (one transaction in
-/// the review core), then back to the submission.
+/// the review core), then back to the submission. Under the two-person rule the decision and
+/// its mail wait there for a second reviewer instead ([`super::countersign`]).
 pub async fn send(
     State(state): State<WebState>,
     viewer: Viewer,
@@ -274,7 +282,7 @@ pub async fn send(
     let req = request(id, &viewer, &form, &machine);
     state
         .desk()
-        .decide(&req, state.now())
+        .submit(&req, state.now())
         .await
         .map_err(desk_error)?;
     Ok(Redirect::to(&format!("/inlamning/{id}")).into_response())

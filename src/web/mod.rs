@@ -6,8 +6,8 @@
 //! - [`oidc`]: sign-in with the Region's identity provider (OpenID Connect, code + PKCE).
 //! - [`security`]: the security headers on every response.
 //! - [`render`]: the minijinja templates under `templates/web/` and the error pages.
-//! - [`board`], [`submission`], [`decide`], [`triage`], [`finance`], [`schedule`],
-//!   [`registry`]: the pages; decisions go through the
+//! - [`board`], [`submission`], [`decide`], [`countersign`], [`triage`], [`finance`],
+//!   [`schedule`], [`registry`]: the pages; decisions go through the
 //!   review core ([`crate::review::Desk`]), never around it. Handlers stay thin; queries live in
 //!   `crate::store`, rules in `crate::domain`.
 //!
@@ -16,6 +16,7 @@
 pub mod audit;
 pub mod auth;
 pub mod board;
+pub mod countersign;
 pub mod decide;
 pub mod finance;
 pub mod oidc;
@@ -69,6 +70,8 @@ struct Inner {
     scheduler: Option<Arc<crate::jobs::scheduler::Scheduler>>,
     /// `[reminders] paused` in the configuration (the page's switch cannot undo it).
     reminders_paused_in_config: bool,
+    /// `[reviewers] coach_clinics`, keys lower-cased: the clinics each coach may read.
+    coach_clinics: std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 /// Reads an archived message again after a reviewer assigned it to a clinic, so that the plan
@@ -104,8 +107,10 @@ impl WebState {
                 from,
             },
             coach_emails: settings.reviewers.coach_emails.clone(),
+            two_person_rule: settings.reviewers.two_person_rule,
         };
-        let mut state = Self::new(settings.web.clone(), desk, clock, archive)?;
+        let mut state = Self::new(settings.web.clone(), desk, clock, archive)?
+            .with_coach_clinics(&settings.reviewers.coach_clinics);
         if let Some(inner) = Arc::get_mut(&mut state.inner) {
             inner.reminders_paused_in_config = settings.reminders.paused;
         }
@@ -131,6 +136,7 @@ impl WebState {
                 oidc: None,
                 scheduler: None,
                 reminders_paused_in_config: false,
+                coach_clinics: Default::default(),
             }),
         })
     }
@@ -199,6 +205,31 @@ impl WebState {
         self.inner.oidc.as_deref()
     }
 
+    /// With the coaches' clinics (`[reviewers] coach_clinics`).
+    pub fn with_coach_clinics(
+        self,
+        raw: &std::collections::BTreeMap<String, Vec<String>>,
+    ) -> WebState {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|_| {
+            panic!("with_coach_clinics is called while building, before the state is shared")
+        });
+        WebState {
+            inner: Arc::new(Inner {
+                coach_clinics: crate::domain::access::coach_map(raw),
+                ..inner
+            }),
+        }
+    }
+
+    /// The clinics `viewer` may read (a coach: their own; everyone else: all).
+    pub fn scope(&self, viewer: &auth::Viewer) -> crate::domain::access::ClinicScope {
+        crate::domain::access::ClinicScope::of(
+            viewer.role,
+            &viewer.username,
+            &self.inner.coach_clinics,
+        )
+    }
+
     pub fn payouts(&self) -> Option<&crate::jobs::payouts::Payouts> {
         self.inner.payouts.as_ref()
     }
@@ -250,6 +281,11 @@ pub fn router(state: WebState) -> Router {
             "/inlamning/{id}/beslut/forhandsgranska",
             post(decide::preview),
         )
+        .route(
+            "/inlamning/{id}/beslut/bekrafta",
+            post(countersign::countersign),
+        )
+        .route("/inlamning/{id}/beslut/avvisa", post(countersign::reject))
         .route("/schema", get(schedule::page))
         .route("/schema/paus", post(schedule::pause))
         .route("/att-hantera", get(triage::list))

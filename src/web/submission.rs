@@ -1,6 +1,7 @@
 //! The submission page (`/inlamning/{id}`): the document's sections as the agent read them
 //! (heading found, status and why), baseline, goal and data sources, earlier versions with
-//! what changed section by section, and the original file from the archive.
+//! what changed section by section, and the original file from the archive. A coach sees
+//! only their clinics' submissions (others: 404, as for an unknown id).
 
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -79,7 +80,11 @@ pub async fn page(
 ) -> Result<Response, WebError> {
     viewer.require(Need::Read)?;
     let store = state.store();
-    let s = store.submission(id).await?.ok_or(WebError::NotFound)?;
+    let s = store
+        .submission(id)
+        .await?
+        .filter(|s| state.scope(&viewer).allows(&s.clinic_id))
+        .ok_or(WebError::NotFound)?;
     let rb = state.rulebook();
     let tz = rb.tz();
     let clinic_name = store
@@ -162,6 +167,8 @@ pub async fn page(
             mail_queued => d.mail_outbox_id.is_some(),
         }
     });
+    // A decision waiting for a second reviewer (two-person rule).
+    let pending = super::countersign::pending_view(&state, &viewer, s.id).await?;
     // The clinic's payment status for the cycle year (reviewers, admins; not coaches).
     let payment = if allows(viewer.role, Need::Payouts) {
         Some(super::finance::clinic_status_view(&state, &s.clinic_id, rb.year).await?)
@@ -218,6 +225,7 @@ pub async fn page(
             h_points => a.as_ref().and_then(|a| a.h_points),
             versions => version_views,
             decision,
+            pending,
             payment,
         },
     )
@@ -232,7 +240,12 @@ pub async fn original(
 ) -> Result<Response, WebError> {
     viewer.require(Need::Read)?;
     let store = state.store();
-    let s = store.submission(id).await?.ok_or(WebError::NotFound)?;
+    // A clinic outside the viewer's scope (a coach's other clinics) is not found.
+    let s = store
+        .submission(id)
+        .await?
+        .filter(|s| state.scope(&viewer).allows(&s.clinic_id))
+        .ok_or(WebError::NotFound)?;
     let m = store
         .message(s.message_row_id)
         .await?

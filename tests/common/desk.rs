@@ -34,7 +34,35 @@ pub fn t(s: &str) -> DateTime<Utc> {
 
 /// Seed the ledger at `url` (archive under `dir`) and build the desk's state at
 /// 2026-02-23 09:00 (after milestone 1's deadline).
+/// The coach account `coach` coaches Björkdalen and Ekbacken.
 pub async fn seed(url: &str, dir: &Path, web: WebSettings) -> Desk {
+    seed_with(url, dir, web, Options::default()).await
+}
+
+/// `[reviewers]` settings that change the desk (default: as `seed`).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `two_person_rule`; also adds a second reviewer account, `granskare2`.
+    pub two_person_rule: bool,
+    /// `coach_clinics` (default: `coach` coaches Björkdalen and Ekbacken).
+    pub coach_clinics: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            two_person_rule: false,
+            coach_clinics: [(
+                "coach".to_string(),
+                vec!["bjorkdalen".to_string(), "ekbacken".to_string()],
+            )]
+            .into(),
+        }
+    }
+}
+
+/// [`seed`] with these options.
+pub async fn seed_with(url: &str, dir: &Path, web: WebSettings, opts: Options) -> Desk {
     let clock = Arc::new(ManualClock::new(t("2026-02-23T08:00:00Z")));
     let archive = dir.join("archive");
     let p = super::pipeline(url, clock.clone(), &archive).await;
@@ -59,7 +87,12 @@ pub async fn seed(url: &str, dir: &Path, web: WebSettings) -> Desk {
         ("granskare", Role::Reviewer),
         ("ekonomi", Role::Finance),
         ("coach", Role::Coach),
-    ] {
+    ]
+    .into_iter()
+    .chain(
+        opts.two_person_rule
+            .then_some(("granskare2", Role::Reviewer)),
+    ) {
         let hash = hash_password(PASSWORD).unwrap();
         assert!(
             store
@@ -76,6 +109,7 @@ pub async fn seed(url: &str, dir: &Path, web: WebSettings) -> Desk {
             from: "Vårdval <vardval@rjl.test>".parse().unwrap(),
         },
         coach_emails: vec!["coach@rjl.test".into()],
+        two_person_rule: opts.two_person_rule,
     };
     let reingest = Arc::new(LedgerReingest {
         url: url.to_string(),
@@ -85,7 +119,8 @@ pub async fn seed(url: &str, dir: &Path, web: WebSettings) -> Desk {
     let raw_archive = Arc::new(vardval::adapters::archive::Archive::new(archive.clone()));
     let state = WebState::new(web, desk, clock.clone(), raw_archive)
         .unwrap()
-        .with_reingest(reingest);
+        .with_reingest(reingest)
+        .with_coach_clinics(&opts.coach_clinics);
     Desk {
         store,
         clock,

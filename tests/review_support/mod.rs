@@ -113,6 +113,7 @@ pub fn desk(store: &Store) -> Desk {
             from: "Vårdval <vardval@rjl.test>".parse().unwrap(),
         },
         coach_emails: vec!["coach.ett@rjl.test".into(), "coach.tva@rjl.test".into()],
+        two_person_rule: false,
     }
 }
 
