@@ -59,18 +59,22 @@ fn desk_in_a_browser() {
         eprintln!("SKIPPED desk browser tests: VARDVAL_SKIP_BROWSER=1");
         return;
     }
-    // The whole flow is one large future; unoptimised, polling it needs more than the
-    // default 2 MiB of stack.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_stack_size(32 << 20)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let r = rt.block_on(async { tokio::spawn(Box::pin(flows())).await });
     if let Err(e) = r {
         std::panic::resume_unwind(e.into_panic());
     }
+}
+
+/// A two-thread runtime; the flows are large futures and, unoptimised, polling them needs
+/// more than the default 2 MiB of stack.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_stack_size(32 << 20)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// Sign in through the Region's identity provider in the browser: the desk's button, the
@@ -81,11 +85,7 @@ fn oidc_sign_in_in_a_browser() {
         eprintln!("SKIPPED desk browser tests: VARDVAL_SKIP_BROWSER=1");
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     rt.block_on(oidc_flow());
 }
 

@@ -111,6 +111,28 @@ async fn local_sign_in_can_be_turned_off(url: String) {
     no_session(&c, &r);
 }
 
+/// A provider started at the desk's time, and a seeded desk signing in through it.
+async fn setup(
+    url: &str,
+    issuer_host: &str,
+    auth: TokenAuth,
+) -> (Provider, tempfile::TempDir, Desk) {
+    let method = match auth {
+        TokenAuth::ClientSecretPost => "client_secret_post",
+        TokenAuth::ClientSecretBasic => "client_secret_basic",
+    };
+    let op = oidc::start(issuer_host, method, start_time());
+    let dir = tempfile::tempdir().unwrap();
+    let d = desk_with(url, dir.path(), &op, auth).await;
+    (op, dir, d)
+}
+
+/// Sign in as `account` through the provider, untampered: the desk's answer to the callback.
+async fn through_provider(c: &mut Client, op: &Provider, account: &str) -> Page {
+    let back = to_callback(c, op, account, |u| u).await;
+    c.get(&desk_path(&back)).await
+}
+
 /// Start at the desk, go through the provider as `account` (with `tamper` applied to the
 /// authorization request), return the desk's callback address.
 async fn to_callback(
@@ -165,9 +187,7 @@ fn no_session(c: &Client, page: &Page) {
 }
 
 async fn success_maps_roles_and_starts_a_session(url: String) {
-    let op = oidc::start("127.0.0.1", "client_secret_post", start_time());
-    let dir = tempfile::tempdir().unwrap();
-    let d = desk_with(&url, dir.path(), &op, TokenAuth::ClientSecretPost).await;
+    let (op, _dir, d) = setup(&url, "127.0.0.1", TokenAuth::ClientSecretPost).await;
 
     let mut c = Client::new(&d);
     let login = c.get("/logga-in").await;
@@ -217,8 +237,7 @@ async fn success_maps_roles_and_starts_a_session(url: String) {
 
     // A user mapping (compared without case) wins over the groups.
     let mut a = Client::new(&d);
-    let back = to_callback(&mut a, &op, "adam.admin@rjl.test", |u| u).await;
-    let done = a.get(&desk_path(&back)).await;
+    let done = through_provider(&mut a, &op, "adam.admin@rjl.test").await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text());
     let u = d.store.user("adam.admin@rjl.test").await.unwrap().unwrap();
     assert_eq!(u.role, Role::Admin);
@@ -229,8 +248,7 @@ async fn success_maps_roles_and_starts_a_session(url: String) {
         .await
         .unwrap();
     let mut a2 = Client::new(&d);
-    let back = to_callback(&mut a2, &op, "adam.admin@rjl.test", |u| u).await;
-    let refused = a2.get(&desk_path(&back)).await;
+    let refused = through_provider(&mut a2, &op, "adam.admin@rjl.test").await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert!(refused.text().contains("avstängt"));
     no_session(&a2, &refused);
@@ -238,20 +256,15 @@ async fn success_maps_roles_and_starts_a_session(url: String) {
 }
 
 async fn client_secret_basic_works(url: String) {
-    let op = oidc::start("127.0.0.1", "client_secret_basic", start_time());
-    let dir = tempfile::tempdir().unwrap();
-    let d = desk_with(&url, dir.path(), &op, TokenAuth::ClientSecretBasic).await;
+    let (op, _dir, d) = setup(&url, "127.0.0.1", TokenAuth::ClientSecretBasic).await;
     let mut c = Client::new(&d);
-    let back = to_callback(&mut c, &op, "rut.granskare@rjl.test", |u| u).await;
-    let done = c.get(&desk_path(&back)).await;
+    let done = through_provider(&mut c, &op, "rut.granskare@rjl.test").await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text());
     assert!(c.session().is_some());
 }
 
 async fn a_wrong_nonce_is_refused(url: String) {
-    let op = oidc::start("127.0.0.1", "client_secret_post", start_time());
-    let dir = tempfile::tempdir().unwrap();
-    let d = desk_with(&url, dir.path(), &op, TokenAuth::ClientSecretPost).await;
+    let (op, _dir, d) = setup(&url, "127.0.0.1", TokenAuth::ClientSecretPost).await;
     let mut c = Client::new(&d);
     // Someone swaps the nonce in the authorization request: the provider signs the token
     // with that nonce, which is not this sign-in's.
@@ -282,9 +295,7 @@ async fn a_wrong_nonce_is_refused(url: String) {
 async fn a_wrong_issuer_is_refused(url: String) {
     // The provider names itself http://localhost:PORT; the desk is configured with
     // http://127.0.0.1:PORT, whose discovery document therefore names another issuer.
-    let op = oidc::start("localhost", "client_secret_post", start_time());
-    let dir = tempfile::tempdir().unwrap();
-    let d = desk_with(&url, dir.path(), &op, TokenAuth::ClientSecretPost).await;
+    let (_op, _dir, d) = setup(&url, "localhost", TokenAuth::ClientSecretPost).await;
     let mut c = Client::new(&d);
     let page = c.get("/logga-in/oidc?next=/tavla").await;
     assert_eq!(page.status, StatusCode::BAD_GATEWAY, "{}", page.text());
@@ -298,9 +309,7 @@ async fn a_wrong_issuer_is_refused(url: String) {
 }
 
 async fn an_expired_code_is_refused(url: String) {
-    let op = oidc::start("127.0.0.1", "client_secret_post", start_time());
-    let dir = tempfile::tempdir().unwrap();
-    let d = desk_with(&url, dir.path(), &op, TokenAuth::ClientSecretPost).await;
+    let (op, _dir, d) = setup(&url, "127.0.0.1", TokenAuth::ClientSecretPost).await;
     let mut c = Client::new(&d);
     let back = to_callback(&mut c, &op, "rut.granskare@rjl.test", |u| u).await;
     // The code lives 60 s at the provider; its clock moves on two minutes.
@@ -313,12 +322,9 @@ async fn an_expired_code_is_refused(url: String) {
 }
 
 async fn a_person_without_a_role_is_refused(url: String) {
-    let op = oidc::start("127.0.0.1", "client_secret_post", start_time());
-    let dir = tempfile::tempdir().unwrap();
-    let d = desk_with(&url, dir.path(), &op, TokenAuth::ClientSecretPost).await;
+    let (op, _dir, d) = setup(&url, "127.0.0.1", TokenAuth::ClientSecretPost).await;
     let mut c = Client::new(&d);
-    let back = to_callback(&mut c, &op, "otto.obehorig@rjl.test", |u| u).await;
-    let page = c.get(&desk_path(&back)).await;
+    let page = through_provider(&mut c, &op, "otto.obehorig@rjl.test").await;
     assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.text());
     let text = page.text();
     assert!(text.contains("otto.obehorig@rjl.test") && text.contains("ingen roll"));
@@ -339,9 +345,7 @@ async fn a_person_without_a_role_is_refused(url: String) {
 }
 
 async fn a_local_account_is_not_taken_over(url: String) {
-    let op = oidc::start("127.0.0.1", "client_secret_post", start_time());
-    let dir = tempfile::tempdir().unwrap();
-    let d = desk_with(&url, dir.path(), &op, TokenAuth::ClientSecretPost).await;
+    let (op, _dir, d) = setup(&url, "127.0.0.1", TokenAuth::ClientSecretPost).await;
     let hash = vardval::web::auth::hash_password(PASSWORD).unwrap();
     assert!(
         d.store
@@ -355,8 +359,7 @@ async fn a_local_account_is_not_taken_over(url: String) {
             .unwrap()
     );
     let mut c = Client::new(&d);
-    let back = to_callback(&mut c, &op, "rut.granskare@rjl.test", |u| u).await;
-    let page = c.get(&desk_path(&back)).await;
+    let page = through_provider(&mut c, &op, "rut.granskare@rjl.test").await;
     assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.text());
     assert!(page.text().contains("lokalt konto"));
     no_session(&c, &page);
@@ -370,9 +373,7 @@ async fn a_local_account_is_not_taken_over(url: String) {
 }
 
 async fn a_slow_or_foreign_state_is_refused(url: String) {
-    let op = oidc::start("127.0.0.1", "client_secret_post", start_time());
-    let dir = tempfile::tempdir().unwrap();
-    let d = desk_with(&url, dir.path(), &op, TokenAuth::ClientSecretPost).await;
+    let (op, _dir, d) = setup(&url, "127.0.0.1", TokenAuth::ClientSecretPost).await;
 
     // Eleven minutes between leaving the desk and coming back (the desk's clock).
     let mut c = Client::new(&d);

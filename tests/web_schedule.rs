@@ -11,10 +11,8 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use vardval::config::WebSettings;
 use vardval::domain::access::Role;
-use vardval::domain::rulebook::Rulebook;
 use vardval::jobs::scheduler::JobKind;
 use vardval::ports::Clock;
-use vardval::reply::{Composer, Templates};
 use vardval::store::AuditFilter;
 use vardval::web::WebState;
 use vardval::web::auth::hash_password;
@@ -70,16 +68,7 @@ async fn pause_switch_is_obeyed_and_shown(url: String) {
                 .unwrap()
         );
     }
-    let desk = vardval::review::Desk {
-        store: store.clone(),
-        composer: Composer {
-            templates: Templates::load(None).unwrap(),
-            rulebook: Rulebook::embedded(),
-            from: "Vårdval <vardval@rjl.test>".parse().unwrap(),
-        },
-        coach_emails: vec![],
-        two_person_rule: false,
-    };
+    let desk = common::desk::review_desk(&store, vec![], false);
     let archive = Arc::new(vardval::adapters::archive::Archive::new(
         app.path("archive"),
     ));

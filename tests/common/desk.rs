@@ -101,16 +101,7 @@ pub async fn seed_with(url: &str, dir: &Path, web: WebSettings, opts: Options) -
                 .unwrap()
         );
     }
-    let desk = vardval::review::Desk {
-        store: store.clone(),
-        composer: Composer {
-            templates: Templates::load(None).unwrap(),
-            rulebook: Rulebook::embedded(),
-            from: "Vårdval <vardval@rjl.test>".parse().unwrap(),
-        },
-        coach_emails: vec!["coach@rjl.test".into()],
-        two_person_rule: opts.two_person_rule,
-    };
+    let desk = review_desk(&store, vec!["coach@rjl.test".into()], opts.two_person_rule);
     let reingest = Arc::new(LedgerReingest {
         url: url.to_string(),
         clock: clock.clone(),
@@ -180,4 +171,23 @@ pub async fn give_bjorkdalen_a_payee(d: &Desk, listed: i64) {
     vardval::commands::clinics::import_text(&d.store, &csv, 2026, "test", d.clock.now())
         .await
         .expect("import the payee");
+}
+
+/// The review core over `store`: the embedded templates and rulebook, `vardval@rjl.test` as the
+/// sender, these coaches in Cc of red decisions.
+pub fn review_desk(
+    store: &Store,
+    coach_emails: Vec<String>,
+    two_person_rule: bool,
+) -> vardval::review::Desk {
+    vardval::review::Desk {
+        store: store.clone(),
+        composer: Composer {
+            templates: Templates::load(None).unwrap(),
+            rulebook: Rulebook::embedded(),
+            from: "Vårdval <vardval@rjl.test>".parse().unwrap(),
+        },
+        coach_emails,
+        two_person_rule,
+    }
 }
