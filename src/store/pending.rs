@@ -13,7 +13,7 @@ use sqlx::any::AnyRow;
 use super::audit::append_tx;
 use super::reviews::{
     NewDecision, RecordedDecision, grade_col, latest_decision_tx, lock_latest_version,
-    sections_json, write_decision,
+    required_grade, sections_json, sections_of, write_decision,
 };
 use super::rows::col;
 use super::{NewAudit, NewOutbox, Store, StoreError, parse_ts, q, ts};
@@ -69,14 +69,8 @@ fn pending_row(r: &AnyRow) -> Result<PendingDecision, StoreError> {
         clinic_id: col(r, "clinic_id")?,
         year: col::<i64>(r, "year")? as i32,
         milestone: col::<i64>(r, "milestone")? as u8,
-        grade: grade_col(r, "grade")?.ok_or_else(|| StoreError::Decode {
-            column: "grade",
-            detail: "NULL".into(),
-        })?,
-        sections: serde_json::from_str(&sections).map_err(|e| StoreError::Decode {
-            column: "sections_json",
-            detail: e.to_string(),
-        })?,
+        grade: required_grade(r)?,
+        sections: sections_of(&sections)?,
         pre_grade: grade_col(r, "pre_grade")?,
         agreed_with_pregrade: col::<i64>(r, "agreed_with_pregrade")? != 0,
         comment: col(r, "comment")?,

@@ -69,6 +69,22 @@ pub(super) fn sections_json(s: &BTreeMap<char, SectionVerdict>) -> String {
     serde_json::to_string(s).expect("a map of chars to verdicts serialises")
 }
 
+/// The `grade` column of a decision row, which is never NULL.
+pub(super) fn required_grade(r: &AnyRow) -> Result<Grade, StoreError> {
+    grade_col(r, "grade")?.ok_or_else(|| StoreError::Decode {
+        column: "grade",
+        detail: "NULL".into(),
+    })
+}
+
+/// The per-section verdicts stored as `sections_json`.
+pub(super) fn sections_of(json: &str) -> Result<BTreeMap<char, SectionVerdict>, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Decode {
+        column: "sections_json",
+        detail: e.to_string(),
+    })
+}
+
 pub(super) fn decision_row(r: &AnyRow) -> Result<Decision, StoreError> {
     let sections: String = col(r, "sections_json")?;
     let at: String = col(r, "decided_at")?;
@@ -78,14 +94,8 @@ pub(super) fn decision_row(r: &AnyRow) -> Result<Decision, StoreError> {
         clinic_id: col(r, "clinic_id")?,
         year: col::<i64>(r, "year")? as i32,
         milestone: col::<i64>(r, "milestone")? as u8,
-        grade: grade_col(r, "grade")?.ok_or_else(|| StoreError::Decode {
-            column: "grade",
-            detail: "NULL".into(),
-        })?,
-        sections: serde_json::from_str(&sections).map_err(|e| StoreError::Decode {
-            column: "sections_json",
-            detail: e.to_string(),
-        })?,
+        grade: required_grade(r)?,
+        sections: sections_of(&sections)?,
         pre_grade: grade_col(r, "pre_grade")?,
         agreed_with_pregrade: col::<i64>(r, "agreed_with_pregrade")? != 0,
         comment: col(r, "comment")?,
