@@ -82,6 +82,9 @@ fn lower(s: &str) -> String {
     Prefilter::new(s).lower
 }
 
+/// Finds byte ranges of matches, as `Regex::find_iter` would (see [`Guarded::lookup`]).
+pub(super) type Lookup = fn(&str) -> Vec<(usize, usize)>;
+
 /// Whether a guarded pattern needs a digit in the text.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Need {
@@ -103,6 +106,9 @@ pub(super) struct Guarded {
     /// Lower-case words; the text must hold one word of each group.
     words: &'static [&'static [&'static str]],
     pub(super) pattern: fn() -> String,
+    /// A function that finds on a lower-cased text exactly what the fast form finds
+    /// (`super::numword`): then the fast form's regex is never compiled.
+    lookup: Option<Lookup>,
     /// The fast form, and whether it runs on the lower-cased copy (the pattern had `(?i)`).
     fast: OnceLock<(Regex, bool)>,
     re: OnceLock<Regex>,
@@ -126,9 +132,36 @@ impl Guarded {
             need,
             words,
             pattern,
+            lookup: None,
             fast: OnceLock::new(),
             re: OnceLock::new(),
         }
+    }
+
+    /// A pattern whose fast form `lookup` stands for (see [`Guarded::lookup`]; a test
+    /// compares both on generated texts).
+    pub const fn with_lookup(
+        need: Need,
+        words: &'static [&'static [&'static str]],
+        lookup: Lookup,
+        pattern: fn() -> String,
+    ) -> Self {
+        let mut g = Guarded::new(need, words, pattern);
+        g.lookup = Some(lookup);
+        g
+    }
+
+    /// Byte ranges of all matches in the text (as `find_iter` gives them).
+    pub fn find_ranges(&self, text: &Prefilter) -> Vec<(usize, usize)> {
+        if let (Some(lookup), true) = (self.lookup, text.fast) {
+            if self.need == Need::Digit && !text.digit || !text.has_words(self.words) {
+                return Vec::new();
+            }
+            return lookup(&text.lower);
+        }
+        self.get(text)
+            .map(|(r, hay)| r.find_iter(hay).map(|m| (m.start(), m.end())).collect())
+            .unwrap_or_default()
     }
 
     /// The compiled regex and the haystack to run it on, when the prefilter admits the text
@@ -155,6 +188,9 @@ impl Guarded {
     }
 
     pub fn is_match(&self, text: &Prefilter) -> bool {
+        if self.lookup.is_some() && text.fast {
+            return !self.find_ranges(text).is_empty();
+        }
         self.get(text).is_some_and(|(r, hay)| r.is_match(hay))
     }
 }

@@ -5,23 +5,69 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::guard::{Guarded, Need, Prefilter, has_digit};
+use super::numword::{self, Word};
 use super::units::Unit;
 use super::{Baseline, Goal};
 use crate::domain::document::count_words;
 
 pub(super) const NUM: &str = r"\d+(?:[.,]\d+)?";
 
-static PERCENT: Guarded = Guarded::new(Need::Digit, &[], || {
+static PERCENT: Guarded = Guarded::with_lookup(Need::Digit, &[], percent, || {
     format!(r"(?i)\b{NUM}\s*(?:%|procent\b)")
 });
-static X_OF_Y: Guarded = Guarded::new(Need::Digit, &[&["av"]], || {
+const PERCENT_WORDS: &[Word] = &[w("%", false), w("procent", true)];
+fn percent(s: &str) -> Vec<(usize, usize)> {
+    numword::find_iter(s, PERCENT_WORDS)
+}
+fn with_unit(s: &str) -> Vec<(usize, usize)> {
+    numword::find_iter(s, UNIT_WORDS)
+}
+const fn w(text: &'static str, boundary: bool) -> Word {
+    Word { text, boundary }
+}
+static X_OF_Y: Guarded = Guarded::with_lookup(Need::Digit, &[&["av"]], numword::x_of_y, || {
     r"(?i)\b\d+\s+av\s+(?:de\s+|totalt\s+)?\d+\b".to_string()
 });
-static WITH_UNIT: Guarded = Guarded::new(Need::Digit, &[], || {
+static WITH_UNIT: Guarded = Guarded::with_lookup(Need::Digit, &[], with_unit, || {
     format!(
         r"(?i)\b{NUM}\s*(?:dagar|dygn|veckor|timmar|minuter|min|patienter|personer|besök|st|stycken|mmol/mol|mmol/l|mmol|kg|kronor|kr|samtal|ärenden|invånare|individer|recept|remisser|listade|fall|läkemedel|genomgångar|kontakter|vårdplaner|bokningar|uppföljningar|återbesök)\b"
     )
 });
+/// The units of [`WITH_UNIT`], in its order, each with `\b` after it.
+const UNIT_WORDS: &[Word] = &[
+    w("dagar", true),
+    w("dygn", true),
+    w("veckor", true),
+    w("timmar", true),
+    w("minuter", true),
+    w("min", true),
+    w("patienter", true),
+    w("personer", true),
+    w("besök", true),
+    w("st", true),
+    w("stycken", true),
+    w("mmol/mol", true),
+    w("mmol/l", true),
+    w("mmol", true),
+    w("kg", true),
+    w("kronor", true),
+    w("kr", true),
+    w("samtal", true),
+    w("ärenden", true),
+    w("invånare", true),
+    w("individer", true),
+    w("recept", true),
+    w("remisser", true),
+    w("listade", true),
+    w("fall", true),
+    w("läkemedel", true),
+    w("genomgångar", true),
+    w("kontakter", true),
+    w("vårdplaner", true),
+    w("bokningar", true),
+    w("uppföljningar", true),
+    w("återbesök", true),
+];
 static TIME_UNIT_PERIOD: Guarded = Guarded::new(Need::Digit, &[], || {
     r"(?i)\b(?:inom|om|efter|på|under)\s+(?:de\s+)?(?:närmaste\s+|kommande\s+)?\d+\s*(?:dagar|dygn|veckor|timmar|månader|år)\b".to_string()
 });
@@ -85,16 +131,10 @@ pub(super) fn measured_values(text: &str) -> Vec<String> {
     }
     let pre = Prefilter::new(text);
     let mut found: Vec<(usize, String)> = Vec::new();
-    for (re, hay) in [&PERCENT, &X_OF_Y, &WITH_UNIT]
-        .iter()
-        .filter_map(|g| g.get(&pre))
-    {
-        for m in re.find_iter(hay) {
-            if !found
-                .iter()
-                .any(|(s, v)| *s <= m.start() && m.start() < s + v.len())
-            {
-                found.push((m.start(), text[m.range()].trim().to_string()));
+    for g in [&PERCENT, &X_OF_Y, &WITH_UNIT] {
+        for (a, b) in g.find_ranges(&pre) {
+            if !found.iter().any(|(s, v)| *s <= a && a < s + v.len()) {
+                found.push((a, text[a..b].trim().to_string()));
             }
         }
     }
@@ -303,8 +343,9 @@ pub(super) fn is_measurable(s: &str) -> bool {
         .unwrap_or_default();
     let outside = |a: usize| !periods.iter().any(|(p, q)| *p <= a && a < *q);
     if WITH_UNIT
-        .get(&pre)
-        .is_some_and(|(r, hay)| r.find_iter(hay).any(|m| outside(m.start())))
+        .find_ranges(&pre)
+        .into_iter()
+        .any(|(a, _)| outside(a))
     {
         return true;
     }
@@ -431,6 +472,54 @@ mod fast_form_tests {
                     assert_eq!(lowered, want, "fast form of {} on {t}", full.as_str());
                 }
             }
+        }
+    }
+
+    use proptest::prelude::*;
+
+    /// The word lookup of `PERCENT` and `WITH_UNIT` against their own patterns' fast form.
+    fn numword_agrees(s: &str) -> Result<(), TestCaseError> {
+        let lookups: [(&Guarded, crate::domain::analysis::guard::Lookup); 3] = [
+            (&PERCENT, percent),
+            (&WITH_UNIT, with_unit),
+            (&X_OF_Y, numword::x_of_y),
+        ];
+        for (g, lookup) in lookups {
+            let fast = regex::Regex::new(&fast_form(&(g.pattern)())).unwrap();
+            let want: Vec<_> = fast.find_iter(s).map(|m| (m.start(), m.end())).collect();
+            prop_assert_eq!(lookup(s), want, "{} on {:?}", fast.as_str(), s);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn number_words_agree_with_the_patterns_on_fixed_texts() {
+        for t in TEXTS {
+            numword_agrees(&t.to_lowercase()).unwrap();
+        }
+        for t in [
+            "12 stycken, 3 st. 4 mmol/mol 5 mmol/l 6 mmol/dl 7 kronor 8 krona 9 kr",
+            "1,5 dygn 2.5timmar 10 minuter 10 min 10 mins 3 återbesök 4 besöken",
+            "45 % 46% 47 procent 48 procentenheter a49 % _50 % 51\t\n\u{b}%",
+            "12 av 40, 3 av de 9, 4 av totalt 80, 5 av\tde  6x 7 av detta 8 av de x 9 av 10_",
+            "1 av totalt\n2 3av 4 av 5 av av 6 av de de 7 5 av 60 st",
+        ] {
+            numword_agrees(t).unwrap();
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+        #[test]
+        fn number_words_agree_with_the_patterns_on_generated_text(
+            parts in prop::collection::vec(prop::sample::select(vec![
+                "1", "12", "0", ".", ",", " ", "  ", "\t", "\n", "\u{b}", "%", "procent", "mmol",
+                "/mol", "/l", "min", "uter", "st", "ycken", "s", "besök", "åter", "kr", "onor",
+                "dagar", "ö", "é", "_", "a", "-", "x", "\u{a0}", "٣", "av", "de", "totalt",
+                "av ", " av ", "de ", "totalt ",
+            ]), 0..12)
+        ) {
+            numword_agrees(&parts.concat())?;
         }
     }
 }

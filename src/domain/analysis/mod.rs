@@ -21,6 +21,7 @@ mod heading_patterns;
 mod headings;
 mod measures;
 mod milestone;
+mod numword;
 mod sections;
 mod sources;
 pub mod stored;
