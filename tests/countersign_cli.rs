@@ -14,35 +14,11 @@ use serde_json::Value;
 both!(two_person_rule_from_the_command_line);
 
 fn config(dir: &Path, db_url: &str) -> PathBuf {
-    let root = common::root();
-    let text = format!(
-        r#"
-[mailbox]
-kind = "maildir"
-path = "Maildir"
-poll_interval_secs = 1
-[smtp]
-kind = "file"
-dir = "outbox"
-from = "Vårdval <vardval@rjl.test>"
-[database]
-url = "{db_url}"
-[archive]
-dir = "archive"
-[cycle]
-rulebook = "{}"
-[clinics]
-path = "{}"
-[reviewers]
-coach_emails = ["coach.ett@rjl.test"]
-two_person_rule = true
-"#,
-        root.join("config/rulebook-2026.toml").display(),
-        root.join("fixtures/mail/clinics.csv").display()
-    );
-    let p = dir.join("vardval.toml");
-    std::fs::write(&p, text).unwrap();
-    p
+    common::cli_config(
+        dir,
+        db_url,
+        "[reviewers]\ncoach_emails = [\"coach.ett@rjl.test\"]\ntwo_person_rule = true",
+    )
 }
 
 fn run(cfg: &Path, args: &[&str]) -> Output {

@@ -438,42 +438,14 @@ both!(
 
 /// A configuration for `vardval doctor` with `[web.oidc]` pointing at `op`.
 fn doctor_config(dir: &std::path::Path, op: &Provider) -> std::path::PathBuf {
-    let root = common::root();
-    let text = format!(
-        r#"
-[mailbox]
-kind = "maildir"
-path = "Maildir"
-[smtp]
-kind = "file"
-dir = "outbox"
-from = "Vårdval <vardval@rjl.test>"
-[web]
-enabled = false
-public_url = "http://127.0.0.1:8080"
-[web.oidc]
-issuer = "http://127.0.0.1:{port}"
-client_id = "{id}"
-client_secret_env = "VARDVAL_TEST_OIDC_SECRET"
-[web.oidc.groups]
-"grp-vardval-granskare" = "reviewer"
-[database]
-url = "sqlite://vardval.db"
-[archive]
-dir = "archive"
-[cycle]
-rulebook = "{rulebook}"
-[clinics]
-path = "{clinics}"
-"#,
-        port = op.port,
-        id = op.client_id,
-        rulebook = root.join("config/rulebook-2026.toml").display(),
-        clinics = root.join("fixtures/mail/clinics.csv").display(),
+    let extra = format!(
+        "[web]\nenabled = false\npublic_url = \"http://127.0.0.1:8080\"\n[web.oidc]\n\
+         issuer = \"http://127.0.0.1:{}\"\nclient_id = \"{}\"\n\
+         client_secret_env = \"VARDVAL_TEST_OIDC_SECRET\"\n[web.oidc.groups]\n\
+         \"grp-vardval-granskare\" = \"reviewer\"",
+        op.port, op.client_id
     );
-    let p = dir.join("vardval.toml");
-    std::fs::write(&p, text).unwrap();
-    p
+    common::cli_config(dir, "sqlite://vardval.db", &extra)
 }
 
 fn doctor(cfg: &std::path::Path, secret: Option<&str>) -> (bool, String) {

@@ -252,3 +252,36 @@ pub fn mail_fixtures() -> Vec<MailFixture> {
     assert!(out.len() >= 20, "the mail corpus is there");
     out
 }
+
+/// A configuration for the binary in `dir`: a Maildir, the file outbox, the ledger at
+/// `db_url`, the archive, the 2026 rulebook and the fixture registry, and `extra` TOML sections
+/// after them (`[reviewers]`, `[web]`, …).
+pub fn cli_config(dir: &Path, db_url: &str, extra: &str) -> PathBuf {
+    let root = root();
+    let text = format!(
+        r#"
+[mailbox]
+kind = "maildir"
+path = "Maildir"
+poll_interval_secs = 1
+[smtp]
+kind = "file"
+dir = "outbox"
+from = "Vårdval <vardval@rjl.test>"
+[database]
+url = "{db_url}"
+[archive]
+dir = "archive"
+[cycle]
+rulebook = "{}"
+[clinics]
+path = "{}"
+{extra}
+"#,
+        root.join("config/rulebook-2026.toml").display(),
+        root.join("fixtures/mail/clinics.csv").display()
+    );
+    let p = dir.join("vardval.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
