@@ -5,46 +5,17 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::Duration;
+use common::cli::{json, ok, run};
+
+use std::path::Path;
 
 use serde_json::Value;
 
 both!(two_person_rule_from_the_command_line);
 
-fn config(dir: &Path, db_url: &str) -> PathBuf {
-    common::cli_config(
-        dir,
-        db_url,
-        "[reviewers]\ncoach_emails = [\"coach.ett@rjl.test\"]\ntwo_person_rule = true",
-    )
-}
-
-fn run(cfg: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vardval"))
-        .args(args)
-        .arg("--config")
-        .arg(cfg)
-        .output()
-        .unwrap()
-}
-
-fn ok(cfg: &Path, args: &[&str]) -> String {
-    let out = run(cfg, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn json(cfg: &Path, args: &[&str]) -> Value {
-    let text = ok(cfg, args);
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {text}"))
-}
+/// The `[reviewers]` section of these tests.
+const REVIEWERS: &str =
+    "[reviewers]\ncoach_emails = [\"coach.ett@rjl.test\"]\ntwo_person_rule = true";
 
 fn refused(cfg: &Path, args: &[&str]) -> String {
     let out = run(cfg, args);
@@ -68,20 +39,7 @@ fn decision_files(dir: &Path) -> usize {
 async fn two_person_rule_from_the_command_line(url: String) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let db_url = if url.starts_with("sqlite:") {
-        format!("sqlite://{}", dir.join("vardval.db").display())
-    } else {
-        url.clone()
-    };
-    let cfg = config(dir, &db_url);
-    let md = vardval::adapters::maildir::MaildirSource::new(
-        dir.join("Maildir"),
-        ".Behandlat",
-        Duration::from_secs(1),
-    );
-    for f in common::mail_fixtures().into_iter().take(11) {
-        md.deliver(&f.name, &f.bytes, f.received).unwrap();
-    }
+    let (cfg, _) = common::cli::setup(dir, &url, REVIEWERS, 11);
     ok(&cfg, &["run", "--once"]);
     let rows = json(&cfg, &["review", "list", "--format", "json"]);
     let id_of = |clinic: &str| {

@@ -6,8 +6,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use common::cli::{json, ok, run};
+
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -22,33 +24,8 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_vardval"))
 }
 
-fn config(dir: &Path, db_url: &str) -> PathBuf {
-    common::cli_config(
-        dir,
-        db_url,
-        "[reviewers]\ncoach_emails = [\"coach.ett@rjl.test\"]",
-    )
-}
-
-fn run(cfg: &Path, args: &[&str]) -> Output {
-    bin().args(args).arg("--config").arg(cfg).output().unwrap()
-}
-
-fn ok(cfg: &Path, args: &[&str]) -> String {
-    let out = run(cfg, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn json(cfg: &Path, args: &[&str]) -> Value {
-    let text = ok(cfg, args);
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {text}"))
-}
+/// The `[reviewers]` section of these tests.
+const REVIEWERS: &str = "[reviewers]\ncoach_emails = [\"coach.ett@rjl.test\"]";
 
 /// The decision mails written by the file transport.
 fn decision_files(dir: &Path) -> Vec<String> {
@@ -70,21 +47,8 @@ fn header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
 async fn review_and_audit_from_the_command_line(url: String) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let db_url = if url.starts_with("sqlite:") {
-        format!("sqlite://{}", dir.join("vardval.db").display())
-    } else {
-        url.clone()
-    };
-    let cfg = config(dir, &db_url);
     // 01 (Björkdalen's plan), 07 (Ekbacken's plan, yellow) and 11 (Ekbacken's supplement).
-    let md = vardval::adapters::maildir::MaildirSource::new(
-        dir.join("Maildir"),
-        ".Behandlat",
-        Duration::from_secs(1),
-    );
-    for f in common::mail_fixtures().into_iter().take(11) {
-        md.deliver(&f.name, &f.bytes, f.received).unwrap();
-    }
+    let (cfg, db_url) = common::cli::setup(dir, &url, REVIEWERS, 11);
     ok(&cfg, &["run", "--once"]);
     let receipts = std::fs::read_dir(dir.join("outbox")).unwrap().count();
 
@@ -387,20 +351,7 @@ async fn decision_state(store: &Store, submission: i64) -> (usize, usize, usize)
 async fn a_killed_decision_leaves_all_or_nothing(url: String) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let db_url = if url.starts_with("sqlite:") {
-        format!("sqlite://{}", dir.join("vardval.db").display())
-    } else {
-        url.clone()
-    };
-    let cfg = config(dir, &db_url);
-    let md = vardval::adapters::maildir::MaildirSource::new(
-        dir.join("Maildir"),
-        ".Behandlat",
-        Duration::from_secs(1),
-    );
-    let first = common::mail_fixtures().into_iter().next().unwrap();
-    md.deliver(&first.name, &first.bytes, first.received)
-        .unwrap();
+    let (cfg, db_url) = common::cli::setup(dir, &url, REVIEWERS, 1);
     ok(&cfg, &["run", "--once"]);
     let store = Store::connect(&db_url).await.unwrap();
     let sub = store.submissions().await.unwrap()[0].id;

@@ -4,6 +4,7 @@
 
 pub mod agent;
 pub mod app;
+pub mod cli;
 pub mod desk;
 pub mod fake_smtp;
 pub mod lab;
