@@ -19,6 +19,7 @@ use crate::domain::document::{Block, Document, Format};
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 use std::collections::HashMap;
+use styles::Styles;
 
 /// Extract a DOCX document.
 pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> {
@@ -28,7 +29,7 @@ pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> 
         .read("word/document.xml")?
         .ok_or_else(|| ExtractError::Corrupt("DOCX without word/document.xml".into()))?;
     let styles = match zip.read("word/styles.xml")? {
-        Some(x) => parse_styles(&x),
+        Some(x) => Styles::new(x),
         None => Styles::default(),
     };
     let numbering = match zip.read("word/numbering.xml") {
@@ -96,70 +97,6 @@ fn is_header_footer(name: &str) -> bool {
     matches!(digits, Some(d) if d.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// One style definition from `word/styles.xml`.
-#[derive(Debug, Default, Clone)]
-struct StyleDef {
-    name: String,
-    based_on: Option<String>,
-    outline: Option<u8>,
-    bold: Option<bool>,
-    numbered: bool,
-}
-
-/// Style definitions by style id.
-#[derive(Debug, Default)]
-struct Styles {
-    map: HashMap<String, StyleDef>,
-}
-
-/// Longest `w:basedOn` chain followed (guards against cycles).
-const MAX_STYLE_DEPTH: usize = 16;
-
-impl Styles {
-    /// Walk the style and its ancestors, returning the first `Some` from `f`.
-    fn find<T>(&self, id: &str, f: impl Fn(&str, Option<&StyleDef>) -> Option<T>) -> Option<T> {
-        let mut cur = Some(id.to_string());
-        for _ in 0..MAX_STYLE_DEPTH {
-            let id = cur?;
-            let def = self.map.get(&id);
-            if let Some(v) = f(&id, def) {
-                return Some(v);
-            }
-            cur = def.and_then(|d| d.based_on.clone());
-        }
-        None
-    }
-
-    /// Heading level (1-based) of a paragraph style, if it is a heading style.
-    fn heading_level(&self, id: &str) -> Option<u8> {
-        self.find(id, |id, def| {
-            if let Some(o) = def.and_then(|d| d.outline) {
-                return Some(o + 1);
-            }
-            heading_name_level(id).or_else(|| def.and_then(|d| heading_name_level(&d.name)))
-        })
-    }
-
-    fn bold(&self, id: &str) -> bool {
-        self.find(id, |_, def| def.and_then(|d| d.bold))
-            .unwrap_or(false)
-    }
-
-    /// List level of a list style (numbering in the definition, or a List Bullet/Number name).
-    fn list_level(&self, id: &str) -> Option<u8> {
-        self.find(id, |id, def| {
-            let named = ["ListBullet", "ListNumber", "Listpunkt", "Listnumrering"]
-                .iter()
-                .find_map(|p| id.strip_prefix(p));
-            if let Some(rest) = named {
-                let n: u8 = rest.parse().unwrap_or(1);
-                return Some(n.saturating_sub(1));
-            }
-            def.filter(|d| d.numbered).map(|_| 0)
-        })
-    }
-}
-
 /// "Heading3", "heading 3", "Rubrik3", "Title" → level.
 pub(crate) fn heading_name_level(s: &str) -> Option<u8> {
     let l = s.to_ascii_lowercase();
@@ -182,74 +119,6 @@ fn on_off(e: &BytesStart<'_>) -> bool {
         xml_attr(e, b"val").as_deref(),
         Some("0" | "false" | "off" | "none")
     )
-}
-
-fn parse_styles(xml: &[u8]) -> Styles {
-    let mut styles = Styles::default();
-    let mut r = Reader::from_reader(xml);
-    let mut cur: Option<(String, StyleDef)> = None;
-    let mut ppr_rpr_skip = 0usize; // inside tblStylePr or pPr/rPr-like places we ignore
-    let mut in_rpr = false;
-    loop {
-        let ev = match r.read_event() {
-            Ok(Event::Eof) | Err(_) => break,
-            Ok(ev) => ev,
-        };
-        let (e, empty) = match &ev {
-            Event::Start(e) => (e, false),
-            Event::Empty(e) => (e, true),
-            Event::End(e) => {
-                match e.local_name().as_ref() {
-                    b"style" => {
-                        if let Some((id, def)) = cur.take() {
-                            styles.map.insert(id, def);
-                        }
-                    }
-                    b"tblStylePr" => ppr_rpr_skip = ppr_rpr_skip.saturating_sub(1),
-                    b"rPr" => in_rpr = false,
-                    _ => {}
-                }
-                continue;
-            }
-            _ => continue,
-        };
-        let name = e.local_name();
-        match name.as_ref() {
-            b"style" => {
-                let id = xml_attr(e, b"styleId").unwrap_or_default();
-                if empty {
-                    styles.map.insert(id, StyleDef::default());
-                } else {
-                    cur = Some((id, StyleDef::default()));
-                }
-            }
-            b"tblStylePr" if !empty => ppr_rpr_skip += 1,
-            b"rPr" if !empty => in_rpr = true,
-            _ => {
-                let Some((_, def)) = cur.as_mut() else {
-                    continue;
-                };
-                if ppr_rpr_skip > 0 {
-                    continue;
-                }
-                match name.as_ref() {
-                    b"name" => def.name = xml_attr(e, b"val").unwrap_or_default(),
-                    b"basedOn" => def.based_on = xml_attr(e, b"val"),
-                    b"outlineLvl" => {
-                        def.outline = xml_attr(e, b"val")
-                            .and_then(|v| v.parse::<u8>().ok())
-                            .filter(|v| *v < 9);
-                    }
-                    b"numId" => {
-                        def.numbered = xml_attr(e, b"val").is_some_and(|v| v != "0");
-                    }
-                    b"b" if in_rpr => def.bold = Some(on_off(e)),
-                    _ => {}
-                }
-            }
-        }
-    }
-    styles
 }
 
 /// A paragraph being read.
@@ -680,6 +549,8 @@ pub(crate) fn core_title(xml: &[u8]) -> Option<String> {
     let t = title.trim();
     (!t.is_empty()).then(|| t.to_string())
 }
+
+mod styles;
 
 #[cfg(test)]
 mod tests;
