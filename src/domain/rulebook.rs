@@ -158,7 +158,11 @@ impl Rulebook {
             }
         }
         if self.timezone.parse::<chrono_tz::Tz>().is_err() {
-            return bad(format!("unknown time zone {}", self.timezone));
+            // chrono-tz is built with the zones of CHRONO_TZ_TIMEZONE_FILTER (.cargo/config.toml).
+            return bad(format!(
+                "unknown time zone {} (known: the IANA zones Europe/*, Etc/*, UTC)",
+                self.timezone
+            ));
         }
         self.money.validate().map_err(RulebookError::Invalid)?;
         Ok(())
@@ -219,6 +223,24 @@ mod tests {
             Rulebook::from_toml(&text),
             Err(RulebookError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn time_zones_of_the_build_are_known_and_others_refused() {
+        let text = include_str!("../../config/rulebook-2026.toml");
+        let with = |tz: &str| {
+            Rulebook::from_toml(&text.replace(
+                "timezone = \"Europe/Stockholm\"",
+                &format!("timezone = \"{tz}\""),
+            ))
+        };
+        for tz in ["Europe/Stockholm", "Europe/Helsinki", "Europe/Oslo", "UTC", "Etc/UTC"] {
+            assert_eq!(with(tz).unwrap().tz().name(), tz);
+        }
+        let Err(RulebookError::Invalid(e)) = with("America/New_York") else {
+            panic!("a zone outside the build's set is refused");
+        };
+        assert!(e.contains("America/New_York") && e.contains("Europe/*"), "{e}");
     }
 
     #[test]
