@@ -234,13 +234,22 @@ mod tests {
                 &format!("timezone = \"{tz}\""),
             ))
         };
-        for tz in ["Europe/Stockholm", "Europe/Helsinki", "Europe/Oslo", "UTC", "Etc/UTC"] {
+        for tz in [
+            "Europe/Stockholm",
+            "Europe/Helsinki",
+            "Europe/Oslo",
+            "UTC",
+            "Etc/UTC",
+        ] {
             assert_eq!(with(tz).unwrap().tz().name(), tz);
         }
         let Err(RulebookError::Invalid(e)) = with("America/New_York") else {
             panic!("a zone outside the build's set is refused");
         };
-        assert!(e.contains("America/New_York") && e.contains("Europe/*"), "{e}");
+        assert!(
+            e.contains("America/New_York") && e.contains("Europe/*"),
+            "{e}"
+        );
     }
 
     #[test]

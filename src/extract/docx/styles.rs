@@ -119,12 +119,81 @@ impl Styles {
 }
 
 /// Byte ranges of the elements whose local name is `style`: from the `<` of the start tag to
-/// just after the end tag (or the empty tag's `/>`). Comments, CDATA, processing instructions
-/// and declarations are stepped over. A start tag inside an open `style` replaces it, and an
-/// unclosed one at the end is dropped, as the whole-part parse did.
+/// just after the end tag (or the empty tag's `/>`). A start tag inside an open `style`
+/// replaces it, and an unclosed one at the end is dropped, as the whole-part parse did.
 fn style_elements(xml: &[u8]) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut open: Option<usize> = None;
+    let mut on_tag = |tag: Tag| match tag {
+        Tag::Start(at) => open = Some(at),
+        Tag::Empty(at, end) => {
+            open = None;
+            out.push((at, end));
+        }
+        Tag::End(end) => {
+            if let Some(at) = open.take() {
+                out.push((at, end));
+            }
+        }
+    };
+    // Only elements can hold a tag-like `<…style` in a part without comments, CDATA, a
+    // DOCTYPE or processing instructions (past the XML declaration): there, the names are
+    // found directly; otherwise every `<` is visited.
+    let plain = memmem::find(xml, b"<!").is_none()
+        && xml
+            .get(1..)
+            .is_none_or(|x| memmem::find(x, b"<?").is_none());
+    if plain {
+        style_tags_by_name(xml, &mut on_tag);
+    } else {
+        style_tags_by_walk(xml, &mut on_tag);
+    }
+    out
+}
+
+/// A `style` tag: a start tag at `<`, an empty tag from `<` to after `/>`, an end tag ending
+/// before the given index.
+#[derive(Debug, PartialEq)]
+enum Tag {
+    Start(usize),
+    Empty(usize, usize),
+    End(usize),
+}
+
+/// The `style` tags of a part without comments, CDATA, declarations or processing
+/// instructions: each `style` preceded by `<` or `</` and an optional prefix, and followed by
+/// the end of a name.
+fn style_tags_by_name(xml: &[u8], on_tag: &mut impl FnMut(Tag)) {
+    for pos in memmem::find_iter(xml, b"style") {
+        if !matches!(
+            xml.get(pos + 5),
+            Some(b' ' | b'\t' | b'\r' | b'\n' | b'/' | b'>')
+        ) {
+            continue;
+        }
+        let mut k = pos;
+        if k > 0 && xml[k - 1] == b':' {
+            k -= 1;
+            while k > 0 && is_name_byte(xml[k - 1]) {
+                k -= 1;
+            }
+            if k == pos - 1 {
+                continue;
+            }
+        }
+        if k > 0 && xml[k - 1] == b'<' {
+            emit_start(xml, k - 1, on_tag);
+        } else if k > 1 && xml[k - 1] == b'/' && xml[k - 2] == b'<' {
+            if let Some(e) = memchr(b'>', &xml[pos..]) {
+                on_tag(Tag::End(pos + e + 1));
+            }
+        }
+    }
+}
+
+/// The `style` tags found by visiting every `<`, stepping over comments, CDATA, processing
+/// instructions and declarations.
+fn style_tags_by_walk(xml: &[u8], on_tag: &mut impl FnMut(Tag)) {
     let mut i = 0;
     while let Some(p) = memchr(b'<', &xml[i..]) {
         let at = i + p;
@@ -139,22 +208,13 @@ fn style_elements(xml: &[u8]) -> Vec<(usize, usize)> {
         } else if let Some(name) = rest.strip_prefix(b"/") {
             let end = skip_to(b">");
             if is_style(tag_name(name))
-                && let (Some(a), Some(b)) = (open.take(), end)
+                && let Some(e) = end
             {
-                out.push((a, b));
+                on_tag(Tag::End(e));
             }
             end
         } else if is_style(tag_name(rest)) {
-            let end = tag_end(xml, at);
-            match end {
-                Some(e) if xml[e - 2] == b'/' => {
-                    open = None;
-                    out.push((at, e));
-                }
-                Some(_) => open = Some(at),
-                None => {}
-            }
-            end
+            emit_start(xml, at, on_tag)
         } else {
             Some(at + 1)
         };
@@ -163,7 +223,22 @@ fn style_elements(xml: &[u8]) -> Vec<(usize, usize)> {
             None => break,
         }
     }
-    out
+}
+
+/// Report the `style` start or empty tag at `at`; the index after it.
+fn emit_start(xml: &[u8], at: usize, on_tag: &mut impl FnMut(Tag)) -> Option<usize> {
+    let end = tag_end(xml, at)?;
+    if xml[end - 2] == b'/' {
+        on_tag(Tag::Empty(at, end));
+    } else {
+        on_tag(Tag::Start(at));
+    }
+    Some(end)
+}
+
+/// A byte of an XML name (ASCII letters, digits, `_ - .`, or part of a non-ASCII character).
+fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.') || b >= 0x80
 }
 
 /// The name at the start of a tag's bytes (after `<` or `</`).
@@ -280,52 +355,68 @@ pub(super) fn parse_defs(xml: &[u8]) -> HashMap<String, StyleDef> {
 mod tests {
     use super::*;
 
-    /// Every style of every DOCX fixture (and the fixtures' nested folders) reads the same
-    /// lazily as from a parse of the whole part, and no style id is found that the whole-part
-    /// parse does not know.
-    #[test]
-    fn lazy_definitions_equal_the_whole_part_parse_on_every_fixture() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-        let mut files = Vec::new();
-        let mut dirs = vec![root];
+    /// `word/styles.xml` of every DOCX under `fixtures/` that has a readable one.
+    fn fixture_styles() -> Vec<Vec<u8>> {
+        let mut dirs = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")];
+        let mut parts = Vec::new();
         while let Some(d) = dirs.pop() {
             for e in std::fs::read_dir(d).unwrap().flatten() {
                 let p = e.path();
                 if p.is_dir() {
                     dirs.push(p);
-                } else if p.extension().is_some_and(|x| x == "docx") {
-                    files.push(p);
+                    continue;
+                }
+                if p.extension().is_none_or(|x| x != "docx") {
+                    continue;
+                }
+                let Ok(mut zip) = zip::ZipArchive::new(std::fs::File::open(&p).unwrap()) else {
+                    continue;
+                };
+                let Ok(mut part) = zip.by_name("word/styles.xml") else {
+                    continue;
+                };
+                let mut xml = Vec::new();
+                if std::io::Read::read_to_end(&mut part, &mut xml).is_ok() {
+                    parts.push(xml);
                 }
             }
         }
+        parts
+    }
+
+    /// Every style of every DOCX fixture reads the same lazily as from a parse of the whole
+    /// part, and no style id is found that the whole-part parse does not know.
+    #[test]
+    fn lazy_definitions_equal_the_whole_part_parse_on_every_fixture() {
         let mut compared = 0;
-        for f in &files {
-            let Ok(mut zip) = zip::ZipArchive::new(std::fs::File::open(f).unwrap()) else {
-                continue;
-            };
-            let Ok(mut part) = zip.by_name("word/styles.xml") else {
-                continue;
-            };
-            let mut xml = Vec::new();
-            if std::io::Read::read_to_end(&mut part, &mut xml).is_err() {
-                continue;
-            }
+        for xml in fixture_styles() {
             let whole = parse_defs(&xml);
             let lazy = Styles::new(xml);
             let mut ids: Vec<&String> = lazy.spans.keys().collect();
             ids.sort();
-            let known: Vec<&String> = {
-                let mut k: Vec<&String> = whole.keys().collect();
-                k.sort();
-                k
-            };
-            assert_eq!(ids, known, "{}", f.display());
+            let mut known: Vec<&String> = whole.keys().collect();
+            known.sort();
+            assert_eq!(ids, known);
             for (id, def) in &whole {
-                assert_eq!(lazy.def(id).as_ref(), Some(def), "{} {id}", f.display());
+                assert_eq!(lazy.def(id).as_ref(), Some(def), "{id}");
                 compared += 1;
             }
         }
         assert!(compared > 1000, "only {compared} styles compared");
+    }
+
+    /// Both ways of finding the tags agree on every fixture's part.
+    #[test]
+    fn tags_by_name_equal_tags_by_walk_on_every_fixture() {
+        let mut n = 0;
+        for xml in fixture_styles() {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            style_tags_by_name(&xml, &mut |t| a.push(t));
+            style_tags_by_walk(&xml, &mut |t| b.push(t));
+            assert_eq!(a, b);
+            n += a.len();
+        }
+        assert!(n > 1000, "{n}");
     }
 
     #[test]
@@ -344,6 +435,18 @@ mod tests {
         assert_eq!(s.def("B"), Some(StyleDef::default()));
         assert_eq!(s.def("C"), None);
         assert_eq!(parse_defs(xml).len(), 3);
+    }
+
+    #[test]
+    fn names_in_attributes_and_longer_names_are_not_tags() {
+        let xml = br#"<?xml version="1.0"?><styles><w:styles2/><w:style w:styleId="A" w:x="a:style b/style>"><w:pStyle w:val="style"/><w:name w:val="heading 4"/></w:style><style styleId="B"><basedOn val="A"/></style><w:stylePr/></styles>"#;
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        style_tags_by_name(xml, &mut |t| a.push(t));
+        style_tags_by_walk(xml, &mut |t| b.push(t));
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 4);
+        let s = Styles::new(xml.to_vec());
+        assert_eq!(s.heading_level("B"), Some(4));
     }
 
     #[test]
