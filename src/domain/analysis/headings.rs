@@ -3,7 +3,7 @@
 
 use memchr::memmem::Finder;
 
-use super::heading_patterns::{COMBINED, LETTER, NUMBER, TOC_TAIL};
+use super::heading_patterns::{combined, letter, number, toc_tail_start};
 use super::units::Unit;
 use crate::domain::document::count_words;
 use crate::domain::normalize::{bare, fold, fold_bare};
@@ -231,13 +231,13 @@ impl Matcher {
         let mut text = raw.to_string();
         // The cheap first-character and digit tests below are necessary conditions of the
         // regexes after them: they spare compiling a regex a document never needs.
-        if let Some(m) = raw
+        if let Some(start) = raw
             .contains(char::is_numeric)
-            .then(|| TOC_TAIL.on(raw).find(raw))
+            .then(|| toc_tail_start(raw))
             .flatten()
         {
             toc_like = true;
-            text = raw[..m.start()].to_string();
+            text = raw[..start].to_string();
         }
         let f = fold(&text);
         let words = count_words(&f);
@@ -269,13 +269,9 @@ impl Matcher {
         }
 
         let first = f.chars().next().unwrap_or(' ');
-        if let Some(c) = ('a'..='i')
-            .contains(&first)
-            .then(|| COMBINED.on(&f).captures(&f))
-            .flatten()
-        {
-            let (a, b) = (first_char(&c[1]), first_char(&c[2]));
-            let rest = c[3].to_string();
+        if let Some(c) = ('a'..='i').contains(&first).then(|| combined(&f)).flatten() {
+            let (a, b) = (c.first, c.last);
+            let rest = c.rest.to_string();
             if a < b && (b as u32 - a as u32) <= 2 {
                 let title = self.title_sections(&rest, true);
                 if title.is_some() || emphasised || rest.is_empty() {
@@ -285,11 +281,11 @@ impl Matcher {
             }
         }
         if let Some(c) = (('a'..='i').contains(&first) || first == 's' || first == 'p')
-            .then(|| LETTER.on(&f).captures(&f))
+            .then(|| letter(&f))
             .flatten()
         {
-            let letter = first_char(&c[1]).to_ascii_uppercase();
-            let rest = c[2].to_string();
+            let letter = c.letter.to_ascii_uppercase();
+            let rest = c.rest.to_string();
             if let Some(secs) = self.title_sections(&rest, true) {
                 // A label and a title that disagree: the title says what the content is,
                 // unless the label names a section whose synonyms the title also fits.
@@ -311,12 +307,8 @@ impl Matcher {
             }
             return None;
         }
-        if let Some(c) = first
-            .is_numeric()
-            .then(|| NUMBER.on(&f).captures(&f))
-            .flatten()
-        {
-            let rest = c[2].to_string();
+        if let Some(c) = first.is_numeric().then(|| number(&f)).flatten() {
+            let rest = c.to_string();
             if let Some(sections) = self.title_sections(&rest, true) {
                 return Some(HeadingMatch::new(sections, toc_like, Rule::Title));
             }
@@ -420,10 +412,6 @@ pub(super) fn is_leader(s: &str) -> bool {
     dots >= 3
         && t.chars()
             .all(|c| matches!(c, '.' | '·' | '…' | '_') || c.is_whitespace() || c.is_ascii_digit())
-}
-
-pub(super) fn first_char(s: &str) -> char {
-    s.chars().next().unwrap_or('a')
 }
 
 /// Heading decisions per unit index.
