@@ -4,6 +4,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use super::dates;
 use super::guard::{Guarded, Need, Prefilter, has_digit};
 use super::numword::{self, Word};
 use super::units::Unit;
@@ -86,18 +87,21 @@ pub(super) const MONTHS: &str = "januari|februari|mars|april|maj|juni|juli|augus
 /// necessary condition checked with plain string scans) holds: compiling all of them costs
 /// more CPU than analysing a small document.
 static TIME_BOUND: [Guarded; 10] = [
-    Guarded::new(Need::Digit, &[&["20"], &["-"]], || {
+    Guarded::with_lookup(Need::Digit, &[&["20"], &["-"]], dates::iso_date, || {
         r"\b20\d\d-\d{1,2}-\d{1,2}\b".to_string()
     }),
     Guarded::new(Need::Digit, &[&["/"]], || {
         r"\b\d{1,2}/\d{1,2}(?:[/-]20\d\d)?\b".to_string()
     }),
-    Guarded::new(Need::Digit, &[&MONTH_WORDS], || {
+    Guarded::with_lookup(Need::Digit, &[&MONTH_WORDS], dates::day_month, || {
         format!(r"(?i)\b\d{{1,2}}\s+(?:{MONTHS})\b")
     }),
-    Guarded::new(Need::Digit, &[&MONTH_WORDS, &["20"]], || {
-        format!(r"(?i)\b(?:{MONTHS})\s+(?:månad\s+)?(?:år\s+)?20\d\d\b")
-    }),
+    Guarded::with_lookup(
+        Need::Digit,
+        &[&MONTH_WORDS, &["20"]],
+        dates::month_year,
+        || format!(r"(?i)\b(?:{MONTHS})\s+(?:månad\s+)?(?:år\s+)?20\d\d\b"),
+    ),
     Guarded::new(Need::Digit, &[&["20"]], || {
         r"(?i)\b(?:våren|hösten|sommaren|vintern|vår|höst|sommar|vinter|kvartal\s*\d|q[1-4]|tertial\s*\d|halvår|årsskiftet|utgången av|slutet av|början av|mitten av)\s*(?:av\s+)?(?:år\s+)?20\d\d\b".to_string()
     }),
@@ -520,6 +524,83 @@ mod fast_form_tests {
             ]), 0..12)
         ) {
             numword_agrees(&parts.concat())?;
+        }
+    }
+
+    /// The date lookups: on the lower-cased text they find what the fast form finds on its
+    /// haystack, and the guard answers as the pattern as written does on the text.
+    fn dates_agree(t: &str) -> Result<(), TestCaseError> {
+        let lookups: [(&Guarded, crate::domain::analysis::guard::Lookup); 3] = [
+            (&TIME_BOUND[0], dates::iso_date),
+            (&TIME_BOUND[2], dates::day_month),
+            (&TIME_BOUND[3], dates::month_year),
+        ];
+        // The patterns as written and their fast forms, compiled once.
+        static COMPILED: std::sync::LazyLock<Vec<(regex::Regex, regex::Regex)>> =
+            std::sync::LazyLock::new(|| {
+                [0, 2, 3]
+                    .iter()
+                    .map(|&i| {
+                        let p = (TIME_BOUND[i].pattern)();
+                        let fast = regex::Regex::new(&fast_form(&p)).unwrap();
+                        (regex::Regex::new(&p).unwrap(), fast)
+                    })
+                    .collect()
+            });
+        let pre = Prefilter::new(t);
+        for ((g, lookup), (full, fast)) in lookups.into_iter().zip(COMPILED.iter()) {
+            let pattern = (g.pattern)();
+            prop_assert_eq!(g.is_match(&pre), full.is_match(t), "{} on {:?}", pattern, t);
+            if pre.is_fast() {
+                let lower = t.to_lowercase();
+                let hay = if pattern.starts_with("(?i)") {
+                    &lower
+                } else {
+                    t
+                };
+                let want: Vec<_> = fast.find_iter(hay).map(|m| (m.start(), m.end())).collect();
+                prop_assert_eq!(lookup(&lower), want, "{} on {:?}", fast.as_str(), t);
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn date_lookups_agree_with_the_patterns_on_fixed_texts() {
+        assert_eq!(dates::MONTHS.join("|"), MONTHS);
+        for t in TEXTS {
+            dates_agree(t).unwrap();
+        }
+        let mut found = 0;
+        for t in [
+            "senast 2026-06-30, 2026-6-3 och 2026-06-301 x2026-01-01 2026-01-01x 2026-01-01_",
+            "20261-01-01 2026--01 2026-01- 2026-1-1. Ö2026-01-01 é 2026-01-01",
+            "15 juni, 1 SEPT, 3 sept, 4 sep, 5 september, 6 septembers, 7 mars 8 marsch 9 mar",
+            "123 maj 12maj 1\t\nmaj 4 Maj_ x5 maj 6 decx 7 dec. 8 DECEMBER",
+            "december 2026, sept 2027, sep 2028, Mars månad 2026, maj år 2026, juni månad år 2026",
+            "maj månad2026 maj  månad  år  2026 junix 2026 xjuni 2026 juni 20266 juni 2026x",
+            "Januari 2026 och JANUARI 2027, åmaj 2026, maj\u{a0}2026",
+        ] {
+            dates_agree(t).unwrap();
+            let lower = t.to_lowercase();
+            found += dates::iso_date(&lower).len()
+                + dates::day_month(&lower).len()
+                + dates::month_year(&lower).len();
+        }
+        assert!(found >= 20, "{found}");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+        #[test]
+        fn date_lookups_agree_with_the_patterns_on_generated_text(
+            parts in prop::collection::vec(prop::sample::select(vec![
+                "1", "12", "0", "20", "2026", "-", " ", "  ", "\t", "\n", "\u{a0}", "_", "x",
+                "é", "Ö", "å", "maj", "Maj", "MARS", "mar", "s", "sep", "t", "ember", "dec",
+                "juni", "månad", "år", "ÅR", "Månad", ".", ",", "٣", "İ",
+            ]), 0..12)
+        ) {
+            dates_agree(&parts.concat())?;
         }
     }
 }

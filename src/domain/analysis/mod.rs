@@ -16,6 +16,7 @@
 //!    placeholders are removed before counting words. The occurrence with the most content
 //!    wins when a heading appears more than once.
 
+mod dates;
 mod guard;
 mod heading_patterns;
 mod headings;

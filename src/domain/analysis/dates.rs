@@ -1,0 +1,169 @@
+//! Three of the time-bound patterns found without a regex: an ISO date, a day and a month,
+//! a month and a year.
+//!
+//! Each function finds on a lower-cased text exactly what the fast form (see `guard.rs`) of
+//! its pattern finds, match for match, as `Regex::find_iter` gives them. These are the
+//! time-bound patterns a short plan most often reaches ("senast 2026-06-30", "15 juni",
+//! "december 2026"), and compiling them cost about 1.6 M instructions of a small DOCX's check
+//! (docs/performance.md, sixth round). No backtracking is needed: every repetition ends at the
+//! first character outside its class, because what follows it cannot start with one inside;
+//! of the months, the first listed that fits wins, as in the regex's leftmost-first
+//! alternation. Tests compare them with the patterns on fixed and generated texts.
+
+use regex_syntax::is_word_character as is_word;
+
+/// The months in the order `measures::MONTHS` lists them (a test checks it).
+pub(super) const MONTHS: [&str; 24] = [
+    "januari",
+    "februari",
+    "mars",
+    "april",
+    "maj",
+    "juni",
+    "juli",
+    "augusti",
+    "september",
+    "oktober",
+    "november",
+    "december",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "okt",
+    "nov",
+    "dec",
+];
+
+/// `\b20\d\d-\d{1,2}-\d{1,2}\b`
+pub(super) fn iso_date(s: &str) -> Vec<(usize, usize)> {
+    matches(s, |i| {
+        let b = s.as_bytes();
+        if !s[i..].starts_with("20") || digits(b, i + 2) < i + 4 {
+            return None;
+        }
+        let j = one_or_two_digits(b, dash(b, i + 4)?)?;
+        let e = one_or_two_digits(b, dash(b, j)?)?;
+        boundary_after(s, e)
+    })
+}
+
+/// `\b\d{1,2}\s+(?:months)\b` (lower-cased text).
+pub(super) fn day_month(s: &str) -> Vec<(usize, usize)> {
+    matches(s, |i| {
+        let b = s.as_bytes();
+        let j = one_or_two_digits(b, i)?;
+        let k = spaces(b, j)?;
+        MONTHS.iter().find_map(|m| {
+            s[k..]
+                .starts_with(m)
+                .then(|| boundary_after(s, k + m.len()))
+                .flatten()
+        })
+    })
+}
+
+/// `\b(?:months)\s+(?:månad\s+)?(?:år\s+)?20\d\d\b` (lower-cased text).
+pub(super) fn month_year(s: &str) -> Vec<(usize, usize)> {
+    let b = s.as_bytes();
+    let year_at = |k: usize| {
+        let k = optional_word(s, k, "månad");
+        let k = optional_word(s, k, "år");
+        if s[k..].starts_with("20") && digits(b, k + 2) >= k + 4 {
+            boundary_after(s, k + 4)
+        } else {
+            None
+        }
+    };
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < s.len() {
+        let at_start = matches!(b[i], b'a' | b'd' | b'f' | b'j' | b'm' | b'n' | b'o' | b's')
+            && !s[..i].chars().next_back().is_some_and(is_word);
+        let found = at_start
+            .then(|| {
+                MONTHS.iter().find_map(|m| {
+                    let k = s[i..].starts_with(m).then(|| spaces(b, i + m.len()))??;
+                    year_at(k)
+                })
+            })
+            .flatten();
+        match found {
+            Some(e) => {
+                out.push((i, e));
+                i = e;
+            }
+            None => i += 1,
+        }
+    }
+    out
+}
+
+/// Matches that start at an ASCII digit after a non-word character, left to right and not
+/// overlapping; `at` gives the end of a match starting at a byte.
+fn matches(s: &str, at: impl Fn(usize) -> Option<usize>) -> Vec<(usize, usize)> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_digit() || s[..i].chars().next_back().is_some_and(is_word) {
+            i += 1;
+            continue;
+        }
+        match at(i) {
+            Some(e) => {
+                out.push((i, e));
+                i = e;
+            }
+            None => i += 1,
+        }
+    }
+    out
+}
+
+/// `word\s+` at `k` when it is there, else `k` (the regex's optional group: without it,
+/// what follows would have to start where the word's first letter is).
+fn optional_word(s: &str, k: usize, word: &str) -> usize {
+    if s[k..].starts_with(word)
+        && let Some(e) = spaces(s.as_bytes(), k + word.len())
+    {
+        return e;
+    }
+    k
+}
+
+/// `\d{1,2}` at `i`, not followed by another digit (a shorter or longer run leaves a digit
+/// where the pattern needs something else).
+fn one_or_two_digits(b: &[u8], i: usize) -> Option<usize> {
+    let e = digits(b, i);
+    (e > i && e - i <= 2).then_some(e)
+}
+
+fn dash(b: &[u8], i: usize) -> Option<usize> {
+    (b.get(i) == Some(&b'-')).then_some(i + 1)
+}
+
+fn boundary_after(s: &str, e: usize) -> Option<usize> {
+    (!s[e..].chars().next().is_some_and(is_word)).then_some(e)
+}
+
+/// The end of one or more ASCII spaces (`[\t-\r ]+`) starting at `i`.
+fn spaces(b: &[u8], i: usize) -> Option<usize> {
+    let mut j = i;
+    while j < b.len() && matches!(b[j], b'\t'..=b'\r' | b' ') {
+        j += 1;
+    }
+    (j > i).then_some(j)
+}
+
+fn digits(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    i
+}
