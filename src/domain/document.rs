@@ -114,6 +114,9 @@ impl Document {
 /// Words in a string: whitespace-separated tokens with at least one alphanumeric character.
 pub fn count_words(s: &str) -> usize {
     s.split_whitespace()
-        .filter(|t| t.chars().any(char::is_alphanumeric))
+        .filter(|t| {
+            t.bytes().any(|b| b.is_ascii_alphanumeric())
+                || (!t.is_ascii() && t.chars().any(char::is_alphanumeric))
+        })
         .count()
 }

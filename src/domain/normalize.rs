@@ -18,6 +18,9 @@ pub fn fold(s: &str) -> String {
         for c in s.chars() {
             if c.is_ascii() {
                 f.push(c);
+            } else if let Some(base) = swedish_base(c) {
+                // The letter's NFD is this base letter and a combining mark, which is dropped.
+                f.push(base);
             } else {
                 std::iter::once(c).nfd().for_each(|d| f.push(d));
             }
@@ -38,11 +41,36 @@ struct Folder {
     last_space: bool,
 }
 
+/// The base letter of the accented letters Swedish text is full of (a test checks each
+/// against its NFD).
+fn swedish_base(c: char) -> Option<char> {
+    Some(match c {
+        'å' | 'ä' | 'Å' | 'Ä' => 'a',
+        'ö' | 'Ö' => 'o',
+        'é' | 'É' => 'e',
+        _ => return None,
+    })
+}
+
 impl Folder {
     fn push(&mut self, c: char) {
         if c.is_ascii_alphanumeric() {
             self.out.push(c.to_ascii_lowercase());
             self.last_space = false;
+            return;
+        }
+        if c.is_ascii() {
+            // What the steps below do with the rest of ASCII: white space (U+0009–U+000D,
+            // space) collapses, everything else is kept as it is.
+            if matches!(c, '\t'..='\r' | ' ') {
+                if !self.last_space {
+                    self.out.push(' ');
+                    self.last_space = true;
+                }
+            } else {
+                self.out.push(c);
+                self.last_space = false;
+            }
             return;
         }
         if unicode_normalization::char::is_combining_mark(c) {
@@ -102,6 +130,31 @@ mod tests {
         assert_eq!(fold("”Citat”"), "citat");
         assert_eq!(fold("Över\u{ad}gripande\u{a0}mål"), "overgripande mal");
         assert_eq!(fold("Nu\u{200b}läge"), "nulage");
+    }
+
+    #[test]
+    fn swedish_bases_are_the_nfd_base_letters_and_ascii_folds_as_before() {
+        for c in ['å', 'ä', 'Å', 'Ä', 'ö', 'Ö', 'é', 'É'] {
+            let nfd: Vec<char> = std::iter::once(c).nfd().collect();
+            assert_eq!(nfd.len(), 2, "{c}");
+            assert!(unicode_normalization::char::is_combining_mark(nfd[1]));
+            assert_eq!(swedish_base(c), Some(nfd[0].to_ascii_lowercase()), "{c}");
+        }
+        // Every ASCII character as the general steps fold it: white space collapses, the
+        // rest is itself in lower case.
+        for b in 0u8..128 {
+            let c = b as char;
+            let want = if c.is_whitespace() {
+                String::new()
+            } else {
+                c.to_lowercase().collect()
+            };
+            assert_eq!(fold(&format!("x{c}")), format!("x{want}"), "{b}");
+            assert_eq!(
+                fold(&format!("x{c}{c}y")).len(),
+                if c.is_whitespace() { 3 } else { 4 }
+            );
+        }
     }
 
     #[test]
