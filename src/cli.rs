@@ -6,6 +6,9 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::check::OutputFormat;
 
+mod check_fast;
+pub use check_fast::check_command;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "vardval",

@@ -17,7 +17,12 @@ fn main() -> ExitCode {
         return ExitCode::from(code);
     }
     restore_sigpipe();
-    let cli = Cli::parse();
+    // A plain `check` line is read without building clap's parser (cli/check_fast.rs).
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match vardval::cli::check_command(&args) {
+        Some(command) => Cli { command },
+        None => Cli::parse_from(args),
+    };
     if let Command::Check {
         file,
         milestone,
