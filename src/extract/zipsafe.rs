@@ -119,6 +119,7 @@ impl<'a> SafeZip<'a> {
 /// buffer grows by doubling past it.
 fn read_to_end_zeroed(mut r: impl Read, first: u64) -> std::io::Result<Vec<u8>> {
     let mut buf = vec![0u8; first as usize];
+    populate(&mut buf);
     let mut n = 0;
     loop {
         if n == buf.len() {
@@ -133,6 +134,34 @@ fn read_to_end_zeroed(mut r: impl Read, first: u64) -> std::io::Result<Vec<u8>> 
     }
     buf.truncate(n);
     Ok(buf)
+}
+
+/// Ask the kernel to back a large buffer's pages at once (`MADV_POPULATE_WRITE`, Linux ≥ 5.14)
+/// instead of one page fault per 4 KB as inflate writes into it: a 349 KB `word/styles.xml`
+/// took 85 faults. Best effort: an older kernel refuses, and the pages fault in as before.
+fn populate(buf: &mut [u8]) {
+    #[cfg(target_os = "linux")]
+    {
+        const PAGE: usize = 4096;
+        const MADV_POPULATE_WRITE: i32 = 23;
+        unsafe extern "C" {
+            fn madvise(addr: *mut u8, len: usize, advice: i32) -> i32;
+        }
+        if buf.len() < 16 * PAGE {
+            return;
+        }
+        let start = buf.as_mut_ptr();
+        let skip = start.align_offset(PAGE);
+        let len = (buf.len() - skip) / PAGE * PAGE;
+        // SAFETY: the range is whole pages inside `buf`, which this function borrows mutably;
+        // populating writes nothing a Rust reader could see (the pages are zero before and
+        // after), and the result is ignored: advice, not a requirement.
+        unsafe {
+            madvise(start.add(skip), len, MADV_POPULATE_WRITE);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = buf;
 }
 
 fn map_zip_err(e: ZipError) -> ExtractError {
@@ -169,6 +198,22 @@ pub(crate) mod tests {
     use super::*;
     use std::io::Write;
     use zip::write::SimpleFileOptions;
+
+    #[test]
+    fn zeroed_reads_return_exactly_the_bytes_whatever_the_first_allocation() {
+        for (len, first) in [
+            (0, 1),
+            (10, 1),
+            (4096, 4097),
+            (349_458, 349_459),
+            (300_000, 70_000),
+            (70_000, 300_000),
+        ] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8 + 1).collect();
+            let got = read_to_end_zeroed(&data[..], first).unwrap();
+            assert_eq!(got, data, "{len} {first}");
+        }
+    }
 
     /// Build a zip in memory from (name, content) pairs.
     pub(crate) fn make_zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
