@@ -238,19 +238,21 @@ mod tests {
             "Europe/Stockholm",
             "Europe/Helsinki",
             "Europe/Oslo",
+            "Europe/Copenhagen",
             "UTC",
             "Etc/UTC",
         ] {
             assert_eq!(with(tz).unwrap().tz().name(), tz);
         }
-        for tz in ["Europe/Berlin", "America/New_York"] {
+        // Europe/Berlin is known too: tzdata makes the Nordic zones links to it.
+        for tz in ["Europe/Madrid", "America/New_York"] {
             assert!(with(tz).is_err(), "{tz}");
         }
         let Err(RulebookError::Invalid(e)) = with("America/New_York") else {
             panic!("a zone outside the build's set is refused");
         };
         assert!(
-            e.contains("America/New_York") && e.contains("Europe/*"),
+            e.contains("America/New_York") && e.contains("Europe/Oslo"),
             "{e}"
         );
     }

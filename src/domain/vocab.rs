@@ -9,7 +9,8 @@ use chrono_tz::Tz;
 
 use super::grading::{Grade, Status};
 
-const MONTHS: [&str; 12] = [
+/// The months' names, January first (also the long forms the analysis looks for in goals).
+pub(crate) const MONTHS: [&str; 12] = [
     "januari",
     "februari",
     "mars",

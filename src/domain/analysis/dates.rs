@@ -12,33 +12,21 @@
 
 use regex_syntax::is_word_character as is_word;
 
-/// The months in the order `measures::MONTHS` lists them (a test checks it).
-pub(super) const MONTHS: [&str; 24] = [
-    "januari",
-    "februari",
-    "mars",
-    "april",
-    "maj",
-    "juni",
-    "juli",
-    "augusti",
-    "september",
-    "oktober",
-    "november",
-    "december",
-    "jan",
-    "feb",
-    "mar",
-    "apr",
-    "jun",
-    "jul",
-    "aug",
-    "sep",
-    "sept",
-    "okt",
-    "nov",
-    "dec",
+use super::numword::{digits, matches, spaces};
+
+/// The short forms after the names (`vocab::MONTHS`), in the order `measures::MONTHS` lists
+/// them all (a test checks it).
+const SHORT_MONTHS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "okt", "nov", "dec",
 ];
+
+/// Every month word in the pattern's order: its alternation is leftmost-first.
+pub(super) fn months() -> impl Iterator<Item = &'static str> {
+    crate::domain::vocab::MONTHS
+        .iter()
+        .chain(SHORT_MONTHS.iter())
+        .copied()
+}
 
 /// `\b20\d\d-\d{1,2}-\d{1,2}\b`
 pub(super) fn iso_date(s: &str) -> Vec<(usize, usize)> {
@@ -59,7 +47,7 @@ pub(super) fn day_month(s: &str) -> Vec<(usize, usize)> {
         let b = s.as_bytes();
         let j = one_or_two_digits(b, i)?;
         let k = spaces(b, j)?;
-        MONTHS.iter().find_map(|m| {
+        months().find_map(|m| {
             s[k..]
                 .starts_with(m)
                 .then(|| boundary_after(s, k + m.len()))
@@ -87,35 +75,13 @@ pub(super) fn month_year(s: &str) -> Vec<(usize, usize)> {
             && !s[..i].chars().next_back().is_some_and(is_word);
         let found = at_start
             .then(|| {
-                MONTHS.iter().find_map(|m| {
+                months().find_map(|m| {
                     let k = s[i..].starts_with(m).then(|| spaces(b, i + m.len()))??;
                     year_at(k)
                 })
             })
             .flatten();
         match found {
-            Some(e) => {
-                out.push((i, e));
-                i = e;
-            }
-            None => i += 1,
-        }
-    }
-    out
-}
-
-/// Matches that start at an ASCII digit after a non-word character, left to right and not
-/// overlapping; `at` gives the end of a match starting at a byte.
-fn matches(s: &str, at: impl Fn(usize) -> Option<usize>) -> Vec<(usize, usize)> {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if !b[i].is_ascii_digit() || s[..i].chars().next_back().is_some_and(is_word) {
-            i += 1;
-            continue;
-        }
-        match at(i) {
             Some(e) => {
                 out.push((i, e));
                 i = e;
@@ -150,20 +116,4 @@ fn dash(b: &[u8], i: usize) -> Option<usize> {
 
 fn boundary_after(s: &str, e: usize) -> Option<usize> {
     (!s[e..].chars().next().is_some_and(is_word)).then_some(e)
-}
-
-/// The end of one or more ASCII spaces (`[\t-\r ]+`) starting at `i`.
-fn spaces(b: &[u8], i: usize) -> Option<usize> {
-    let mut j = i;
-    while j < b.len() && matches!(b[j], b'\t'..=b'\r' | b' ') {
-        j += 1;
-    }
-    (j > i).then_some(j)
-}
-
-fn digits(b: &[u8], mut i: usize) -> usize {
-    while i < b.len() && b[i].is_ascii_digit() {
-        i += 1;
-    }
-    i
 }

@@ -567,7 +567,7 @@ mod fast_form_tests {
 
     #[test]
     fn date_lookups_agree_with_the_patterns_on_fixed_texts() {
-        assert_eq!(dates::MONTHS.join("|"), MONTHS);
+        assert_eq!(dates::months().collect::<Vec<_>>().join("|"), MONTHS);
         for t in TEXTS {
             dates_agree(t).unwrap();
         }

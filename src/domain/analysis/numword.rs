@@ -59,6 +59,12 @@ pub(super) fn find_iter(s: &str, words: &[Word]) -> Vec<(usize, usize)> {
 /// rest matches after it and never otherwise, since without it the next character is a letter
 /// where a digit must be.
 pub(super) fn x_of_y(s: &str) -> Vec<(usize, usize)> {
+    matches(s, |i| x_of_y_at(s, i))
+}
+
+/// Matches that start at an ASCII digit after a non-word character (`\b\d`), left to right
+/// and not overlapping; `at` gives the end of a match starting at a byte, if there is one.
+pub(super) fn matches(s: &str, at: impl Fn(usize) -> Option<usize>) -> Vec<(usize, usize)> {
     let b = s.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -67,7 +73,7 @@ pub(super) fn x_of_y(s: &str) -> Vec<(usize, usize)> {
             i += 1;
             continue;
         }
-        match x_of_y_at(s, i) {
+        match at(i) {
             Some(e) => {
                 out.push((i, e));
                 i = e;
@@ -97,7 +103,7 @@ fn x_of_y_at(s: &str, i: usize) -> Option<usize> {
 }
 
 /// The end of one or more ASCII spaces (`[\t-\r ]+`) starting at `i`.
-fn spaces(b: &[u8], i: usize) -> Option<usize> {
+pub(super) fn spaces(b: &[u8], i: usize) -> Option<usize> {
     let mut j = i;
     while j < b.len() && matches!(b[j], b'\t'..=b'\r' | b' ') {
         j += 1;
@@ -105,7 +111,8 @@ fn spaces(b: &[u8], i: usize) -> Option<usize> {
     (j > i).then_some(j)
 }
 
-fn digits(b: &[u8], mut i: usize) -> usize {
+/// The end of the ASCII digits starting at `i`.
+pub(super) fn digits(b: &[u8], mut i: usize) -> usize {
     while i < b.len() && b[i].is_ascii_digit() {
         i += 1;
     }
