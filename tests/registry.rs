@@ -267,6 +267,41 @@ async fn config_path_is_the_first_import_at_start_up(url: String) {
     store.close().await;
 }
 
+/// Daemons and CLI commands starting at once (or a killed daemon whose import the database
+/// commits after the next one looked) all start, and the registry is imported once.
+async fn processes_starting_at_once_import_the_registry_once(url: String) {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("clinics.csv");
+    std::fs::copy(common::root().join("fixtures/mail/clinics.csv"), &csv).unwrap();
+    let s = Settings::load(&config(dir.path(), &url, &csv)).unwrap();
+    let first = app::open_store(&s).await.unwrap();
+    let mut stores = vec![first];
+    for _ in 0..5 {
+        stores.push(app::open_store(&s).await.unwrap());
+    }
+    let loads = stores
+        .iter()
+        .map(|store| app::load_registry(&s, store, YEAR, t(8)));
+    for r in futures::future::join_all(loads).await {
+        let reg = r.expect("every start succeeds");
+        assert_eq!(reg.len(), common::registry().len());
+    }
+    // Imported once: no clinic's field was written twice.
+    let history = stores[0].clinic_history(None).await.unwrap();
+    let mut fields: Vec<(&str, &str)> = history
+        .iter()
+        .map(|c| (c.clinic_id.as_str(), c.field.as_str()))
+        .collect();
+    let all = fields.len();
+    fields.sort();
+    fields.dedup();
+    assert_eq!(fields.len(), all, "imported once");
+    assert!(history.iter().all(|c| c.changed_by == "config"));
+    for store in stores {
+        store.close().await;
+    }
+}
+
 async fn a_broken_config_registry_stops_the_start(url: String) {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("clinics.csv");
@@ -292,6 +327,7 @@ both!(
     every_bad_input_is_refused_with_its_line_and_nothing_is_written,
     export_round_trips_through_import,
     config_path_is_the_first_import_at_start_up,
+    processes_starting_at_once_import_the_registry_once,
     a_broken_config_registry_stops_the_start,
 );
 

@@ -106,9 +106,19 @@ pub async fn ensure_first_import(
     let p = s.resolve(path);
     let text = std::fs::read_to_string(&p)
         .with_context(|| format!("cannot read clinic registry {}", p.display()))?;
-    let r = import_text(store, &text, year, "config", now)
-        .await
-        .with_context(|| format!("invalid clinic registry {}", p.display()))?;
+    let r = match import_text(store, &text, year, "config", now).await {
+        Ok(r) => r,
+        // Another process starting at the same time (or a killed one whose transaction the
+        // database committed late) imported first: the import is one transaction, so this one
+        // wrote nothing, and the ledger is now the registry.
+        Err(e) if store.has_clinics().await.unwrap_or(false) => {
+            tracing::info!(error = %format!("{e:#}"), "the clinic registry was imported meanwhile");
+            return Ok(None);
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("invalid clinic registry {}", p.display()));
+        }
+    };
     tracing::info!(clinics = r.written, file = %p.display(), "first import of the clinic registry");
     Ok(Some(r))
 }
