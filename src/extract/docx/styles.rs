@@ -183,10 +183,12 @@ fn style_tags_by_name(xml: &[u8], on_tag: &mut impl FnMut(Tag)) {
         }
         if k > 0 && xml[k - 1] == b'<' {
             emit_start(xml, k - 1, on_tag);
-        } else if k > 1 && xml[k - 1] == b'/' && xml[k - 2] == b'<' {
-            if let Some(e) = memchr(b'>', &xml[pos..]) {
-                on_tag(Tag::End(pos + e + 1));
-            }
+        } else if k > 1
+            && xml[k - 1] == b'/'
+            && xml[k - 2] == b'<'
+            && let Some(e) = memchr(b'>', &xml[pos..])
+        {
+            on_tag(Tag::End(pos + e + 1));
         }
     }
 }
