@@ -58,34 +58,53 @@ pub fn start_with(
         dir.join("node_modules/oidc-provider").is_dir(),
         "oidc-provider is not installed: run `npm ci --prefix tests/oidc` (tests/run.sh does)"
     );
-    let mut child = Command::new("node")
-        .arg("provider.mjs")
-        .args([
-            "--redirect",
-            redirect,
-            "--issuer-host",
-            issuer_host,
-            "--auth",
-            auth,
-        ])
-        .args(["--now", &now.timestamp().to_string()])
-        .current_dir(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        // VARDVAL_OIDC_DEBUG=1 shows the provider's own log.
-        .stderr(if std::env::var_os("VARDVAL_OIDC_DEBUG").is_some() {
-            Stdio::inherit()
-        } else {
-            Stdio::null()
-        })
-        .spawn()
-        .expect("start node tests/oidc/provider.mjs (is Node.js installed?)");
-    let stdin = child.stdin.take().unwrap();
-    let mut line = String::new();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    out.read_line(&mut line).unwrap();
-    // Keep reading whatever else it prints, so it never writes into a closed pipe.
-    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    // The provider prints one line when it listens. Rarely (seen once in CI-like runs under
+    // load) a node process never gets that far and waits on its stdin for ever: then it is
+    // stopped and started again, so the test fails or passes instead of hanging.
+    let mut attempts = 0;
+    let (child, stdin, line) = loop {
+        attempts += 1;
+        let mut child = Command::new("node")
+            .arg("provider.mjs")
+            .args([
+                "--redirect",
+                redirect,
+                "--issuer-host",
+                issuer_host,
+                "--auth",
+                auth,
+            ])
+            .args(["--now", &now.timestamp().to_string()])
+            .current_dir(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            // VARDVAL_OIDC_DEBUG=1 shows the provider's own log.
+            .stderr(if std::env::var_os("VARDVAL_OIDC_DEBUG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
+            .spawn()
+            .expect("start node tests/oidc/provider.mjs (is Node.js installed?)");
+        let stdin = child.stdin.take().unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = out.read_line(&mut line);
+            let _ = tx.send(line);
+            // Keep reading whatever else it prints, so it never writes into a closed pipe.
+            let _ = std::io::copy(&mut out, &mut std::io::sink());
+        });
+        match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(line) => break (child, stdin, line),
+            Err(_) if attempts < 3 => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Err(_) => panic!("the provider did not start in 30 s, three times"),
+        }
+    };
     let r: Ready = serde_json::from_str(&line)
         .unwrap_or_else(|e| panic!("the provider did not start ({e}): {line:?}"));
     Provider {
