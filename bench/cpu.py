@@ -10,7 +10,7 @@ Processes are started with posix_spawn (glibc's clone with CLONE_VFORK), so a ch
 starts at its exec. With --fork (the first five rounds), the child is a fork of this Python
 process, and the copy-on-write faults it takes before exec are charged to the command: on the
 machine of the sixth round that added ≈ 2.5 ms to every process (/bin/true 3.4 ms with
---fork, 0.9 ms without), the same for all commands.
+--fork in one run and 2.7 ms in another, 0.6–0.9 ms without), the same for all commands.
 """
 import os, sys, shlex, shutil, statistics
 
