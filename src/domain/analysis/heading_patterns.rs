@@ -111,10 +111,10 @@ pub(super) fn combined(s: &str) -> Option<Combined<'_>> {
 
 /// `^(?:(?:steg|del|avsnitt|punkt)\s+)?([a-i])\s*(?:[.):]|\s-\s|$)\s*(.*)$`.
 pub(super) fn letter(s: &str) -> Option<Letter<'_>> {
+    // A prefix word and at least one space after it.
     let prefixed = ["steg", "del", "avsnitt", "punkt"].iter().find_map(|w| {
-        let after = s.strip_prefix(*w)?;
-        let p = ws_end(s, w.len());
-        (p > s.len() - after.len()).then_some(p)
+        let p = s.starts_with(w).then(|| ws_end(s, w.len()))?;
+        (p > w.len()).then_some(p)
     });
     // The optional prefix is tried first, then the line without it.
     for p in prefixed.into_iter().chain([0]) {
