@@ -113,10 +113,88 @@ impl Document {
 
 /// Words in a string: whitespace-separated tokens with at least one alphanumeric character.
 pub fn count_words(s: &str) -> usize {
-    s.split_whitespace()
-        .filter(|t| {
-            t.bytes().any(|b| b.is_ascii_alphanumeric())
-                || (!t.is_ascii() && t.chars().any(char::is_alphanumeric))
-        })
-        .count()
+    count_words_to(s, usize::MAX)
+}
+
+/// [`count_words`], stopping at `cap`: `count_words_to(s, 5) <= 4` asks whether `s` has at
+/// most four words without reading a long text to its end.
+pub fn count_words_to(s: &str, cap: usize) -> usize {
+    // One pass over the bytes, with a token's rest skipped once it has counted (a test
+    // compares this with `split_whitespace` for every character).
+    let b = s.as_bytes();
+    let mut words = 0;
+    let mut i = 0;
+    while i < b.len() && words < cap {
+        let (c, len) = char_at(s, b, i);
+        i += len;
+        if !c.is_whitespace() && c.is_alphanumeric() {
+            words += 1;
+            i = token_end(s, b, i);
+        }
+    }
+    words
+}
+
+/// The character at byte `i` and its length, without decoding ASCII.
+#[inline(always)]
+fn char_at(s: &str, b: &[u8], i: usize) -> (char, usize) {
+    if b[i] < 0x80 {
+        (b[i] as char, 1)
+    } else {
+        let c = s[i..].chars().next().expect("a character at a boundary");
+        (c, c.len_utf8())
+    }
+}
+
+/// Where the token running at byte `i` ends: the next white space, or the end.
+fn token_end(s: &str, b: &[u8], mut i: usize) -> usize {
+    while i < b.len() {
+        if b[i] < 0x80 {
+            if matches!(b[i], b'\t'..=b'\r' | b' ') {
+                return i;
+            }
+            i += 1;
+        } else {
+            let (c, len) = char_at(s, b, i);
+            if c.is_whitespace() {
+                return i;
+            }
+            i += len;
+        }
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{count_words, count_words_to};
+    use proptest::prelude::*;
+
+    /// `count_words` as first written.
+    fn by_split(s: &str) -> usize {
+        s.split_whitespace()
+            .filter(|t| t.chars().any(char::is_alphanumeric))
+            .count()
+    }
+
+    #[test]
+    fn every_character_counts_as_split_whitespace_counts_it() {
+        for c in (0..=0x10ffffu32).filter_map(char::from_u32) {
+            for s in [format!("a{c}b"), format!("{c}"), format!(". {c}{c} -")] {
+                assert_eq!(count_words(&s), by_split(&s), "U+{:04X}", c as u32);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+        #[test]
+        fn counts_as_split_whitespace(
+            s in "[a-zå0-9.\\- \t\n\u{a0}\u{2003}\u{3000}\u{b}–٣]{0,40}",
+            cap in 0usize..8,
+        ) {
+            prop_assert_eq!(count_words(&s), by_split(&s));
+            prop_assert_eq!(count_words_to(&s, cap), by_split(&s).min(cap));
+        }
+    }
 }

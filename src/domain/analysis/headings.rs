@@ -5,7 +5,7 @@ use memchr::memmem::Finder;
 
 use super::heading_patterns::{combined, letter, number, toc_tail_start};
 use super::units::Unit;
-use crate::domain::document::count_words;
+use crate::domain::document::{count_words, count_words_to};
 use crate::domain::normalize::{bare, fold, fold_bare};
 use crate::domain::rulebook::{Rulebook, SectionId};
 
@@ -17,8 +17,9 @@ pub(super) struct Matcher {
     pub(super) instructions: Vec<String>,
     /// Substring searchers for the instructions of at least 12 bytes, in `instructions` order
     /// (built once: `str::contains` builds a searcher on every call, which made
-    /// `content_words` the costliest step of a PDF's analysis).
-    long_instructions: Vec<Finder<'static>>,
+    /// `content_words` the costliest step of a PDF's analysis; and only when a text holds the
+    /// instruction's first bytes, which a short plan's text mostly does not).
+    long_instructions: Vec<LazyFinder>,
     /// Key ideas per section: (folded words, section, weight).
     keywords: Vec<(Vec<String>, SectionId, f64)>,
     min_score: f64,
@@ -117,8 +118,8 @@ impl Matcher {
             .collect::<Vec<String>>();
         let long_instructions = instructions
             .iter()
-            .filter(|i| i.len() >= 12)
-            .map(|i| Finder::new(i.as_bytes()).into_owned())
+            .filter(|i| i.len() >= LazyFinder::HEAD)
+            .map(|i| LazyFinder::new(i))
             .collect();
         Matcher {
             terms,
@@ -212,7 +213,7 @@ impl Matcher {
     /// The rulebook's own question or instruction (a template left in), not the author's.
     fn is_template_text(&self, f: &str) -> bool {
         let b = fold_bare(f);
-        count_words(&b) >= 2
+        count_words_to(&b, 2) >= 2
             && self
                 .instructions
                 .iter()
@@ -297,10 +298,10 @@ impl Matcher {
                 return Some(HeadingMatch::new(sections, toc_like, Rule::Label));
             }
             // A label whose words name the same section's ideas needs no emphasis.
-            let agrees =
-                count_words(&rest) <= 8 && self.score(&rest).is_some_and(|(id, _)| id == letter);
+            let agrees = count_words_to(&rest, 9) <= 8
+                && self.score(&rest).is_some_and(|(id, _)| id == letter);
             if (rest.is_empty() && (emphasised || raw.len() <= 3))
-                || (emphasised && count_words(&rest) <= 8)
+                || (emphasised && count_words_to(&rest, 9) <= 8)
                 || agrees
             {
                 return Some(HeadingMatch::new(vec![letter], toc_like, Rule::Label));
@@ -312,7 +313,7 @@ impl Matcher {
             if let Some(sections) = self.title_sections(&rest, true) {
                 return Some(HeadingMatch::new(sections, toc_like, Rule::Title));
             }
-            return (emphasised && count_words(&rest) <= 10)
+            return (emphasised && count_words_to(&rest, 11) <= 10)
                 .then(|| self.score(&rest))
                 .flatten()
                 .map(|(id, score)| HeadingMatch {
@@ -350,7 +351,7 @@ impl Matcher {
             return true;
         }
         // "Se bilaga 2", "Kommer senare!!"
-        count_words(b) <= 4
+        count_words_to(b, 5) <= 4
             && self
                 .placeholders
                 .iter()
@@ -368,11 +369,8 @@ impl Matcher {
         }
         let mut replaced = false;
         for ins in &self.long_instructions {
-            let needle = ins.needle();
-            if needle.len() <= f.len() && ins.find(f.as_bytes()).is_some() {
-                // The needle is a whole `String` from `instructions`: valid UTF-8.
-                let ins = std::str::from_utf8(needle).expect("instruction is UTF-8");
-                f = f.replace(ins, " ");
+            if ins.is_in(f.as_bytes()) {
+                f = f.replace(ins.needle.as_str(), " ");
                 replaced = true;
             }
         }
@@ -388,7 +386,8 @@ impl Matcher {
             return 0;
         }
         // A fragment of an instruction (a wrapped line from a PDF) is not content either.
-        if count_words(&rest) >= 2 {
+        let words = count_words(&rest);
+        if words >= 2 && self.instructions.iter().any(|i| i.len() >= rest.len()) {
             let finder = Finder::new(rest.as_bytes());
             if self
                 .instructions
@@ -398,7 +397,45 @@ impl Matcher {
                 return 0;
             }
         }
-        count_words(&rest)
+        words
+    }
+}
+
+/// A substring searcher for one instruction, built the first time a text holds the
+/// instruction's first [`Self::HEAD`] bytes (building one costs as much as searching a few
+/// kilobytes; every occurrence starts with those bytes, so the test only spares work).
+pub(super) struct LazyFinder {
+    needle: String,
+    finder: std::sync::OnceLock<Finder<'static>>,
+}
+
+impl LazyFinder {
+    /// Needles shorter than this are searched with `str::contains`.
+    pub(super) const HEAD: usize = 12;
+
+    pub(super) fn new(needle: &str) -> LazyFinder {
+        assert!(needle.len() >= Self::HEAD);
+        LazyFinder {
+            needle: needle.to_string(),
+            finder: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Whether the needle occurs in `hay`.
+    pub(super) fn is_in(&self, hay: &[u8]) -> bool {
+        let n = self.needle.as_bytes();
+        let Some(last_start) = hay.len().checked_sub(n.len()) else {
+            return false;
+        };
+        let head = &n[..Self::HEAD];
+        let starts = &hay[..last_start + 1];
+        if !memchr::memchr_iter(head[0], starts).any(|i| hay[i..].starts_with(head)) {
+            return false;
+        }
+        self.finder
+            .get_or_init(|| Finder::new(n).into_owned())
+            .find(hay)
+            .is_some()
     }
 }
 

@@ -9,7 +9,7 @@ use super::guard::{Guarded, Need, Prefilter, has_digit};
 use super::numword::{self, Word};
 use super::units::Unit;
 use super::{Baseline, Goal};
-use crate::domain::document::count_words;
+use crate::domain::document::count_words_to;
 
 pub(super) const NUM: &str = r"\d+(?:[.,]\d+)?";
 
@@ -368,7 +368,7 @@ pub(super) fn is_time_bound(s: &str) -> bool {
 pub(super) fn find_goal(texts: &[String]) -> Goal {
     let content: Vec<String> = sentences(texts)
         .into_iter()
-        .filter(|s| count_words(s) >= 3)
+        .filter(|s| count_words_to(s, 3) >= 3)
         .collect();
     if content.is_empty() {
         return Goal::default();

@@ -51,7 +51,9 @@ pub(super) fn contains_word(hay: &str, needle: &str) -> bool {
     if needle.is_empty() {
         return false;
     }
-    hay.match_indices(needle).any(|(i, _)| {
+    // memchr's searcher: several times cheaper than `str::match_indices` on a whole body. A
+    // match of valid UTF-8 in valid UTF-8 starts and ends at character boundaries.
+    memchr::memmem::find_iter(hay.as_bytes(), needle.as_bytes()).any(|i| {
         let before = hay[..i].chars().next_back();
         let after = hay[i + needle.len()..].chars().next();
         before.is_none_or(|c| !c.is_alphanumeric()) && after.is_none_or(|c| !c.is_alphanumeric())

@@ -572,3 +572,59 @@ fn a_list_line_with_a_colon_is_no_lead_in_heading() {
     let a = analyse(&d, &rb(), Some(1));
     assert_eq!(a.section('B').status, Status::Missing, "{a:#?}");
 }
+
+mod searchers {
+    use super::super::headings::LazyFinder;
+    use super::super::milestone::contains_word;
+    use proptest::prelude::*;
+
+    /// `contains_word` as first written, with `str::match_indices`.
+    fn contains_word_by_str(hay: &str, needle: &str) -> bool {
+        !needle.is_empty()
+            && hay.match_indices(needle).any(|(i, _)| {
+                let before = hay[..i].chars().next_back();
+                let after = hay[i + needle.len()..].chars().next();
+                before.is_none_or(|c| !c.is_alphanumeric())
+                    && after.is_none_or(|c| !c.is_alphanumeric())
+            })
+    }
+
+    #[test]
+    fn lazy_finder_at_the_edges() {
+        let f = LazyFinder::new("beskriv nulaget kort");
+        assert!(f.is_in(b"beskriv nulaget kort"));
+        assert!(f.is_in("xå beskriv nulaget kort".as_bytes()));
+        assert!(f.is_in(b"beskriv nulaget kort."));
+        assert!(!f.is_in(b"beskriv nulaget kor"));
+        assert!(!f.is_in(b"beskriv nulaget_kort"));
+        assert!(!f.is_in(b""));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+        #[test]
+        fn lazy_finder_finds_what_contains_finds(
+            hay in "[ab å]{0,60}",
+            needle in "[ab å]{12,20}",
+        ) {
+            let f = LazyFinder::new(&needle);
+            prop_assert_eq!(f.is_in(hay.as_bytes()), hay.contains(needle.as_str()));
+            // A needle taken from the text itself is always found.
+            if hay.len() >= 14 {
+                let mut start = hay.len() / 3;
+                while !hay.is_char_boundary(start) { start += 1; }
+                let mut end = (start + 12).min(hay.len());
+                while !hay.is_char_boundary(end) { end += 1; }
+                if end - start >= 12 {
+                    let g = LazyFinder::new(&hay[start..end]);
+                    prop_assert!(g.is_in(hay.as_bytes()));
+                }
+            }
+        }
+
+        #[test]
+        fn contains_word_as_with_match_indices(hay in "[ab åä.]{0,40}", needle in "[ab åä]{0,4}") {
+            prop_assert_eq!(contains_word(&hay, &needle), contains_word_by_str(&hay, &needle));
+        }
+    }
+}

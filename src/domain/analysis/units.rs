@@ -1,7 +1,7 @@
 //! Step 1: flatten blocks into units (lines), unrolling the region's two-column template table.
 
 use super::headings::{Matcher, Rule};
-use crate::domain::document::{Block, count_words};
+use crate::domain::document::{Block, count_words_to};
 
 #[derive(Debug, Clone)]
 pub(super) struct Unit {
@@ -91,7 +91,7 @@ fn join_broken_headings(units: &mut Vec<Unit>, m: &Matcher) {
         let candidate = label
             && a.table.is_none()
             && b.table.is_none()
-            && count_words(&b.text) <= 6
+            && count_words_to(&b.text, 7) <= 6
             && m.heading(&a.text, a.styled, false).is_none();
         if candidate {
             let joined = [
@@ -171,7 +171,7 @@ pub(super) fn push_lines(out: &mut Vec<Unit>, text: &str, styled: bool, m: &Matc
         let l = l.trim();
         if !styled
             && let Some((head, rest)) = lead_in(l)
-            && count_words(head) <= 7
+            && count_words_to(head, 8) <= 7
             && m.heading(head, false, true)
                 .is_some_and(|h| !h.sections.is_empty())
         {
@@ -198,7 +198,7 @@ fn mark_apart(units: &mut [Unit]) {
             continue;
         }
         let t = u.text.trim();
-        let shape = count_words(t) <= 8
+        let shape = count_words_to(t, 9) <= 8
             && t.chars().next().is_some_and(char::is_uppercase)
             && !t.ends_with(['.', ',', ';'])
             && t.chars().count() * 10 < full.max(1) * 6;
