@@ -28,8 +28,8 @@ pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, ExtractError> 
     let main = zip
         .read("word/document.xml")?
         .ok_or_else(|| ExtractError::Corrupt("DOCX without word/document.xml".into()))?;
-    let styles = match zip.read("word/styles.xml")? {
-        Some(x) => Styles::new(x),
+    let styles = match zip.stream("word/styles.xml")? {
+        Some(part) => Styles::streamed(part),
         None => Styles::default(),
     };
     let numbering = match zip.read("word/numbering.xml") {

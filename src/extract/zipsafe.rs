@@ -9,18 +9,23 @@
 //! - every read goes through `.take(limit + 1)` and fails with [`ExtractError::TooLarge`] when
 //!   more bytes arrive than declared or than the budget allows (zip 8 does not enforce the
 //!   declared size: a lying header inflates without error);
-//! - only the entries a reader asks for are decompressed.
+//! - only the entries a reader asks for are decompressed, and a part read with
+//!   [`SafeZip::stream`] only as far as its reader asks ([`PartStream`]).
 
 use super::{ExtractError, Limits};
 use std::io::{Cursor, Read};
-use zip::ZipArchive;
 use zip::result::ZipError;
+use zip::{CompressionMethod, ZipArchive};
+
+mod stream;
+pub use stream::PartStream;
 
 /// Entries at or below this declared size skip the ratio check (small XML compresses well).
 const RATIO_CHECK_FLOOR: u64 = 1024 * 1024;
 
 /// A zip archive opened under [`Limits`], with a running decompression budget.
 pub struct SafeZip<'a> {
+    bytes: &'a [u8],
     archive: ZipArchive<Cursor<&'a [u8]>>,
     remaining: u64,
     max_ratio: u64,
@@ -55,6 +60,7 @@ impl<'a> SafeZip<'a> {
             )));
         }
         Ok(SafeZip {
+            bytes,
             archive,
             remaining: limits.max_decompressed_bytes,
             max_ratio: limits.max_zip_ratio.max(1),
@@ -87,19 +93,14 @@ impl<'a> SafeZip<'a> {
             return Err(ExtractError::Encrypted);
         }
         let declared = entry.size();
-        if declared > self.remaining.min(cap) {
-            return Err(ExtractError::TooLarge(format!(
-                "zip entry {name} declares {declared} bytes, {} left in the budget",
-                self.remaining
-            )));
-        }
-        let ratio = declared / entry.compressed_size().max(1);
-        if declared > RATIO_CHECK_FLOOR && ratio > self.max_ratio {
-            return Err(ExtractError::TooLarge(format!(
-                "zip entry {name} declares compression ratio {ratio}, limit {}",
-                self.max_ratio
-            )));
-        }
+        admit(
+            name,
+            declared,
+            entry.compressed_size(),
+            cap,
+            self.remaining,
+            self.max_ratio,
+        )?;
         let limit = declared.min(self.remaining).min(cap);
         let buf = read_to_end_zeroed(entry.take(limit + 1), limit.min(16 * 1024 * 1024) + 1)
             .map_err(|e| ExtractError::Corrupt(format!("zip entry {name}: {e}")))?;
@@ -111,6 +112,74 @@ impl<'a> SafeZip<'a> {
         self.remaining -= buf.len() as u64;
         Ok(Some(buf))
     }
+}
+
+impl<'a> SafeZip<'a> {
+    /// One entry, to be inflated only as far as its reader asks: the same checks as
+    /// [`SafeZip::read`] up front, and the entry's declared size is charged to the budget at
+    /// once. An entry that is neither stored nor deflated is read whole with
+    /// [`SafeZip::read`] (and its errors). What goes wrong while inflating (a broken
+    /// stream, more bytes than declared) ends the part where it happens, and the checksum is
+    /// not compared: a part read this way is best effort.
+    pub fn stream(&mut self, name: &str) -> Result<Option<PartStream>, ExtractError> {
+        let Some(index) = self.archive.index_for_name(name) else {
+            return Ok(None);
+        };
+        let entry = self.archive.by_index_raw(index).map_err(map_zip_err)?;
+        if entry.encrypted() {
+            return Err(ExtractError::Encrypted);
+        }
+        let (declared, compressed) = (entry.size(), entry.compressed_size());
+        let (method, start) = (entry.compression(), entry.data_start());
+        drop(entry);
+        let deflated = match method {
+            CompressionMethod::Stored => false,
+            CompressionMethod::Deflated => true,
+            _ => return Ok(self.read(name)?.map(PartStream::whole)),
+        };
+        admit(
+            name,
+            declared,
+            compressed,
+            u64::MAX,
+            self.remaining,
+            self.max_ratio,
+        )?;
+        let input = start
+            .and_then(|s| {
+                let s = usize::try_from(s).ok()?;
+                self.bytes
+                    .get(s..s.checked_add(usize::try_from(compressed).ok()?)?)
+            })
+            .ok_or_else(|| {
+                ExtractError::Corrupt(format!("zip entry {name}: data out of bounds"))
+            })?;
+        self.remaining -= declared;
+        Ok(Some(PartStream::new(input.to_vec(), deflated, declared)))
+    }
+}
+
+/// The declared-size and ratio checks of an entry about to be read.
+fn admit(
+    name: &str,
+    declared: u64,
+    compressed: u64,
+    cap: u64,
+    remaining: u64,
+    max_ratio: u64,
+) -> Result<(), ExtractError> {
+    if declared > remaining.min(cap) {
+        return Err(ExtractError::TooLarge(format!(
+            "zip entry {name} declares {declared} bytes, {remaining} left in the budget"
+        )));
+    }
+    let ratio = declared / compressed.max(1);
+    if declared > RATIO_CHECK_FLOOR && ratio > max_ratio {
+        return Err(ExtractError::TooLarge(format!(
+            "zip entry {name} declares compression ratio {ratio}, limit {max_ratio}"
+        )));
+    }
+    Ok(())
 }
 
 /// `read_to_end` into a buffer allocated zeroed (`calloc`: for a large part, fresh pages the
@@ -271,6 +340,111 @@ pub(crate) mod tests {
         patch_sizes(&mut z, 100);
         let mut sz = SafeZip::open(&z, &Limits::default()).unwrap();
         assert_eq!(sz.read("lie").unwrap_err().kind(), "too_large");
+    }
+
+    /// Read a stream to its end in steps of `step` bytes.
+    fn drain(mut p: PartStream, step: usize) -> Vec<u8> {
+        let mut buf = Vec::new();
+        while p.read_more(&mut buf, step) {}
+        assert!(p.is_done());
+        buf
+    }
+
+    #[test]
+    fn streams_give_the_entry_in_any_steps_stored_or_deflated() {
+        let text: Vec<u8> = (0..300_000u32)
+            .flat_map(|i| format!("<w:style n=\"{}\"/>", i % 977).into_bytes())
+            .collect();
+        for method in [
+            zip::CompressionMethod::Deflated,
+            zip::CompressionMethod::Stored,
+        ] {
+            let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+            let opts = SimpleFileOptions::default().compression_method(method);
+            for (name, data) in [("big", &text[..]), ("empty", &b""[..]), ("small", b"<a/>")] {
+                w.start_file(name, opts).unwrap();
+                w.write_all(data).unwrap();
+            }
+            let z = w.finish().unwrap().into_inner();
+            for step in [1, 1000, 32 * 1024, 10_000_000] {
+                let mut sz = SafeZip::open(&z, &Limits::default()).unwrap();
+                for (name, data) in [("big", &text[..]), ("empty", &b""[..]), ("small", b"<a/>")] {
+                    let got = drain(sz.stream(name).unwrap().unwrap(), step);
+                    assert!(got == data, "{method:?} {name} {step}");
+                }
+                assert!(sz.stream("missing").unwrap().is_none());
+            }
+        }
+    }
+
+    #[test]
+    fn a_stream_stops_where_it_is_asked_to() {
+        let text = vec![b'x'; 1_000_000];
+        let z = make_zip(&[("big", &text)]);
+        let mut sz = SafeZip::open(&z, &Limits::default()).unwrap();
+        let mut p = sz.stream("big").unwrap().unwrap();
+        let mut buf = Vec::new();
+        assert!(p.read_more(&mut buf, 32 * 1024));
+        // At least what was asked, and not the whole entry.
+        assert!(
+            buf.len() >= 32 * 1024 && buf.len() < 200_000,
+            "{}",
+            buf.len()
+        );
+        assert!(!p.is_done());
+    }
+
+    #[test]
+    fn streams_keep_the_checks_and_the_budget() {
+        let zeros = vec![0u8; 4 * 1024 * 1024];
+        let z = make_zip(&[("big", &zeros), ("a", b"<a/>")]);
+        let mut sz = SafeZip::open(&z, &Limits::default()).unwrap();
+        assert_eq!(sz.stream("big").err().unwrap().kind(), "too_large");
+        let limits = Limits {
+            max_decompressed_bytes: 4 * 1024 * 1024 + 3,
+            max_zip_ratio: u64::MAX,
+            ..Limits::default()
+        };
+        // The declared size is charged at once, read or not.
+        let mut sz = SafeZip::open(&z, &limits).unwrap();
+        assert!(sz.stream("big").unwrap().is_some());
+        assert_eq!(sz.read("a").unwrap_err().kind(), "too_large");
+    }
+
+    #[test]
+    fn a_lying_or_damaged_stream_ends_early_with_what_came_before() {
+        let data: Vec<u8> = (0..200_000u32).map(|i| b'a' + (i % 23) as u8).collect();
+        let mut z = make_zip(&[("lie", &data)]);
+        patch_sizes(&mut z, 100);
+        let mut sz = SafeZip::open(&z, &Limits::default()).unwrap();
+        assert_eq!(
+            drain(sz.stream("lie").unwrap().unwrap(), 4096),
+            &data[..100]
+        );
+
+        // Cut the compressed data short: the stream ends where the data does.
+        let z = make_zip(&[("cut", &data)]);
+        let mut sz = SafeZip::open(&z, &Limits::default()).unwrap();
+        let mut p = sz.stream("cut").unwrap().unwrap();
+        if let stream::Input::Deflated(d, _) = &mut p.input {
+            d.truncate(d.len() / 2);
+        }
+        let got = drain(p, 4096);
+        assert!(!got.is_empty() && got.len() < data.len());
+        assert_eq!(got, &data[..got.len()]);
+
+        // Damage in the middle: what is read is the entry's own beginning.
+        let z = make_zip(&[("bad", &data)]);
+        let mut sz = SafeZip::open(&z, &Limits::default()).unwrap();
+        let mut p = sz.stream("bad").unwrap().unwrap();
+        if let stream::Input::Deflated(d, _) = &mut p.input {
+            let mid = d.len() / 2;
+            d[mid..].fill(0xff);
+        }
+        let got = drain(p, 4096);
+        assert!(got.len() < data.len());
+        let ok = got.iter().zip(&data).take_while(|(a, b)| a == b).count();
+        assert!(ok > 1000, "{ok}");
     }
 
     /// Overwrite the uncompressed size in every local and central header.

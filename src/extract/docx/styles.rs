@@ -2,15 +2,18 @@
 //!
 //! A document refers to a handful of styles, but Word's and python-docx's templates define a
 //! hundred or more (the python-docx template's part is 349 KB, mostly table styles), and
-//! tokenising all of it was the largest single cost of checking a small DOCX
-//! (docs/performance.md, sixth round). So [`Styles::new`] only finds where each `style`
-//! element starts and ends (a scan for `<`, exact for well-formed XML, where `<` cannot occur
-//! in text or attribute values), and a definition is parsed with quick-xml the first time a
-//! paragraph, run or `basedOn` chain asks for it.
+//! inflating and tokenising all of it was the largest single cost of checking a small DOCX
+//! (docs/performance.md, sixth and seventh rounds). So the part is inflated in steps, only
+//! until the styles asked for are found ([`Styles::streamed`]); each step finds where the
+//! `style` elements of what is inflated start and end (a scan for `<`, exact for well-formed
+//! XML, where `<` cannot occur in text or attribute values), and a definition is parsed with
+//! quick-xml the first time a paragraph, run or `basedOn` chain asks for it.
 //!
-//! For a well-formed part this gives the same definitions as parsing the whole part (a test
-//! compares both on every DOCX fixture). A malformed part differs: the whole-part parse kept
-//! the styles before the first error; here every style whose own element parses is kept.
+//! For a well-formed part with one definition per id this gives the same definitions as
+//! parsing the whole part (a test compares both on every DOCX fixture). Where an id is
+//! defined twice, the first definition counts (the rest of the part may never be read). A
+//! malformed part differs too: the whole-part parse kept the styles before the first error;
+//! here every style whose own element parses is kept.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -22,6 +25,7 @@ use quick_xml::events::Event;
 
 use super::{heading_name_level, on_off};
 use crate::extract::xml_attr;
+use crate::extract::zipsafe::PartStream;
 
 /// One style definition from `word/styles.xml`.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -34,46 +38,115 @@ pub(super) struct StyleDef {
 }
 
 /// Style definitions by style id, parsed on first use.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(super) struct Styles {
-    xml: Vec<u8>,
-    /// Style id → byte range of its `style` element (the last one for a repeated id).
-    spans: HashMap<String, (usize, usize)>,
+    src: RefCell<Source>,
     parsed: RefCell<HashMap<String, Option<StyleDef>>>,
 }
+
+/// The part as far as it is inflated, and where its `style` elements are.
+#[derive(Default)]
+struct Source {
+    xml: Vec<u8>,
+    /// The rest of the part, inflated on demand; None when `xml` is all of it.
+    rest: Option<PartStream>,
+    /// Style id → byte range of its first complete `style` element in `xml`.
+    spans: HashMap<String, (usize, usize)>,
+}
+
+/// The first step inflates this much; each later step doubles what is inflated.
+const FIRST_STEP: usize = 32 * 1024;
 
 /// Longest `w:basedOn` chain followed (guards against cycles).
 const MAX_STYLE_DEPTH: usize = 16;
 
-impl Styles {
-    /// Index the `style` elements of a `word/styles.xml` part.
-    pub(super) fn new(xml: Vec<u8>) -> Styles {
+impl Source {
+    /// Find the `style` elements of what is inflated. Run again from the start after each
+    /// step: on a prefix of the part, the complete elements are found where the whole part's
+    /// scan finds them, and the scans of all steps together read at most twice the part.
+    fn index(&mut self) {
+        let xml = &self.xml;
         let mut spans = HashMap::new();
-        for (start, end) in style_elements(&xml) {
+        for (start, end) in style_elements(xml) {
             if let Some(id) = style_id(&xml[start..end]) {
-                spans.insert(id, (start, end));
+                spans.entry(id).or_insert((start, end));
             }
         }
-        Styles {
+        self.spans = spans;
+    }
+
+    /// Inflate the next step; false when the part has nothing more.
+    fn step(&mut self) -> bool {
+        let Some(rest) = self.rest.as_mut() else {
+            return false;
+        };
+        let want = FIRST_STEP.max(self.xml.len());
+        let more = rest.read_more(&mut self.xml, want);
+        if rest.is_done() {
+            self.rest = None;
+        }
+        if more {
+            self.index();
+        }
+        more
+    }
+}
+
+impl std::fmt::Debug for Styles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let src = self.src.borrow();
+        f.debug_struct("Styles")
+            .field("inflated", &src.xml.len())
+            .field("complete", &src.rest.is_none())
+            .field("styles", &src.spans.len())
+            .finish()
+    }
+}
+
+impl Styles {
+    /// Index the `style` elements of a whole `word/styles.xml` part (the tests' reference).
+    #[cfg(test)]
+    pub(super) fn new(xml: Vec<u8>) -> Styles {
+        let mut src = Source {
             xml,
-            spans,
+            ..Source::default()
+        };
+        src.index();
+        Styles {
+            src: RefCell::new(src),
             parsed: RefCell::default(),
         }
     }
 
-    /// The definition of one style id, parsed on first use.
+    /// A `word/styles.xml` part inflated only as far as the styles asked for need.
+    pub(super) fn streamed(part: PartStream) -> Styles {
+        Styles {
+            src: RefCell::new(Source {
+                rest: Some(part),
+                ..Source::default()
+            }),
+            parsed: RefCell::default(),
+        }
+    }
+
+    /// The definition of one style id, parsed on first use. An id not yet found inflates the
+    /// part further, to its end if the id is not defined.
     fn def(&self, id: &str) -> Option<StyleDef> {
         if let Some(d) = self.parsed.borrow().get(id) {
             return d.clone();
         }
-        let def = self
-            .spans
-            .get(id)
-            .and_then(|&(a, b)| parse_defs(&self.xml[a..b]).remove(id));
+        let mut src = self.src.borrow_mut();
+        let def = loop {
+            if let Some(&(a, b)) = src.spans.get(id) {
+                break parse_defs(&src.xml[a..b]).remove(id);
+            }
+            if !src.step() {
+                break None;
+            }
+        };
         self.parsed.borrow_mut().insert(id.to_string(), def.clone());
         def
     }
-
     /// Walk the style and its ancestors, returning the first `Some` from `f`.
     fn find<T>(&self, id: &str, f: impl Fn(&str, Option<&StyleDef>) -> Option<T>) -> Option<T> {
         let mut cur = Some(id.to_string());
@@ -356,9 +429,11 @@ pub(super) fn parse_defs(xml: &[u8]) -> HashMap<String, StyleDef> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::extract::Limits;
+    use crate::extract::zipsafe::SafeZip;
 
-    /// `word/styles.xml` of every DOCX under `fixtures/` that has a readable one.
-    fn fixture_styles() -> Vec<Vec<u8>> {
+    /// Every DOCX under `fixtures/` with a readable `word/styles.xml`: the file and the part.
+    fn fixture_styles() -> Vec<(Vec<u8>, Vec<u8>)> {
         let mut dirs = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")];
         let mut parts = Vec::new();
         while let Some(d) = dirs.pop() {
@@ -371,7 +446,11 @@ mod tests {
                 if p.extension().is_none_or(|x| x != "docx") {
                     continue;
                 }
-                let Ok(mut zip) = zip::ZipArchive::new(std::fs::File::open(&p).unwrap()) else {
+                let file = std::fs::read(&p).unwrap();
+                if SafeZip::open(&file, &Limits::default()).is_err() {
+                    continue;
+                }
+                let Ok(mut zip) = zip::ZipArchive::new(std::io::Cursor::new(&file[..])) else {
                     continue;
                 };
                 let Ok(mut part) = zip.by_name("word/styles.xml") else {
@@ -379,39 +458,141 @@ mod tests {
                 };
                 let mut xml = Vec::new();
                 if std::io::Read::read_to_end(&mut part, &mut xml).is_ok() {
-                    parts.push(xml);
+                    drop(part);
+                    parts.push((file, xml));
                 }
             }
         }
         parts
     }
 
-    /// Every style of every DOCX fixture reads the same lazily as from a parse of the whole
-    /// part, and no style id is found that the whole-part parse does not know.
+    fn streamed(docx: &[u8]) -> Styles {
+        let mut zip = SafeZip::open(docx, &Limits::default()).unwrap();
+        Styles::streamed(zip.stream("word/styles.xml").unwrap().unwrap())
+    }
+
+    /// Every style of every DOCX fixture reads the same lazily, from the whole part or
+    /// streamed, as from a parse of the whole part, and no style id is found that the
+    /// whole-part parse does not know. An id the part does not define reads it to its end.
     #[test]
     fn lazy_definitions_equal_the_whole_part_parse_on_every_fixture() {
         let mut compared = 0;
-        for xml in fixture_styles() {
+        for (docx, xml) in fixture_styles() {
             let whole = parse_defs(&xml);
-            let lazy = Styles::new(xml);
-            let mut ids: Vec<&String> = lazy.spans.keys().collect();
+            let lazy = Styles::new(xml.clone());
+            {
+                let src = lazy.src.borrow();
+                let mut ids: Vec<&String> = src.spans.keys().collect();
+                ids.sort();
+                let mut known: Vec<&String> = whole.keys().collect();
+                known.sort();
+                assert_eq!(ids, known);
+            }
+            let stream = streamed(&docx);
+            let mut ids: Vec<&String> = whole.keys().collect();
             ids.sort();
-            let mut known: Vec<&String> = whole.keys().collect();
-            known.sort();
-            assert_eq!(ids, known);
-            for (id, def) in &whole {
+            for id in ids {
+                let def = &whole[id];
                 assert_eq!(lazy.def(id).as_ref(), Some(def), "{id}");
+                assert_eq!(stream.def(id).as_ref(), Some(def), "{id}");
                 compared += 1;
             }
+            assert_eq!(stream.def("NoSuchStyle"), None);
+            let src = stream.src.borrow();
+            assert!(src.rest.is_none() && src.xml == xml);
         }
         assert!(compared > 1000, "only {compared} styles compared");
+    }
+
+    /// A style near the start of a large part is found without inflating the rest; its
+    /// `basedOn` chain too.
+    #[test]
+    fn a_style_near_the_start_inflates_only_the_start() {
+        let mut seen = 0;
+        for (docx, xml) in fixture_styles() {
+            if xml.len() < 8 * FIRST_STEP {
+                continue;
+            }
+            let whole = parse_defs(&xml);
+            let src_of = |s: &Styles| s.src.borrow().xml.len();
+            // The id whose element starts first.
+            let first = Styles::new(xml.clone());
+            let (id, _) = first
+                .src
+                .borrow()
+                .spans
+                .iter()
+                .min_by_key(|(_, (a, _))| *a)
+                .map(|(id, span)| (id.clone(), *span))
+                .unwrap();
+            let s = streamed(&docx);
+            assert_eq!(s.def(&id).as_ref(), whole.get(&id));
+            assert!(
+                src_of(&s) < xml.len() / 2,
+                "{} of {}",
+                src_of(&s),
+                xml.len()
+            );
+            seen += 1;
+        }
+        assert!(seen >= 5, "{seen}");
+    }
+
+    /// A large part where comments, CDATA, quoted `>` and processing instructions fall
+    /// across the steps' boundaries: every id streamed equals the whole-part parse, asked
+    /// for from the last to the first and the other way.
+    #[test]
+    fn ids_are_found_across_steps_whatever_falls_on_a_boundary() {
+        let mut xml = String::from(r#"<?xml version="1.0"?><w:styles xmlns:w="w">"#);
+        for i in 0..3000 {
+            match i % 5 {
+                0 => xml.push_str(&format!(
+                    "<!-- <w:style w:styleId=\"c{i}\"> {} -->",
+                    "-".repeat(i % 97)
+                )),
+                1 => xml.push_str(&format!("<![CDATA[<w:style w:styleId=\"d{i}\">]]>")),
+                2 => xml.push_str(&format!("<?pi <w:style w:styleId=\"p{i}\"> ?>")),
+                _ => {}
+            }
+            xml.push_str(&format!(
+                r#"<w:style w:type="paragraph" w:styleId="S{i}" w:x="a>b{}"><w:name w:val="heading {}"/><w:basedOn w:val="S{}"/></w:style>"#,
+                "x".repeat(i % 41),
+                i % 9 + 1,
+                i / 2
+            ));
+        }
+        xml.push_str("</w:styles>");
+        let whole = parse_defs(xml.as_bytes());
+        assert_eq!(whole.len(), 3000);
+        let docx = crate::extract::zipsafe::tests::make_zip(&[("word/styles.xml", xml.as_bytes())]);
+        let mut ids: Vec<String> = (0..3000).map(|i| format!("S{i}")).collect();
+        for _ in 0..2 {
+            let s = streamed(&docx);
+            for id in &ids {
+                assert_eq!(s.def(id).as_ref(), whole.get(id), "{id}");
+            }
+            for i in (0..3000).step_by(5) {
+                assert_eq!(s.def(&format!("c{i}")), None);
+            }
+            ids.reverse();
+        }
+        // Asked for the first style only, a few steps suffice.
+        let s = streamed(&docx);
+        assert_eq!(s.heading_level("S0"), Some(1));
+        assert!(s.src.borrow().xml.len() < xml.len() / 4);
+    }
+
+    #[test]
+    fn the_first_of_two_definitions_of_an_id_counts() {
+        let xml = br#"<w:styles><w:style w:styleId="A"><w:name w:val="heading 1"/></w:style><w:style w:styleId="A"><w:name w:val="heading 2"/></w:style></w:styles>"#;
+        assert_eq!(Styles::new(xml.to_vec()).heading_level("A"), Some(1));
     }
 
     /// Both ways of finding the tags agree on every fixture's part.
     #[test]
     fn tags_by_name_equal_tags_by_walk_on_every_fixture() {
         let mut n = 0;
-        for xml in fixture_styles() {
+        for (_, xml) in fixture_styles() {
             let (mut a, mut b) = (Vec::new(), Vec::new());
             style_tags_by_name(&xml, &mut |t| a.push(t));
             style_tags_by_walk(&xml, &mut |t| b.push(t));
@@ -428,9 +609,12 @@ mod tests {
 <![CDATA[<w:style w:styleId="D">]]><s:style s:styleId="B"/><w:styles2/><w:stylePr/>
 <w:style w:styleId="E"><w:basedOn w:val="A"/><w:rPr><w:b/></w:rPr></w:style></w:styles>"#;
         let s = Styles::new(xml.to_vec());
-        let mut ids: Vec<&String> = s.spans.keys().collect();
-        ids.sort();
-        assert_eq!(ids, ["A", "B", "E"]);
+        {
+            let src = s.src.borrow();
+            let mut ids: Vec<&String> = src.spans.keys().collect();
+            ids.sort();
+            assert_eq!(ids, ["A", "B", "E"]);
+        }
         assert_eq!(s.heading_level("A"), Some(2));
         assert_eq!(s.heading_level("E"), Some(2));
         assert!(s.bold("E") && !s.bold("A"));
