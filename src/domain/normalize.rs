@@ -6,75 +6,84 @@
 /// zero-width space) dropped, whitespace collapsed, trimmed.
 pub fn fold(s: &str) -> String {
     let mut f = Folder {
-        out: String::with_capacity(s.len()),
+        out: Vec::with_capacity(s.len()),
         last_space: true,
     };
     // The string's NFD is each character's full canonical decomposition in turn, with runs
     // of characters of non-zero combining class reordered among themselves. Every such
     // character is a combining mark, which `push` drops, so the order within those runs never
     // shows and each character can be decomposed on its own (a test checks both premises
-    // over all of Unicode, and compares with the NFD iterator on generated text).
-    for c in s.chars() {
-        if c.is_ascii() {
-            f.push(c);
-        } else if let Some(base) = swedish_base(c) {
+    // over all of Unicode, and compares with the NFD iterator on generated text). ASCII, most
+    // of any text, is folded byte by byte.
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] < 0x80 {
+            f.push_ascii(bytes[i]);
+            i += 1;
+            continue;
+        }
+        let c = s[i..].chars().next().expect("a character starts here");
+        i += c.len_utf8();
+        if let Some(base) = swedish_base(c) {
             // The letter's NFD is this base letter and a combining mark, which is dropped.
-            f.push(base);
+            f.push_ascii(base);
         } else {
             unicode_normalization::char::decompose_canonical(c, |d| f.push(d));
         }
     }
-    let mut out = f.out;
-    if out.ends_with(' ') {
-        out.pop();
+    if f.out.last() == Some(&b' ') {
+        f.out.pop();
     }
-    out
+    String::from_utf8(f.out).expect("fold writes whole characters")
 }
 
 /// The folding of one character of the NFD form.
 struct Folder {
-    out: String,
+    out: Vec<u8>,
     last_space: bool,
 }
 
 /// The base letter of the accented letters Swedish text is full of (a test checks each
 /// against its NFD).
-fn swedish_base(c: char) -> Option<char> {
+fn swedish_base(c: char) -> Option<u8> {
     Some(match c {
-        'å' | 'ä' | 'Å' | 'Ä' => 'a',
-        'ö' | 'Ö' => 'o',
-        'é' | 'É' => 'e',
+        'å' | 'ä' | 'Å' | 'Ä' => b'a',
+        'ö' | 'Ö' => b'o',
+        'é' | 'É' => b'e',
         _ => return None,
     })
 }
 
 impl Folder {
-    fn push(&mut self, c: char) {
-        if c.is_ascii_alphanumeric() {
-            self.out.push(c.to_ascii_lowercase());
+    /// An ASCII character: letters and digits in lower case, white space (U+0009–U+000D,
+    /// space) collapsed, everything else kept as it is (what `push` does with ASCII).
+    #[inline(always)]
+    fn push_ascii(&mut self, b: u8) {
+        if b.is_ascii_alphanumeric() {
+            self.out.push(b.to_ascii_lowercase());
             self.last_space = false;
-            return;
-        }
-        if c.is_ascii() {
-            // What the steps below do with the rest of ASCII: white space (U+0009–U+000D,
-            // space) collapses, everything else is kept as it is.
-            if matches!(c, '\t'..='\r' | ' ') {
-                if !self.last_space {
-                    self.out.push(' ');
-                    self.last_space = true;
-                }
-            } else {
-                self.out.push(c);
-                self.last_space = false;
+        } else if matches!(b, b'\t'..=b'\r' | b' ') {
+            if !self.last_space {
+                self.out.push(b' ');
+                self.last_space = true;
             }
-            return;
+        } else {
+            self.out.push(b);
+            self.last_space = false;
+        }
+    }
+
+    fn push(&mut self, c: char) {
+        if c.is_ascii() {
+            return self.push_ascii(c as u8);
         }
         if unicode_normalization::char::is_combining_mark(c) {
             return;
         }
         let c = match c {
             '\u{2010}'..='\u{2015}' | '\u{2212}' => '-',
-            '\u{00a0}' | '\u{2007}' | '\u{202f}' | '\t' | '\n' | '\r' => ' ',
+            '\u{00a0}' | '\u{2007}' | '\u{202f}' => ' ',
             '\u{201c}' | '\u{201d}' | '\u{201e}' | '\u{2018}' | '\u{2019}' | '\u{00ab}'
             | '\u{00bb}' => return,
             // Soft hyphen, zero-width space/joiners and BOM: invisible, never a word break.
@@ -83,15 +92,16 @@ impl Folder {
             'æ' | 'Æ' => 'a',
             c => c,
         };
-        if c.is_whitespace() {
-            if !self.last_space {
-                self.out.push(' ');
-                self.last_space = true;
-            }
-            return;
+        if c.is_ascii() {
+            return self.push_ascii(c as u8);
         }
+        if c.is_whitespace() {
+            return self.push_ascii(b' ');
+        }
+        let mut buf = [0; 4];
         for l in c.to_lowercase() {
-            self.out.push(l);
+            self.out
+                .extend_from_slice(l.encode_utf8(&mut buf).as_bytes());
         }
         self.last_space = false;
     }
@@ -120,14 +130,35 @@ mod tests {
     use proptest::prelude::*;
     use unicode_normalization::UnicodeNormalization;
 
-    /// `fold` as first written: the NFD iterator over the whole string (with reordering).
+    /// `fold` as first written: the NFD iterator over the whole string (with reordering) and
+    /// each character folded into a `String`.
     fn fold_by_nfd(s: &str) -> String {
-        let mut f = Folder {
-            out: String::with_capacity(s.len()),
-            last_space: true,
-        };
-        s.nfd().for_each(|c| f.push(c));
-        let mut out = f.out;
+        let mut out = String::with_capacity(s.len());
+        let mut last_space = true;
+        for c in s.nfd() {
+            if unicode_normalization::char::is_combining_mark(c) {
+                continue;
+            }
+            let c = match c {
+                '\u{2010}'..='\u{2015}' | '\u{2212}' => '-',
+                '\u{00a0}' | '\u{2007}' | '\u{202f}' | '\t' | '\n' | '\r' => ' ',
+                '\u{201c}' | '\u{201d}' | '\u{201e}' | '\u{2018}' | '\u{2019}' | '\u{00ab}'
+                | '\u{00bb}' => continue,
+                '\u{00ad}' | '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}' => continue,
+                'ø' | 'Ø' => 'o',
+                'æ' | 'Æ' => 'a',
+                c => c,
+            };
+            if c.is_whitespace() {
+                if !last_space {
+                    out.push(' ');
+                    last_space = true;
+                }
+                continue;
+            }
+            out.extend(c.to_lowercase());
+            last_space = false;
+        }
         if out.ends_with(' ') {
             out.pop();
         }
@@ -141,7 +172,7 @@ mod tests {
         for c in (0..=0x10ffffu32).filter_map(char::from_u32) {
             if unicode_normalization::char::canonical_combining_class(c) != 0 {
                 let mut f = Folder {
-                    out: String::new(),
+                    out: Vec::new(),
                     last_space: false,
                 };
                 f.push(c);
@@ -242,7 +273,11 @@ mod tests {
             let nfd: Vec<char> = std::iter::once(c).nfd().collect();
             assert_eq!(nfd.len(), 2, "{c}");
             assert!(unicode_normalization::char::is_combining_mark(nfd[1]));
-            assert_eq!(swedish_base(c), Some(nfd[0].to_ascii_lowercase()), "{c}");
+            assert_eq!(
+                swedish_base(c),
+                Some(nfd[0].to_ascii_lowercase() as u8),
+                "{c}"
+            );
         }
         // Every ASCII character as the general steps fold it: white space collapses, the
         // rest is itself in lower case.
