@@ -14,7 +14,7 @@
 //! duplicate of text boxes are skipped; field results (a TOC's entries) are kept.
 
 use super::zipsafe::SafeZip;
-use super::{Deadline, ExtractError, Limits, push_furniture, xml_attr, xml_ref};
+use super::{Deadline, ExtractError, Limits, each_event, push_furniture, xml_attr, xml_ref};
 use crate::domain::document::{Block, Document, Format};
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
@@ -263,46 +263,28 @@ fn parse_body_numbered(
         run_bold: None,
         run_style: None,
     };
-    let mut r = Reader::from_reader(xml);
-    let mut n = 0u32;
-    loop {
-        n = n.wrapping_add(1);
-        if n.is_multiple_of(8192) {
-            deadline.check()?;
+    each_event(xml, "DOCX", Some(deadline), |ev| match ev {
+        Event::Start(e) => p.start(&e, false),
+        Event::Empty(e) => {
+            p.start(&e, true);
+            p.end(e.local_name().as_ref(), true);
         }
-        match r.read_event() {
-            Ok(Event::Eof) => break,
-            Err(e) => return Err(ExtractError::Corrupt(format!("DOCX XML: {e}"))),
-            Ok(Event::DocType(_)) => return Err(super::doctype_error("DOCX")),
-            Ok(Event::Start(e)) => p.start(&e, false),
-            Ok(Event::Empty(e)) => {
-                p.start(&e, true);
-                p.end(e.local_name().as_ref(), true);
-            }
-            Ok(Event::End(e)) => p.end(e.local_name().as_ref(), false),
-            Ok(Event::Text(t)) => {
-                if p.in_t && p.skip == 0 {
-                    let s = t.decode().unwrap_or_default();
-                    p.push_text(&s);
-                }
-            }
-            Ok(Event::CData(t)) => {
-                if p.in_t && p.skip == 0 {
-                    let s = String::from_utf8_lossy(&t).into_owned();
-                    p.push_text(&s);
-                }
-            }
-            Ok(Event::GeneralRef(g)) => {
-                if p.in_t
-                    && p.skip == 0
-                    && let Some(s) = xml_ref(&g)
-                {
-                    p.push_text(&s);
-                }
-            }
-            Ok(_) => {}
+        Event::End(e) => p.end(e.local_name().as_ref(), false),
+        Event::Text(t) if p.in_t && p.skip == 0 => {
+            let s = t.decode().unwrap_or_default();
+            p.push_text(&s);
         }
-    }
+        Event::CData(t) if p.in_t && p.skip == 0 => {
+            let s = String::from_utf8_lossy(&t).into_owned();
+            p.push_text(&s);
+        }
+        Event::GeneralRef(g) if p.in_t && p.skip == 0 => {
+            if let Some(s) = xml_ref(&g) {
+                p.push_text(&s);
+            }
+        }
+        _ => {}
+    })?;
     // Flush anything left open by a truncated part.
     p.flush();
     Ok(p.blocks)

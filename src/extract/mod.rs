@@ -231,6 +231,34 @@ pub(crate) fn xml_ref(r: &quick_xml::events::BytesRef<'_>) -> Option<String> {
     quick_xml::escape::resolve_predefined_entity(&name).map(String::from)
 }
 
+/// Read one XML part event by event: `f` sees every event up to the end. A document type
+/// declaration is refused ([`doctype_error`]), an XML error makes the part `corrupt` (named by
+/// `format`), and the deadline, where there is one, is checked every 8 192 events.
+pub(crate) fn each_event(
+    xml: &[u8],
+    format: &str,
+    deadline: Option<&Deadline>,
+    mut f: impl FnMut(quick_xml::events::Event<'_>),
+) -> Result<(), ExtractError> {
+    use quick_xml::events::Event;
+    let mut r = quick_xml::Reader::from_reader(xml);
+    let mut n = 0u32;
+    loop {
+        n = n.wrapping_add(1);
+        if n.is_multiple_of(8192)
+            && let Some(d) = deadline
+        {
+            d.check()?;
+        }
+        match r.read_event() {
+            Ok(Event::Eof) => return Ok(()),
+            Ok(Event::DocType(_)) => return Err(doctype_error(format)),
+            Err(e) => return Err(ExtractError::Corrupt(format!("{format} XML: {e}"))),
+            Ok(ev) => f(ev),
+        }
+    }
+}
+
 /// The error for a document type declaration in an office XML part. OOXML packages may not
 /// contain DTD declarations (ECMA-376 Part 2, OPC) and office suites never write one into ODF
 /// either, so a DTD means a crafted or broken file, typically an entity bomb: `corrupt`, not an

@@ -12,9 +12,8 @@
 use super::slides::{Deck, Role, Slide};
 use super::tables::Tables;
 use super::zipsafe::SafeZip;
-use super::{Deadline, ExtractError, Limits, xml_attr, xml_ref};
+use super::{Deadline, ExtractError, Limits, each_event, xml_attr, xml_ref};
 use crate::domain::document::{Document, Format};
-use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
 /// Extract an ODP deck.
@@ -54,32 +53,21 @@ fn is_skipped(local: &[u8]) -> bool {
 
 fn parse(xml: &[u8], deadline: &Deadline) -> Result<Deck, ExtractError> {
     let mut p = Parser::default();
-    let mut r = Reader::from_reader(xml);
-    let mut n = 0u32;
-    loop {
-        n = n.wrapping_add(1);
-        if n.is_multiple_of(8192) {
-            deadline.check()?;
+    each_event(xml, "ODP", Some(deadline), |ev| match ev {
+        Event::Start(e) => p.start(&e, false),
+        // Empty elements open nothing that an end would close (`start` only adds text).
+        Event::Empty(e) => p.start(&e, true),
+        Event::End(e) => p.end(e.local_name().as_ref()),
+        Event::Text(t) if p.in_para() || p.in_decl.is_some() => {
+            p.text.push_str(&t.decode().unwrap_or_default());
         }
-        match r.read_event() {
-            Ok(Event::Eof) => break,
-            Ok(Event::DocType(_)) => return Err(super::doctype_error("ODP")),
-            Err(e) => return Err(ExtractError::Corrupt(format!("ODP XML: {e}"))),
-            Ok(Event::Start(e)) => p.start(&e, false),
-            // Empty elements open nothing that an end would close (`start` only adds text).
-            Ok(Event::Empty(e)) => p.start(&e, true),
-            Ok(Event::End(e)) => p.end(e.local_name().as_ref()),
-            Ok(Event::Text(t)) if p.in_para() || p.in_decl.is_some() => {
-                p.text.push_str(&t.decode().unwrap_or_default());
+        Event::GeneralRef(g) if p.in_para() => {
+            if let Some(s) = xml_ref(&g) {
+                p.text.push_str(&s);
             }
-            Ok(Event::GeneralRef(g)) if p.in_para() => {
-                if let Some(s) = xml_ref(&g) {
-                    p.text.push_str(&s);
-                }
-            }
-            Ok(_) => {}
         }
-    }
+        _ => {}
+    })?;
     // A truncated part: keep the slide that was open.
     if let Some(mut s) = p.slide.take() {
         for b in p.tables.flush() {

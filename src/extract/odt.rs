@@ -12,7 +12,7 @@
 //! are skipped.
 
 use super::zipsafe::SafeZip;
-use super::{Deadline, ExtractError, Limits, push_furniture, xml_attr, xml_ref};
+use super::{Deadline, ExtractError, Limits, each_event, push_furniture, xml_attr, xml_ref};
 use crate::domain::document::{Block, Document, Format};
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
@@ -232,36 +232,25 @@ fn parse(
         letter_count: HashMap::new(),
         item_start: false,
     };
-    let mut r = Reader::from_reader(xml);
-    let mut n = 0u32;
-    loop {
-        n = n.wrapping_add(1);
-        if n.is_multiple_of(8192) {
-            deadline.check()?;
+    each_event(xml, "ODT", Some(deadline), |ev| match ev {
+        Event::Start(e) => p.start(&e, false),
+        Event::Empty(e) => {
+            p.start(&e, true);
+            p.end(e.local_name().as_ref(), true);
         }
-        match r.read_event() {
-            Ok(Event::Eof) => break,
-            Err(e) => return Err(ExtractError::Corrupt(format!("ODT XML: {e}"))),
-            Ok(Event::DocType(_)) => return Err(super::doctype_error("ODT")),
-            Ok(Event::Start(e)) => p.start(&e, false),
-            Ok(Event::Empty(e)) => {
-                p.start(&e, true);
-                p.end(e.local_name().as_ref(), true);
-            }
-            Ok(Event::End(e)) => p.end(e.local_name().as_ref(), false),
-            Ok(Event::Text(t)) => {
-                let s = t.decode().unwrap_or_default();
-                p.push_raw(&s);
-            }
-            Ok(Event::CData(t)) => p.push_raw(&String::from_utf8_lossy(&t)),
-            Ok(Event::GeneralRef(g)) => {
-                if let Some(s) = xml_ref(&g) {
-                    p.push_text(&s);
-                }
-            }
-            Ok(_) => {}
+        Event::End(e) => p.end(e.local_name().as_ref(), false),
+        Event::Text(t) => {
+            let s = t.decode().unwrap_or_default();
+            p.push_raw(&s);
         }
-    }
+        Event::CData(t) => p.push_raw(&String::from_utf8_lossy(&t)),
+        Event::GeneralRef(g) => {
+            if let Some(s) = xml_ref(&g) {
+                p.push_text(&s);
+            }
+        }
+        _ => {}
+    })?;
     p.flush();
     Ok(p.blocks)
 }

@@ -11,9 +11,8 @@
 use super::slides::{Deck, Role, Slide};
 use super::tables::Tables;
 use super::zipsafe::SafeZip;
-use super::{Deadline, ExtractError, Limits};
+use super::{Deadline, ExtractError, Limits, each_event};
 use crate::domain::document::{Document, Format};
-use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
 /// Extract a PPTX deck.
@@ -61,30 +60,6 @@ fn attr(e: &BytesStart<'_>, local: &[u8], prefixed: bool) -> Option<String> {
         .map(|a| String::from_utf8_lossy(&a.value).into_owned())
 }
 
-/// Read one XML document event by event; `f` sees every event. DTDs are refused.
-fn each_event(
-    xml: &[u8],
-    deadline: Option<&Deadline>,
-    mut f: impl FnMut(Event<'_>),
-) -> Result<(), ExtractError> {
-    let mut r = Reader::from_reader(xml);
-    let mut n = 0u32;
-    loop {
-        n = n.wrapping_add(1);
-        if n.is_multiple_of(8192)
-            && let Some(d) = deadline
-        {
-            d.check()?;
-        }
-        match r.read_event() {
-            Ok(Event::Eof) => return Ok(()),
-            Ok(Event::DocType(_)) => return Err(super::doctype_error("PPTX")),
-            Err(e) => return Err(ExtractError::Corrupt(format!("PPTX XML: {e}"))),
-            Ok(ev) => f(ev),
-        }
-    }
-}
-
 /// Resolve a relationship target against the folder of the part that holds the rels.
 fn resolve(base_dir: &str, target: &str) -> String {
     if let Some(abs) = target.strip_prefix('/') {
@@ -106,7 +81,7 @@ fn resolve(base_dir: &str, target: &str) -> String {
 /// (Id, Type, Target) of every relationship in a `.rels` part.
 fn relationships(xml: &[u8]) -> Result<Vec<(String, String, String)>, ExtractError> {
     let mut out = Vec::new();
-    each_event(xml, None, |ev| {
+    each_event(xml, "PPTX", None, |ev| {
         if let Event::Start(e) | Event::Empty(e) = ev
             && e.local_name().as_ref() == b"Relationship"
         {
@@ -120,7 +95,7 @@ fn relationships(xml: &[u8]) -> Result<Vec<(String, String, String)>, ExtractErr
 /// Slide part names in presentation order.
 fn slide_order(presentation: &[u8], rels: Option<&[u8]>) -> Result<Vec<String>, ExtractError> {
     let mut ids = Vec::new();
-    each_event(presentation, None, |ev| {
+    each_event(presentation, "PPTX", None, |ev| {
         if let Event::Start(e) | Event::Empty(e) = ev
             && e.local_name().as_ref() == b"sldId"
             && let Some(rid) = attr(&e, b"id", true)
@@ -179,7 +154,7 @@ fn parse_shapes(
     deadline: &Deadline,
 ) -> Result<(), ExtractError> {
     let mut st = ShapeState::default();
-    each_event(xml, Some(deadline), |ev| match ev {
+    each_event(xml, "PPTX", Some(deadline), |ev| match ev {
         Event::Start(e) => st.start(&e, false),
         // An empty element inside a skipped one is skipped with it (no depth change).
         Event::Empty(e) if st.skip == 0 => {
