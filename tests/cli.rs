@@ -126,34 +126,7 @@ fn text_report_names_the_rulebook_questions_for_weak_sections() {
 
 /// A Maildir + SQLite + file-outbox configuration in a temp dir, with the fixture registry.
 fn config(dir: &Path) -> PathBuf {
-    let root = common::root();
-    let text = format!(
-        r#"
-[mailbox]
-kind = "maildir"
-path = "Maildir"
-poll_interval_secs = 1
-[smtp]
-kind = "file"
-dir = "outbox"
-from = "Vårdval <vardval@rjl.test>"
-[web]
-enabled = false
-[database]
-url = "sqlite://vardval.db"
-[archive]
-dir = "archive"
-[cycle]
-rulebook = "{}"
-[clinics]
-path = "{}"
-"#,
-        root.join("config/rulebook-2026.toml").display(),
-        root.join("fixtures/mail/clinics.csv").display()
-    );
-    let p = dir.join("vardval.toml");
-    std::fs::write(&p, text).unwrap();
-    p
+    common::cli_config(dir, "sqlite://vardval.db", "[web]\nenabled = false")
 }
 
 fn deliver(dir: &Path, n: usize) {

@@ -208,33 +208,7 @@ async fn export_round_trips_through_import(url: String) {
 
 /// A Maildir + file-outbox configuration over `db_url`, with `[clinics] path` = `csv`.
 fn config(dir: &Path, db_url: &str, csv: &Path) -> PathBuf {
-    let text = format!(
-        r#"
-[mailbox]
-kind = "maildir"
-path = "Maildir"
-poll_interval_secs = 1
-[smtp]
-kind = "file"
-dir = "outbox"
-from = "Vårdval <vardval@rjl.test>"
-[web]
-enabled = false
-[database]
-url = "{db_url}"
-[archive]
-dir = "archive"
-[cycle]
-rulebook = "{}"
-[clinics]
-path = "{}"
-"#,
-        common::root().join("config/rulebook-2026.toml").display(),
-        csv.display()
-    );
-    let p = dir.join("vardval.toml");
-    std::fs::write(&p, text).unwrap();
-    p
+    common::cli_config_with_registry(dir, db_url, csv, "[web]\nenabled = false")
 }
 
 async fn config_path_is_the_first_import_at_start_up(url: String) {

@@ -258,6 +258,16 @@ pub fn mail_fixtures() -> Vec<MailFixture> {
 /// `db_url`, the archive, the 2026 rulebook and the fixture registry, and `extra` TOML sections
 /// after them (`[reviewers]`, `[web]`, …).
 pub fn cli_config(dir: &Path, db_url: &str, extra: &str) -> PathBuf {
+    cli_config_with_registry(
+        dir,
+        db_url,
+        &root().join("fixtures/mail/clinics.csv"),
+        extra,
+    )
+}
+
+/// [`cli_config`] with another registry file as `[clinics] path`.
+pub fn cli_config_with_registry(dir: &Path, db_url: &str, registry: &Path, extra: &str) -> PathBuf {
     let root = root();
     let text = format!(
         r#"
@@ -280,7 +290,7 @@ path = "{}"
 {extra}
 "#,
         root.join("config/rulebook-2026.toml").display(),
-        root.join("fixtures/mail/clinics.csv").display()
+        registry.display()
     );
     let p = dir.join("vardval.toml");
     std::fs::write(&p, text).unwrap();
