@@ -12,7 +12,7 @@
 
 use regex_syntax::is_word_character as is_word;
 
-use super::numword::{digits, matches, spaces};
+use super::numword::{digits, matches, matches_from, spaces};
 
 /// The short forms after the names (`vocab::MONTHS`), in the order `measures::MONTHS` lists
 /// them all (a test checks it).
@@ -68,28 +68,14 @@ pub(super) fn month_year(s: &str) -> Vec<(usize, usize)> {
             None
         }
     };
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < s.len() {
-        let at_start = matches!(b[i], b'a' | b'd' | b'f' | b'j' | b'm' | b'n' | b'o' | b's')
-            && !s[..i].chars().next_back().is_some_and(is_word);
-        let found = at_start
-            .then(|| {
-                months().find_map(|m| {
-                    let k = s[i..].starts_with(m).then(|| spaces(b, i + m.len()))??;
-                    year_at(k)
-                })
-            })
-            .flatten();
-        match found {
-            Some(e) => {
-                out.push((i, e));
-                i = e;
-            }
-            None => i += 1,
-        }
-    }
-    out
+    // A month name starts with one of these letters.
+    let initial = |c: u8| matches!(c, b'a' | b'd' | b'f' | b'j' | b'm' | b'n' | b'o' | b's');
+    matches_from(s, initial, |i| {
+        months().find_map(|m| {
+            let k = s[i..].starts_with(m).then(|| spaces(b, i + m.len()))??;
+            year_at(k)
+        })
+    })
 }
 
 /// `word\s+` at `k` when it is there, else `k` (the regex's optional group: without it,

@@ -23,13 +23,7 @@ pub(super) struct Word {
 /// them. `s` is the lower-cased text; `words` in the pattern's order.
 pub(super) fn find_iter(s: &str, words: &[Word]) -> Vec<(usize, usize)> {
     let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if !b[i].is_ascii_digit() || s[..i].chars().next_back().is_some_and(is_word) {
-            i += 1;
-            continue;
-        }
+    matches(s, |i| {
         let mut j = digits(b, i);
         if j + 1 < b.len() && matches!(b[j], b'.' | b',') && b[j + 1].is_ascii_digit() {
             j = digits(b, j + 1);
@@ -38,19 +32,11 @@ pub(super) fn find_iter(s: &str, words: &[Word]) -> Vec<(usize, usize)> {
             j += 1;
         }
         let rest = &s[j..];
-        let end = words.iter().find_map(|w| {
+        words.iter().find_map(|w| {
             let after = rest.strip_prefix(w.text)?;
             (!w.boundary || !after.chars().next().is_some_and(is_word)).then(|| j + w.text.len())
-        });
-        match end {
-            Some(e) => {
-                out.push((i, e));
-                i = e;
-            }
-            None => i += 1,
-        }
-    }
-    out
+        })
+    })
 }
 
 /// What the fast form of `(?i)\b\d+\s+av\s+(?:de\s+|totalt\s+)?\d+\b` ("12 av 40",
@@ -65,11 +51,20 @@ pub(super) fn x_of_y(s: &str) -> Vec<(usize, usize)> {
 /// Matches that start at an ASCII digit after a non-word character (`\b\d`), left to right
 /// and not overlapping; `at` gives the end of a match starting at a byte, if there is one.
 pub(super) fn matches(s: &str, at: impl Fn(usize) -> Option<usize>) -> Vec<(usize, usize)> {
+    matches_from(s, |c| c.is_ascii_digit(), at)
+}
+
+/// [`matches`] for matches that start at a byte `first` accepts after a non-word character.
+pub(super) fn matches_from(
+    s: &str,
+    first: impl Fn(u8) -> bool,
+    at: impl Fn(usize) -> Option<usize>,
+) -> Vec<(usize, usize)> {
     let b = s.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
     while i < b.len() {
-        if !b[i].is_ascii_digit() || s[..i].chars().next_back().is_some_and(is_word) {
+        if !first(b[i]) || s[..i].chars().next_back().is_some_and(is_word) {
             i += 1;
             continue;
         }
