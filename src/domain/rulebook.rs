@@ -159,9 +159,11 @@ impl Rulebook {
         }
         if self.timezone.parse::<chrono_tz::Tz>().is_err() {
             // chrono-tz is built with the zones of CHRONO_TZ_TIMEZONE_FILTER (.cargo/config.toml).
+            let known: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|z| z.name()).collect();
             return bad(format!(
-                "unknown time zone {} (this build knows Europe/Stockholm, Europe/Oslo, Europe/Copenhagen, Europe/Helsinki and UTC)",
-                self.timezone
+                "unknown time zone {} (this build knows {})",
+                self.timezone,
+                known.join(", ")
             ));
         }
         self.money.validate().map_err(RulebookError::Invalid)?;
