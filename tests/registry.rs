@@ -211,11 +211,18 @@ fn config(dir: &Path, db_url: &str, csv: &Path) -> PathBuf {
     common::cli_config_with_registry(dir, db_url, csv, "[web]\nenabled = false")
 }
 
+/// The settings of [`config`] with a copy of the fixture registry in `dir` (returned, for the
+/// test to change).
+fn with_fixture_registry(dir: &Path, db_url: &str) -> (PathBuf, Settings) {
+    let csv = dir.join("clinics.csv");
+    std::fs::copy(common::root().join("fixtures/mail/clinics.csv"), &csv).unwrap();
+    let s = Settings::load(&config(dir, db_url, &csv)).unwrap();
+    (csv, s)
+}
+
 async fn config_path_is_the_first_import_at_start_up(url: String) {
     let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("clinics.csv");
-    std::fs::copy(common::root().join("fixtures/mail/clinics.csv"), &csv).unwrap();
-    let s = Settings::load(&config(dir.path(), &url, &csv)).unwrap();
+    let (csv, s) = with_fixture_registry(dir.path(), &url);
     let store = app::open_store(&s).await.unwrap();
     assert!(!store.has_clinics().await.unwrap());
     let reg = app::load_registry(&s, &store, YEAR, t(8)).await.unwrap();
@@ -245,9 +252,7 @@ async fn config_path_is_the_first_import_at_start_up(url: String) {
 /// commits after the next one looked) all start, and the registry is imported once.
 async fn processes_starting_at_once_import_the_registry_once(url: String) {
     let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("clinics.csv");
-    std::fs::copy(common::root().join("fixtures/mail/clinics.csv"), &csv).unwrap();
-    let s = Settings::load(&config(dir.path(), &url, &csv)).unwrap();
+    let (_, s) = with_fixture_registry(dir.path(), &url);
     let first = app::open_store(&s).await.unwrap();
     let mut stores = vec![first];
     for _ in 0..5 {

@@ -112,9 +112,7 @@ impl<'a> SafeZip<'a> {
         self.remaining -= buf.len() as u64;
         Ok(Some(buf))
     }
-}
 
-impl<'a> SafeZip<'a> {
     /// One entry, to be inflated only as far as its reader asks: the same checks as
     /// [`SafeZip::read`] up front, and the entry's declared size is charged to the budget at
     /// once. An entry that is neither stored nor deflated is read whole with
