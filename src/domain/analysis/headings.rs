@@ -410,7 +410,7 @@ pub(super) struct LazyFinder {
 }
 
 impl LazyFinder {
-    /// Needles shorter than this are searched with `str::contains`.
+    /// The bytes tested first; instructions shorter than this are not cut out of a text.
     pub(super) const HEAD: usize = 12;
 
     pub(super) fn new(needle: &str) -> LazyFinder {
