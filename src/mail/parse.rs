@@ -9,6 +9,7 @@
 //! Authentication-Results, and finally submission or no-document. Attachments are collected
 //! for every parsed class (a reviewer may need them), see [`super::parts`].
 
+use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use chrono::{TimeZone, Utc};
@@ -346,11 +347,14 @@ fn raw_header_values(msg: &Message<'_>, name: &str) -> Vec<String> {
 
 /// The addresses a message was sent to: To and Cc as parsed, and the delivery headers the
 /// receiving server adds (Delivered-To, X-Original-To), lower case, without duplicates.
+/// Deduplicated through a set: the sender decides how many there are (100 000 `Cc` addresses
+/// took 40 s of CPU with a linear search per address).
 fn recipients(msg: &Message<'_>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
     let mut push = |a: &str| {
         let a = a.trim().trim_matches(['<', '>']).trim().to_lowercase();
-        if a.contains('@') && !out.contains(&a) {
+        if a.contains('@') && seen.insert(a.clone()) {
             out.push(a);
         }
     };

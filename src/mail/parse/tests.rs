@@ -34,3 +34,26 @@ fn text_rtf_attachment_keeps_its_bytes() {
     assert_eq!(m.documents.len(), 1, "{:?}", m.other_parts);
     assert_eq!(m.documents[0].bytes, rtf);
 }
+
+#[test]
+fn recipients_are_each_listed_once_in_header_order() {
+    // A sender decides how many addresses a mail names; 60 000 Cc addresses (every one twice)
+    // and 20 000 Delivered-To fields must come out once each, in order.
+    let mut raw = String::from("From: sjoudden@vc.test\r\nTo: Vardval <VARDVAL@rjl.test>\r\nCc: ");
+    let cc: Vec<String> = (0..60_000)
+        .map(|i| format!("a{}@x.test", i % 30_000))
+        .collect();
+    raw.push_str(&cc.join(", "));
+    raw.push_str("\r\n");
+    for i in 0..20_000 {
+        raw.push_str(&format!("Delivered-To: d{}@rjl.test\r\n", i % 10_000));
+    }
+    raw.push_str("Delivered-To: vardval@rjl.test\r\nSubject: s\r\n\r\nhej\r\n");
+    let m = understand(raw.as_bytes(), &Registry::default(), &[]);
+    let want: Vec<String> = std::iter::once("vardval@rjl.test".to_string())
+        .chain((0..30_000).map(|i| format!("a{i}@x.test")))
+        .chain((0..10_000).map(|i| format!("d{i}@rjl.test")))
+        .collect();
+    assert_eq!(m.recipients.len(), want.len());
+    assert_eq!(m.recipients, want);
+}
