@@ -15,6 +15,9 @@ use crate::domain::rulebook::{Milestone, Rulebook};
 use crate::domain::vocab::{self, date as swedish_date, local_time as swedish_local};
 use crate::mail::clean::{MAX_QUOTED_CHARS, clean_text};
 
+/// How many unreadable files a reply names one by one; the others are counted in one line.
+pub const MAX_LISTED_DOCUMENTS: usize = 10;
+
 mod decision;
 mod manual;
 pub use decision::{DecisionFacts, DecisionMail};
@@ -298,24 +301,31 @@ impl Composer {
         }
     }
 
-    /// The reply for documents that could not be read; `documents` holds (name, Swedish reason).
+    /// The reply for documents that could not be read; `documents` holds (name, Swedish
+    /// reason), `untried` counts the files beyond those that were not tried at all. At most
+    /// [`MAX_LISTED_DOCUMENTS`] are named; the rest are counted in one line.
+    #[allow(clippy::too_many_arguments)]
     pub fn unreadable(
         &self,
         orig: &Original<'_>,
         clinic_name: &str,
         received_at: DateTime<Utc>,
         documents: &[(String, String)],
+        untried: usize,
         reference: &str,
         now: DateTime<Utc>,
     ) -> Result<Reply, ReplyError> {
         let docs: Vec<Value> = documents
             .iter()
+            .take(MAX_LISTED_DOCUMENTS)
             .map(|(n, m)| context! { name => clean_text(n, MAX_QUOTED_CHARS), message => m })
             .collect();
+        let more = documents.len() - docs.len() + untried;
         let ctx = context! {
             clinic_name => clinic_name,
             received_local => swedish_local(received_at, self.rulebook.tz()),
             documents => docs,
+            more => more,
             reference => reference,
         };
         self.build("unreadable", &ctx, orig, reference, now)

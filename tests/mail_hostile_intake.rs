@@ -1,7 +1,8 @@
 //! Issue 10 through the whole intake (SQLite and PostgreSQL): a deeply nested mail is
 //! quarantined, not a crash; an ambiguous From goes to a reviewer; list/bulk headers on a
 //! clinic's plan record the submission without a reply but with a triage item; and the
-//! receipt quotes a hostile file name cleaned and a huge References header trimmed.
+//! receipt quotes a hostile file name cleaned and a huge References header trimmed; a mail of
+//! thousands of files gets a reply of bounded size.
 
 mod common;
 
@@ -9,8 +10,9 @@ use std::sync::Arc;
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use vardval::pipeline::ingest::{Outcome, Pipeline};
+use vardval::pipeline::ingest::{MAX_DOCUMENTS_TRIED, Outcome, Pipeline};
 use vardval::ports::{Clock, Fetched, ManualClock};
+use vardval::reply::MAX_LISTED_DOCUMENTS;
 use vardval::store::MessageClass;
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -183,9 +185,60 @@ async fn receipt_cleans_names_and_trims_references(url: String) {
     assert_eq!(got[9], "hostile@ekbacken.vc.test");
 }
 
+/// A mail of many unreadable files: at most [`MAX_DOCUMENTS_TRIED`] are opened, the reply
+/// names ten and counts the rest in one line, and the reviewers' reason counts error kinds
+/// instead of repeating them.
+async fn many_unreadable_files_get_a_bounded_reply(url: String) {
+    let (_d, clock, p) = setup(&url).await;
+    let mut raw = String::from(
+        "From: Anna Berg <anna@ekbacken.vc.test>\r\nTo: vardval@rjl.test\r\n\
+         Subject: Projektplan\r\nMessage-ID: <files@ekbacken.vc.test>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n",
+    );
+    let files = 3_000;
+    for i in 0..files {
+        raw.push_str(&format!(
+            "--B\r\nContent-Type: application/octet-stream\r\n\
+             Content-Disposition: attachment; filename=\"plan-{i}.docx\"\r\n\r\nPK not a zip {i}\r\n"
+        ));
+    }
+    raw.push_str("--B--\r\n");
+    let o = ingest(&p, &clock, "files", raw.into_bytes()).await;
+    assert_eq!(class_of(&o), MessageClass::UnreadableDocument);
+    let row = p.store.seen_source("test:files").await.unwrap().unwrap();
+    let untried = files - MAX_DOCUMENTS_TRIED;
+    assert_eq!(
+        row.reason,
+        format!("no readable document: corrupt ({MAX_DOCUMENTS_TRIED}); {untried} more not tried")
+    );
+    let rows = p.store.claim_due(clock.now(), 10).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    let m = mail_parser::MessageParser::default()
+        .parse(&rows[0].raw)
+        .unwrap();
+    let body = m.body_text(0).unwrap().into_owned();
+    let named = body.lines().filter(|l| l.starts_with("  plan-")).count();
+    assert_eq!(named, MAX_LISTED_DOCUMENTS, "{body}");
+    assert!(body.contains("  plan-9.docx: "), "{body}");
+    assert!(!body.contains("plan-10.docx"), "{body}");
+    assert!(
+        body.contains(&format!(
+            "Och ytterligare {} bifogade filer",
+            files - MAX_LISTED_DOCUMENTS
+        )),
+        "{body}"
+    );
+    assert!(
+        rows[0].raw.len() < 8_000,
+        "reply of {} bytes",
+        rows[0].raw.len()
+    );
+}
+
 both!(
     deeply_nested_mail_is_quarantined,
     ambiguous_from_goes_to_a_reviewer,
     list_headers_on_a_plan_record_it_without_reply,
     receipt_cleans_names_and_trims_references,
+    many_unreadable_files_get_a_bounded_reply,
 );

@@ -94,15 +94,23 @@ pub(super) struct ReadDocument {
     pub(super) analysis: Analysis,
 }
 
-/// The documents of a message: the first readable one, and why the others failed.
+/// How many of a message's documents are tried before giving up: a clinic sends a plan and
+/// perhaps a few appendices, while a sender decides how many attachments a mail holds (a mail
+/// of 30 000 tiny `.docx` parts made a 5 MB reply listing each of them).
+pub const MAX_DOCUMENTS_TRIED: usize = 20;
+
+/// The documents of a message: the first readable one, why the others failed, and how many
+/// were not tried at all (beyond [`MAX_DOCUMENTS_TRIED`]).
 pub(super) struct Reading {
     pub(super) read: Option<ReadDocument>,
     pub(super) failures: Vec<(Attachment, ExtractError)>,
+    pub(super) untried: usize,
 }
 
 fn read_documents(docs: &[Attachment], rb: &Rulebook, limits: &Limits) -> Reading {
     let mut failures = Vec::new();
-    for a in docs {
+    let untried = docs.len().saturating_sub(MAX_DOCUMENTS_TRIED);
+    for a in docs.iter().take(MAX_DOCUMENTS_TRIED) {
         match extract::extract(&a.bytes, limits) {
             Ok(doc) => {
                 let format = doc.format.unwrap_or(Format::Docx);
@@ -115,6 +123,7 @@ fn read_documents(docs: &[Attachment], rb: &Rulebook, limits: &Limits) -> Readin
                         analysis,
                     }),
                     failures,
+                    untried,
                 };
             }
             Err(e) => failures.push((a.clone(), e)),
@@ -123,6 +132,7 @@ fn read_documents(docs: &[Attachment], rb: &Rulebook, limits: &Limits) -> Readin
     Reading {
         read: None,
         failures,
+        untried,
     }
 }
 
@@ -381,7 +391,7 @@ impl Pipeline {
                 clinic,
                 f,
                 now,
-                &reading.failures,
+                (&reading.failures, reading.untried),
                 &to,
             ));
         };

@@ -35,8 +35,15 @@ impl Pipeline {
         let to = inbound.from.clone().unwrap_or_default();
         let Some(read) = reading.read else {
             // The same "could not read" answer as for a submission, but nothing for reviewers.
-            let mut plan =
-                self.plan_unreadable(message, inbound, clinic, f, now, &reading.failures, &to);
+            let mut plan = self.plan_unreadable(
+                message,
+                inbound,
+                clinic,
+                f,
+                now,
+                (&reading.failures, reading.untried),
+                &to,
+            );
             plan.message.reason = format!("{why}; {}", plan.message.reason);
             plan.message.class = MessageClass::Precheck;
             plan.triage = None;
@@ -76,12 +83,15 @@ impl Pipeline {
         clinic: &Clinic,
         f: &Fetched,
         now: DateTime<Utc>,
-        failures: &[(Attachment, ExtractError)],
+        (failures, untried): (&[(Attachment, ExtractError)], usize),
         to: &str,
     ) -> Plan<'static> {
         message.class = MessageClass::UnreadableDocument;
-        let kinds: Vec<&str> = failures.iter().map(|(_, e)| e.kind()).collect();
-        message.reason = format!("no readable document: {}", kinds.join(", "));
+        let mut kinds = error_kinds(failures);
+        if untried > 0 {
+            kinds.push_str(&format!("; {untried} more not tried"));
+        }
+        message.reason = format!("no readable document: {kinds}");
         let docs: Vec<(String, String)> = failures
             .iter()
             .map(|(a, e)| (a.name.clone(), report::swedish_error(e)))
@@ -92,10 +102,11 @@ impl Pipeline {
             &clinic.name,
             f.received_at,
             &docs,
+            untried,
             &reference,
             now,
         );
-        let triage = Some(format!("document could not be read ({})", kinds.join(", ")));
+        let triage = Some(format!("document could not be read ({kinds})"));
         Plan::with_reply(message, triage, to, reply)
     }
 
@@ -145,6 +156,7 @@ impl Pipeline {
             &clinic.name,
             f.received_at,
             &docs,
+            0,
             &reference,
             now,
         );
@@ -221,4 +233,27 @@ pub(super) fn outbox_row(kind: &str, r: Reply) -> NewOutbox {
         mail_message_id: r.message_id,
         not_before: None,
     }
+}
+
+/// The error kinds of failed documents, each once in first-seen order, with a count where it
+/// occurred more than once: "corrupt", "corrupt, encrypted", "corrupt (3), no_text".
+fn error_kinds(failures: &[(Attachment, ExtractError)]) -> String {
+    let mut counted: Vec<(&str, usize)> = Vec::new();
+    for (_, e) in failures {
+        match counted.iter_mut().find(|(k, _)| *k == e.kind()) {
+            Some((_, n)) => *n += 1,
+            None => counted.push((e.kind(), 1)),
+        }
+    }
+    counted
+        .iter()
+        .map(|(k, n)| {
+            if *n > 1 {
+                format!("{k} ({n})")
+            } else {
+                (*k).to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
