@@ -168,9 +168,19 @@ async fn fixtures_flow_through_the_intake(url: String) {
     let left = std::fs::read_dir(app.maildir.join("new")).unwrap().count()
         + std::fs::read_dir(app.maildir.join("cur")).unwrap().count();
     assert_eq!(left, 0);
+    // What could not be parsed is set apart in the quarantine folder, the rest is filed.
+    let unparseable = fixtures
+        .iter()
+        .filter(|f| f.expected["classification"] == "unparseable")
+        .count();
+    assert!(unparseable > 0, "the fixtures hold unparseable mail");
     assert_eq!(
         std::fs::read_dir(md.processed_dir()).unwrap().count(),
-        fixtures.len()
+        fixtures.len() - unparseable
+    );
+    assert_eq!(
+        std::fs::read_dir(md.quarantine_dir()).unwrap().count(),
+        unparseable
     );
 
     // The same messages again (a crash after commit, before the move): nothing new.
@@ -179,7 +189,8 @@ async fn fixtures_flow_through_the_intake(url: String) {
     }
     let again = app.run_once().await;
     assert_eq!(again.processed, 0);
-    assert_eq!(again.already_recorded, fixtures.len());
+    assert_eq!(again.already_recorded, fixtures.len() - unparseable);
+    assert_eq!(again.quarantined, unparseable);
     assert_eq!(rec.count(), expected_replies, "no reply twice");
     assert_eq!(p.store.submissions().await.unwrap().len(), subs.len());
 }

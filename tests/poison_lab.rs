@@ -7,7 +7,9 @@
 //!
 //! - every good mail is recorded once with its class and answered exactly once;
 //! - every poison mail is recorded once, with a triage item (quarantined, or triaged);
-//! - the daemon never exits on its own (the no-kill variant), the INBOX ends empty.
+//! - the daemon never exits on its own, the INBOX ends empty;
+//! - the deeply nested mails (unparseable) and the ones the attempt ledger gave up on (panic,
+//!   hang) are in the quarantine folder, every other mail in the processed folder, once each.
 //!
 //! The `_with_kills` variant SIGKILLs and restarts the daemon at random points (seeded; the
 //! seed is printed) while the mail is worked through, then lets it finish. The time to work
@@ -28,7 +30,7 @@ use common::agent::{
     Agent, fixture_document, fresh_message_id, ledger_messages, ledger_outbox, mail_with_document,
     received, text_mail,
 };
-use common::lab::{Lab, lab, plain_smtp};
+use common::lab::{Lab, lab, plain_smtp, read_folder};
 
 const CLINICS: usize = 60;
 const GOOD: usize = CLINICS * 3;
@@ -474,6 +476,42 @@ async fn poison_run(url: String, kills: bool) {
             .expect("count quarantined");
     store.close().await;
     println!("{name}[{backend}]: {q} quarantined, {quarantined} outbox rows");
+    // In the mailbox: what could not be parsed (deep nesting) and the poison the attempt
+    // ledger gave up on (panic, hang) are set apart in the quarantine folder, everything else
+    // is filed in the processed folder, each mail exactly once. Raw bytes: a deeply nested
+    // mail is never handed to a parser here.
+    let folders = [
+        (
+            "Karantan",
+            read_folder(lab, &agent.address, "Karantan").await,
+        ),
+        (
+            "Behandlat",
+            read_folder(lab, &agent.address, "Behandlat").await,
+        ),
+    ];
+    for m in &mails {
+        let want = if ["deep", "panic", "hang"].contains(&m.kind) {
+            "Karantan"
+        } else {
+            "Behandlat"
+        };
+        for (folder, got) in &folders {
+            let n = got
+                .iter()
+                .filter(|f| holds_marker(&f.bytes, &m.marker))
+                .count();
+            let expected = usize::from(*folder == want);
+            if n != expected {
+                problems.push(format!("{} ({}): {n} in {folder}", m.marker, m.kind));
+            }
+        }
+    }
+    println!(
+        "{name}[{backend}]: {} in the quarantine folder, {} in the processed folder",
+        folders[0].1.len(),
+        folders[1].1.len()
+    );
     assert!(
         problems.is_empty(),
         "{} problems:\n{}",
@@ -481,6 +519,14 @@ async fn poison_run(url: String, kills: bool) {
         problems.join("\n")
     );
     assert!(q >= 8, "the panic and hang mails are quarantined ({q})");
+}
+
+/// `raw`'s own Message-ID field names `marker` (a reply's copy names it in `In-Reply-To`).
+fn holds_marker(raw: &[u8], marker: &str) -> bool {
+    raw.split(|&b| b == b'\n')
+        .take_while(|l| !l.trim_ascii().is_empty())
+        .filter(|l| l.len() > 11 && l[..11].eq_ignore_ascii_case(b"message-id:"))
+        .any(|l| memchr::memmem::find(l, marker.as_bytes()).is_some())
 }
 
 fn lab_static_deliver(raw: &[u8], to: &str) {

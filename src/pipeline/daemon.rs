@@ -16,6 +16,7 @@ use super::ingest::{Outcome, Pipeline};
 use super::outbox::{self, Bell, SendOptions, SendReport};
 use crate::jobs::Scheduler;
 use crate::ports::{MailSource, NoNotifier, ServiceNotifier, SourceError, Transport, Wait};
+use crate::store::MessageClass;
 
 type Drained = Arc<std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>>;
 
@@ -37,7 +38,8 @@ pub struct RunOptions {
 pub struct RunSummary {
     pub processed: usize,
     pub already_recorded: usize,
-    /// Moved to the quarantine folder (attempts used up).
+    /// Moved to the quarantine folder: attempts used up, or a mail that could not be parsed
+    /// (recorded as `unparseable`, also counted in `processed`).
     pub quarantined: usize,
     pub failed: usize,
     pub by_class: BTreeMap<String, usize>,
@@ -277,7 +279,14 @@ where
                                 summary.replies_queued += 1;
                                 wake.ring();
                             }
-                            source.mark_processed(f).await
+                            if class == MessageClass::Unparseable {
+                                // Recorded with a triage item, and set apart in the mailbox
+                                // like poison mail: what could not be opened is not "done".
+                                summary.quarantined += 1;
+                                source.quarantine(f).await
+                            } else {
+                                source.mark_processed(f).await
+                            }
                         }
                         Outcome::AlreadyRecorded => {
                             summary.already_recorded += 1;

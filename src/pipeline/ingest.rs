@@ -42,8 +42,8 @@ pub enum Outcome {
     },
     /// The ledger already had this message (a crash between commit and move): nothing new.
     AlreadyRecorded,
-    /// Its attempts are used up: recorded with a triage item, to be moved to the quarantine
-    /// folder.
+    /// Its attempts are used up (recorded with a triage item), or it was recorded as
+    /// `unparseable` earlier and not yet moved: to be moved to the quarantine folder.
     Quarantined { reason: String },
 }
 
@@ -187,13 +187,17 @@ impl Pipeline {
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))??;
         // 2. Already recorded? (crash after commit, before the move)
-        if self.store.seen_source(&f.source_key).await?.is_some() {
+        if let Some(row) = self.store.seen_source(&f.source_key).await? {
             if let Some(a) = self.store.attempt(&f.source_key).await?
                 && a.state == AttemptState::Quarantined
             {
                 return Ok(Outcome::Quarantined {
                     reason: a.last_error.unwrap_or_default(),
                 });
+            }
+            if row.class == MessageClass::Unparseable {
+                // Recorded, but its move to the quarantine folder did not happen yet.
+                return Ok(Outcome::Quarantined { reason: row.reason });
             }
             return Ok(Outcome::AlreadyRecorded);
         }

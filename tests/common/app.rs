@@ -245,6 +245,7 @@ impl TestApp {
             &self.settings.mailbox.processed_folder,
             Duration::from_secs(1),
         )
+        .with_quarantine(&self.settings.mailbox.quarantine_folder)
     }
 
     /// Deliver a message into the watched Maildir, received at `at` (default: now).
