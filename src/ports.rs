@@ -28,6 +28,26 @@ pub struct Fetched {
     pub received_at: DateTime<Utc>,
     /// Adapter-specific handle to move the message later (UID, file path).
     pub handle: String,
+    /// `Some(size)`: the message is `size` bytes in the mailbox, more than the source fetches
+    /// whole (`[limits] max_message_bytes`), so `bytes` hold only the start of its header
+    /// block (at most [`HEADER_FETCH_BYTES`]). Memory stays bounded whatever arrives; the whole
+    /// message stays in the mailbox and is moved to the quarantine folder, never deleted.
+    pub only_header_of: Option<u64>,
+}
+
+/// How much of an oversize message's header a source fetches.
+pub const HEADER_FETCH_BYTES: u64 = 1024 * 1024;
+
+impl Fetched {
+    /// The bytes a fetch of this message holds, for planning a batch: the whole message, or
+    /// only its header when it is larger than `max_message_bytes`.
+    pub fn planned_size(size: u64, max_message_bytes: u64) -> u64 {
+        if size > max_message_bytes {
+            HEADER_FETCH_BYTES
+        } else {
+            size
+        }
+    }
 }
 
 /// Why [`MailSource::wait`] returned.

@@ -1,4 +1,5 @@
-//! Issue 10 class 10 ("the IMAP source goes deaf") and class 9 (batches bounded by bytes)
+//! Issue 10 class 10 ("the IMAP source goes deaf") and class 9 (batches bounded by bytes, an
+//! oversize mail fetched by its header only)
 //! against the real Dovecot of the mail lab, on both lab profiles (`default_profile::*`, and
 //! `inbox_prefix_profile::*`: personal folders under `INBOX.` with `.` as separator, no MOVE).
 //!
@@ -376,6 +377,56 @@ async fn fetch_is_bounded_by_bytes(p: Profile) {
     src.disconnect().await;
 }
 
+/// Class 9 for one message: a mail larger than `max_message_bytes` is never fetched whole,
+/// only the start of its header, with the server's size, and it can go to the quarantine
+/// folder whole (the server keeps every byte).
+async fn oversize_mail_is_fetched_by_its_header_only(p: Profile) {
+    let Some(lab) = lab_for(p) else { return };
+    let _g = lab.shared().await;
+    let user = clinic("huge");
+    const KB: usize = 1024;
+    lab.deliver_raw(&message(&user, "huge", 600 * KB), &user);
+    lab.deliver_raw(&message(&user, "small", 10 * KB), &user);
+    let mut cfg = imap_cfg(lab, &user, ImapAuth::Password(CLINIC_PASS.into()));
+    cfg.max_message_bytes = 200 * KB as u64;
+    let mut src = ImapSource::new(cfg).expect("source");
+    let got = fetch_until(&mut src, 2, Duration::from_secs(10)).await;
+    assert_eq!(
+        subjects(&got),
+        ["huge", "small"],
+        "one fetch, header and whole"
+    );
+    let huge = got.iter().find(|f| subject_of(f) == "huge").unwrap();
+    let small = got.iter().find(|f| subject_of(f) == "small").unwrap();
+    let size = huge
+        .only_header_of
+        .expect("only the header of the large one");
+    assert!(size >= 600 * KB as u64, "the server's size: {size}");
+    assert!(
+        huge.bytes.len() < 2 * KB,
+        "{} bytes fetched",
+        huge.bytes.len()
+    );
+    let text = String::from_utf8_lossy(&huge.bytes);
+    assert!(text.contains("Message-ID: <huge-"), "{text}");
+    assert!(!text.contains("Hej, här kommer planen"), "no body: {text}");
+    assert_eq!(small.only_header_of, None);
+    assert!(small.bytes.len() >= 10 * KB);
+    src.move_to_quarantine(huge).await.expect("quarantine");
+    src.mark_processed(small).await.expect("file");
+    src.disconnect().await;
+    let kept = read_folder(lab, &user, "Karantan").await;
+    assert_eq!(subjects(&kept), ["huge"]);
+    assert!(
+        kept[0].bytes.len() >= 600 * KB,
+        "whole in the quarantine folder"
+    );
+    assert_eq!(
+        subjects(&read_folder(lab, &user, "Behandlat").await),
+        ["small"]
+    );
+}
+
 /// The IMAP side of quarantine: a poison message goes to `quarantine_folder` (created on
 /// first use through `[TRYCREATE]`, under the namespace prefix), idempotently.
 async fn quarantine_moves_to_its_own_folder(p: Profile) {
@@ -428,5 +479,6 @@ on_both_profiles!(
     a_failed_search_is_an_error_and_recovers,
     processed_folder_renamed_or_deleted_while_the_daemon_runs,
     fetch_is_bounded_by_bytes,
+    oversize_mail_is_fetched_by_its_header_only,
     quarantine_moves_to_its_own_folder,
 );

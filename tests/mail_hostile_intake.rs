@@ -61,6 +61,7 @@ async fn ingest(p: &Pipeline, clock: &ManualClock, key: &str, bytes: Vec<u8>) ->
         bytes,
         received_at: clock.now(),
         handle: key.into(),
+        only_header_of: None,
     };
     p.ingest_one(&f).await.expect("ingest")
 }

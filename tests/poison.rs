@@ -597,6 +597,61 @@ async fn ordinary_mail_is_never_quarantined(url: String) {
     assert_eq!((a.attempts, a.state), (1, AttemptState::Done));
 }
 
+// ---------------------------------------------------------------------------------------------
+// class 9, one message: larger than max_message_bytes
+
+/// A mail larger than `max_message_bytes` is read by its header only (the source never holds
+/// it whole), recorded with a "too large" reply and a triage item, and set apart whole in the
+/// quarantine folder, also when it is met again after a crash before the move.
+async fn an_oversize_mail_is_read_by_its_header_and_set_apart(url: String) {
+    let mut s = setup(&url, |p| p.max_message_bytes = 100_000).await;
+    s.md = s.md.clone().with_max_message_bytes(100_000);
+    // A plan with 300 KB of epilogue after its last part.
+    let mut raw = plan("sjoudden@vc.test", "huge@vc.test", 0);
+    while raw.len() < 300_000 {
+        raw.extend_from_slice(format!("{}\r\n", "a".repeat(900)).as_bytes());
+    }
+    s.deliver("huge", &raw);
+    s.deliver("next", &plan("lonnhagen@vc.test", "next@vc.test", 1));
+    let sum = s.run().await;
+    assert_eq!(
+        (sum.processed, sum.failed, sum.quarantined),
+        (2, 0, 1),
+        "{sum:?}"
+    );
+    assert_eq!(s.class("huge").await, MessageClass::UnreadableDocument);
+    assert_eq!(s.class("next").await, MessageClass::Submission);
+    let row =
+        s.p.store
+            .seen_source("maildir:huge")
+            .await
+            .unwrap()
+            .unwrap();
+    assert!(
+        row.reason
+            .contains(&format!("message of {} bytes", raw.len()))
+            && row.reason.contains("only its header was fetched"),
+        "{}",
+        row.reason
+    );
+    assert_eq!(s.triage_of("huge").await.len(), 1);
+    assert!(s.rec.recipients().contains(&"sjoudden@vc.test".to_string()));
+    // Only the fetched header was archived; the whole mail is in the quarantine folder.
+    let archived = std::fs::read(&row.archive_path).unwrap();
+    assert!(archived.len() < 2_000, "{} bytes archived", archived.len());
+    assert!(raw.starts_with(&archived));
+    let kept: Vec<_> = std::fs::read_dir(s.md.quarantine_dir()).unwrap().collect();
+    assert_eq!(kept.len(), 1);
+    let kept = std::fs::read(kept[0].as_ref().unwrap().path()).unwrap();
+    assert_eq!(kept, raw);
+    // Met again (a crash after the commit, before the move): quarantined, not answered again.
+    let before = s.rec.count();
+    s.deliver("huge", &raw);
+    let again = s.run().await;
+    assert_eq!((again.processed, again.quarantined), (0, 1), "{again:?}");
+    assert_eq!(s.rec.count(), before);
+}
+
 both!(
     store_cleans_unstorable_text,
     nul_bytes_in_a_plan_do_not_block_the_intake,
@@ -611,4 +666,5 @@ both!(
     a_killer_mail_is_counted_in_the_probe,
     outside_kills_never_quarantine_good_mail,
     ordinary_mail_is_never_quarantined,
+    an_oversize_mail_is_read_by_its_header_and_set_apart,
 );

@@ -47,6 +47,7 @@ fn fetched(key: &str, bytes: Vec<u8>, at: &str) -> Fetched {
         bytes,
         received_at: t(at),
         handle: key.to_string(),
+        only_header_of: None,
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use crate::ports::{Fetched, MailSource, SourceError, Wait};
+use crate::ports::{Fetched, HEADER_FETCH_BYTES, MailSource, SourceError, Wait};
 
 #[derive(Debug, Clone)]
 pub struct MaildirSource {
@@ -20,6 +20,7 @@ pub struct MaildirSource {
     quarantine: PathBuf,
     poll: Duration,
     batch_bytes: u64,
+    max_message_bytes: u64,
     more: bool,
 }
 
@@ -40,6 +41,7 @@ impl MaildirSource {
             quarantine,
             poll,
             batch_bytes: crate::adapters::imap::DEFAULT_BATCH_BYTES,
+            max_message_bytes: u64::MAX,
             more: false,
         }
     }
@@ -47,6 +49,13 @@ impl MaildirSource {
     /// Use this subfolder for quarantined (poison) mail instead of `.Karantan`.
     pub fn with_quarantine(mut self, folder: &str) -> MaildirSource {
         self.quarantine = subfolder(&self.root, folder);
+        self
+    }
+
+    /// Read only the header of a message file larger than `bytes` (see
+    /// [`Fetched::only_header_of`]); default: every file whole.
+    pub fn with_max_message_bytes(mut self, bytes: u64) -> MaildirSource {
+        self.max_message_bytes = bytes.max(1);
         self
     }
 
@@ -134,6 +143,18 @@ fn unique_name(path: &Path) -> String {
     name.split(':').next().unwrap_or(&name).to_string()
 }
 
+/// The header block of a message file, read from its first [`HEADER_FETCH_BYTES`] only.
+fn read_header(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    std::fs::File::open(path)?
+        .take(HEADER_FETCH_BYTES)
+        .read_to_end(&mut head)?;
+    let end = crate::mail::identity::header_block(&head).len();
+    head.truncate(end);
+    Ok(head)
+}
+
 fn io(e: std::io::Error) -> SourceError {
     SourceError::Other(e.to_string())
 }
@@ -147,12 +168,20 @@ impl MailSource for MaildirSource {
             )));
         }
         let pending = self.pending().map_err(io)?;
-        let sizes: Vec<u64> = pending.iter().map(|(_, _, len)| *len).collect();
+        let sizes: Vec<u64> = pending
+            .iter()
+            .map(|(_, _, len)| Fetched::planned_size(*len, self.max_message_bytes))
+            .collect();
         let n = crate::adapters::imap::plan_batch(&sizes, self.batch_bytes, max);
         self.more = pending.len() > n;
         let mut out = Vec::with_capacity(n);
-        for (mtime, path, _) in pending.into_iter().take(n) {
-            let bytes = match std::fs::read(&path) {
+        for (mtime, path, len) in pending.into_iter().take(n) {
+            let only_header_of = (len > self.max_message_bytes).then_some(len);
+            let read = match only_header_of {
+                None => std::fs::read(&path),
+                Some(_) => read_header(&path),
+            };
+            let bytes = match read {
                 Ok(b) => b,
                 // Moved away between listing and reading: someone else has it.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -163,6 +192,7 @@ impl MailSource for MaildirSource {
                 bytes,
                 received_at: DateTime::<Utc>::from(mtime),
                 handle: path.display().to_string(),
+                only_header_of,
             });
         }
         Ok(out)
@@ -263,6 +293,39 @@ mod tests {
                 .unwrap_or(0),
             0
         );
+    }
+
+    #[tokio::test]
+    async fn a_file_over_the_limit_is_read_by_its_header_only() {
+        let d = tempfile::tempdir().unwrap();
+        let mut m = MaildirSource::new(d.path(), ".Behandlat", Duration::from_secs(1))
+            .with_batch_bytes(3 * HEADER_FETCH_BYTES)
+            .with_max_message_bytes(1000);
+        let mut big = b"Subject: big\r\nFrom: a@vc.test\r\n\r\n".to_vec();
+        big.resize(5 * HEADER_FETCH_BYTES as usize, b'x');
+        m.deliver("a-big.eml", &big, None).unwrap();
+        m.deliver("b-small.eml", b"Subject: small\r\n\r\nhej", None)
+            .unwrap();
+        // A header without its end: no more than HEADER_FETCH_BYTES are read.
+        m.deliver(
+            "c-endless.eml",
+            &vec![b'X'; 2 * HEADER_FETCH_BYTES as usize],
+            None,
+        )
+        .unwrap();
+        let mut got = m.fetch(10).await.unwrap();
+        got.sort_by(|a, b| a.source_key.cmp(&b.source_key));
+        assert_eq!(
+            got.len(),
+            3,
+            "a 5 MiB file counts as its header in the batch"
+        );
+        assert_eq!(got[0].bytes, b"Subject: big\r\nFrom: a@vc.test\r\n");
+        assert_eq!(got[0].only_header_of, Some(big.len() as u64));
+        assert_eq!(got[1].bytes, b"Subject: small\r\n\r\nhej");
+        assert_eq!(got[1].only_header_of, None);
+        assert_eq!(got[2].bytes.len() as u64, HEADER_FETCH_BYTES);
+        assert_eq!(got[2].only_header_of, Some(2 * HEADER_FETCH_BYTES));
     }
 
     #[tokio::test]

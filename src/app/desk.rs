@@ -115,6 +115,7 @@ pub async fn reingest_triage(
             bytes,
             received_at: message.received_at,
             handle: String::new(),
+            only_header_of: None,
         })
         .await;
     p.store.close().await;

@@ -49,6 +49,7 @@ pub fn imap_config(s: &Settings) -> anyhow::Result<ImapConfig> {
     c.poll_interval = s.poll_interval();
     c.idle_refresh = Duration::from_secs(m.idle_refresh_secs);
     c.batch_bytes = s.limits.batch_bytes();
+    c.max_message_bytes = s.limits.max_message_bytes();
     c.folder_case = m.folder_case;
     Ok(c)
 }
@@ -103,7 +104,8 @@ pub fn build_source(s: &Settings) -> anyhow::Result<AnySource> {
             let path = s.resolve(s.mailbox.path.as_ref().context("[mailbox] path")?);
             let m = MaildirSource::new(path, &s.mailbox.processed_folder, s.poll_interval())
                 .with_quarantine(&s.mailbox.quarantine_folder)
-                .with_batch_bytes(s.limits.batch_bytes());
+                .with_batch_bytes(s.limits.batch_bytes())
+                .with_max_message_bytes(s.limits.max_message_bytes());
             m.create_dirs().context("cannot create the Maildir")?;
             AnySource::Maildir(m)
         }

@@ -279,9 +279,10 @@ where
                                 summary.replies_queued += 1;
                                 wake.ring();
                             }
-                            if class == MessageClass::Unparseable {
+                            if class == MessageClass::Unparseable || f.only_header_of.is_some() {
                                 // Recorded with a triage item, and set apart in the mailbox
-                                // like poison mail: what could not be opened is not "done".
+                                // like poison mail: what could not be opened (or was read
+                                // from its header only) is not "done".
                                 summary.quarantined += 1;
                                 source.quarantine(f).await
                             } else {

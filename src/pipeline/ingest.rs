@@ -42,8 +42,9 @@ pub enum Outcome {
     },
     /// The ledger already had this message (a crash between commit and move): nothing new.
     AlreadyRecorded,
-    /// Its attempts are used up (recorded with a triage item), or it was recorded as
-    /// `unparseable` earlier and not yet moved: to be moved to the quarantine folder.
+    /// Its attempts are used up (recorded with a triage item), or it was recorded earlier as
+    /// `unparseable` or from its header only, and not yet moved: to be moved to the
+    /// quarantine folder.
     Quarantined { reason: String },
 }
 
@@ -195,7 +196,7 @@ impl Pipeline {
                     reason: a.last_error.unwrap_or_default(),
                 });
             }
-            if row.class == MessageClass::Unparseable {
+            if row.class == MessageClass::Unparseable || f.only_header_of.is_some() {
                 // Recorded, but its move to the quarantine folder did not happen yet.
                 return Ok(Outcome::Quarantined { reason: row.reason });
             }
@@ -269,9 +270,15 @@ impl Pipeline {
         }
     }
 
+    /// The message is larger than `max_message_bytes`: judged on its headers only (and, when
+    /// the source fetched only those, set apart in the quarantine folder).
+    fn oversize(&self, f: &Fetched) -> bool {
+        f.only_header_of.is_some() || f.bytes.len() as u64 > self.max_message_bytes
+    }
+
     /// What the parser gets: the whole message, or the header block of an oversize one.
     fn parse_input(&self, f: &Fetched) -> Vec<u8> {
-        if f.bytes.len() as u64 > self.max_message_bytes {
+        if self.oversize(f) {
             header_block(&f.bytes).to_vec()
         } else {
             f.bytes.clone()
@@ -289,7 +296,7 @@ impl Pipeline {
         let budget = self.guards.message_budget;
         let deadline = tokio::time::Instant::now() + budget;
         // Classify (bounded: an oversize message is judged on its headers only).
-        let oversize = f.bytes.len() as u64 > self.max_message_bytes;
+        let oversize = self.oversize(f);
         let registry = self.registry.snapshot();
         let inbound = {
             let raw = self.parse_input(f);

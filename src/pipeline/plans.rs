@@ -144,9 +144,13 @@ impl Pipeline {
         message.class = MessageClass::UnreadableDocument;
         message.reason = format!(
             "message of {} bytes exceeds max_message_bytes {}",
-            f.bytes.len(),
+            f.only_header_of.unwrap_or(f.bytes.len() as u64),
             self.max_message_bytes
         );
+        if f.only_header_of.is_some() {
+            message.reason += "; only its header was fetched and archived, the whole mail is \
+                               in the quarantine folder";
+        }
         let to = inbound.from.clone().unwrap_or_default();
         let e = ExtractError::TooLarge(message.reason.clone());
         let docs = vec![("bifogade filer".to_string(), report::swedish_error(&e))];

@@ -78,6 +78,7 @@ pub async fn seed_with(url: &str, dir: &Path, web: WebSettings, opts: Options) -
             bytes: f.bytes.clone(),
             received_at: f.received.unwrap_or_else(|| clock.now()),
             handle: f.name.clone(),
+            only_header_of: None,
         })
         .await
         .unwrap_or_else(|e| panic!("ingest {}: {e}", f.name));
@@ -146,6 +147,7 @@ impl vardval::web::Reingest for LedgerReingest {
                     bytes,
                     received_at: message.received_at,
                     handle: String::new(),
+                    only_header_of: None,
                 })
                 .await?;
             p.store.close().await;

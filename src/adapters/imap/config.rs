@@ -73,6 +73,9 @@ pub struct ImapConfig {
     /// Upper bound on the message bytes one fetch holds (sizes come from RFC822.SIZE first);
     /// a single larger message is fetched alone.
     pub batch_bytes: u64,
+    /// A message larger than this (RFC822.SIZE) is not fetched whole: only the start of its
+    /// header (see [`crate::ports::Fetched::only_header_of`]). Default: no limit.
+    pub max_message_bytes: u64,
     /// How the server compares folder names (INBOX is always case-insensitive).
     pub folder_case: FolderCase,
 }
@@ -105,6 +108,7 @@ impl ImapConfig {
             use_idle: true,
             use_move: true,
             batch_bytes: DEFAULT_BATCH_BYTES,
+            max_message_bytes: u64::MAX,
             folder_case: FolderCase::Auto,
         }
     }

@@ -2,7 +2,10 @@
 //!
 //! A fetch asks `UID SEARCH UNDELETED`, then the sizes (`UID FETCH (UID RFC822.SIZE)`), and
 //! then the bodies of the oldest messages whose sizes add up to at most `batch_bytes` (always
-//! at least one: a message larger than the budget comes alone). What is left is reported by
+//! at least one: a message larger than the budget comes alone). A message larger than
+//! `max_message_bytes` is never fetched whole: only the first [`HEADER_FETCH_BYTES`] of its
+//! header (`BODY.PEEK[HEADER]<0.N>`), so one absurd mail cannot take the process's memory.
+//! What is left is reported by
 //! [`MailSource::more_pending`](crate::ports::MailSource::more_pending), so the daemon
 //! fetches again at once.
 
@@ -10,7 +13,7 @@ use chrono::Utc;
 
 use super::protocol::{self, CmdError};
 use super::{ImapSource, connect, parse_source_key, uid_set};
-use crate::ports::{Fetched, SourceError};
+use crate::ports::{Fetched, HEADER_FETCH_BYTES, SourceError};
 
 /// Where a handled message goes.
 #[derive(Debug, Clone, Copy)]
@@ -83,30 +86,67 @@ impl ImapSource {
         sizes.sort_unstable();
         sizes.dedup_by_key(|(u, _)| *u);
         sizes.retain(|(u, _)| candidates.binary_search(u).is_ok());
-        let just: Vec<u64> = sizes.iter().map(|(_, s)| *s).collect();
+        // A size the server did not tell (u64::MAX) is fetched whole, alone, as before.
+        let limit = self.cfg.max_message_bytes;
+        let too_large = |s: u64| s > limit && s != u64::MAX;
+        let just: Vec<u64> = sizes
+            .iter()
+            .map(|&(_, s)| if too_large(s) { HEADER_FETCH_BYTES } else { s })
+            .collect();
         let n = plan_batch(&just, budget, max);
-        let chosen: Vec<u32> = sizes[..n].iter().map(|(u, _)| *u).collect();
-        self.more = uids.len() > chosen.len();
-        if chosen.is_empty() {
+        let (heads, wholes): (Vec<_>, Vec<_>) =
+            sizes[..n].iter().copied().partition(|&(_, s)| too_large(s));
+        self.more = uids.len() > n;
+        if n == 0 {
             // Expunged between SEARCH and FETCH: look again soon.
             return Ok(Vec::new());
         }
+        let mut out: Vec<Fetched> = Vec::with_capacity(n);
+        let whole: Vec<u32> = wholes.iter().map(|(u, _)| *u).collect();
+        self.fetch_group(&whole, "BODY.PEEK[]", |_| None, &mut out)
+            .await?;
+        let head: Vec<u32> = heads.iter().map(|(u, _)| *u).collect();
+        let items = format!("BODY.PEEK[HEADER]<0.{HEADER_FETCH_BYTES}>");
+        let size_of = |uid: u32| heads.iter().find(|(u, _)| *u == uid).map(|(_, s)| *s);
+        self.fetch_group(&head, &items, size_of, &mut out).await?;
+        out.sort_by_key(|f| f.handle.parse::<u32>().unwrap_or(u32::MAX));
+        out.dedup_by(|a, b| a.handle == b.handle);
+        if self.more
+            && let Some(c) = self.conn.as_mut()
+        {
+            c.pending_new = true;
+        }
+        Ok(out)
+    }
+
+    /// `UID FETCH uids (UID INTERNALDATE part)` into `out`; `only_header_of` tells the whole
+    /// size of a message of which only the header is fetched.
+    async fn fetch_group(
+        &mut self,
+        uids: &[u32],
+        part: &str,
+        only_header_of: impl Fn(u32) -> Option<u64>,
+        out: &mut Vec<Fetched>,
+    ) -> Result<(), SourceError> {
+        if uids.is_empty() {
+            return Ok(());
+        }
+        let t = self.cfg.command_timeout;
         let conn = self.conn.as_mut().expect("connected");
         let uidvalidity = conn.uidvalidity;
-        let mut out: Vec<Fetched> = Vec::with_capacity(chosen.len());
         let mut missing_date = None;
         let r = protocol::timed(
             t,
             protocol::uid_fetch(
                 &mut conn.session,
                 &mut conn.counter,
-                &uid_set(&chosen),
-                "(UID INTERNALDATE BODY.PEEK[])",
+                &uid_set(uids),
+                &format!("(UID INTERNALDATE {part})"),
                 |it| {
                     let (Some(uid), Some(body)) = (it.uid, it.body) else {
                         return;
                     };
-                    if chosen.binary_search(&uid).is_err() {
+                    if uids.binary_search(&uid).is_err() {
                         return;
                     }
                     let Some(date) = it.internal_date else {
@@ -118,6 +158,7 @@ impl ImapSource {
                         bytes: body,
                         received_at: date.with_timezone(&Utc),
                         handle: uid.to_string(),
+                        only_header_of: only_header_of(uid),
                     });
                 },
             ),
@@ -130,14 +171,7 @@ impl ImapSource {
                 false,
             ));
         }
-        out.sort_by_key(|f| f.handle.parse::<u32>().unwrap_or(u32::MAX));
-        out.dedup_by(|a, b| a.handle == b.handle);
-        if self.more
-            && let Some(c) = self.conn.as_mut()
-        {
-            c.pending_new = true;
-        }
-        Ok(out)
+        Ok(())
     }
 
     /// `UID MOVE`/`UID COPY` to `dest`; on `[TRYCREATE]` (the folder was renamed or deleted,
