@@ -12,11 +12,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::health::Health;
-use super::ingest::{Outcome, Pipeline};
+use super::ingest::{Outcome, Pipeline, set_apart};
 use super::outbox::{self, Bell, SendOptions, SendReport};
 use crate::jobs::Scheduler;
 use crate::ports::{MailSource, NoNotifier, ServiceNotifier, SourceError, Transport, Wait};
-use crate::store::MessageClass;
 
 type Drained = Arc<std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>>;
 
@@ -38,8 +37,9 @@ pub struct RunOptions {
 pub struct RunSummary {
     pub processed: usize,
     pub already_recorded: usize,
-    /// Moved to the quarantine folder: attempts used up, or a mail that could not be parsed
-    /// (recorded as `unparseable`, also counted in `processed`).
+    /// Moved to the quarantine folder: attempts used up, or recorded but set apart
+    /// ([`set_apart`]: unparseable, or read from its header only; also counted in
+    /// `processed`).
     pub quarantined: usize,
     pub failed: usize,
     pub by_class: BTreeMap<String, usize>,
@@ -279,10 +279,7 @@ where
                                 summary.replies_queued += 1;
                                 wake.ring();
                             }
-                            if class == MessageClass::Unparseable || f.only_header_of.is_some() {
-                                // Recorded with a triage item, and set apart in the mailbox
-                                // like poison mail: what could not be opened (or was read
-                                // from its header only) is not "done".
+                            if set_apart(class, f) {
                                 summary.quarantined += 1;
                                 source.quarantine(f).await
                             } else {

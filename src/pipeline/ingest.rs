@@ -95,6 +95,13 @@ pub(super) struct ReadDocument {
     pub(super) analysis: Analysis,
 }
 
+/// Whether a recorded message goes to the quarantine folder instead of the processed one:
+/// what could not be opened, or was read from its header only, is not "done" (it has a triage
+/// item, and the mailbox keeps it set apart).
+pub fn set_apart(class: MessageClass, f: &Fetched) -> bool {
+    class == MessageClass::Unparseable || f.only_header_of.is_some()
+}
+
 /// How many of a message's documents are tried before giving up: a clinic sends a plan and
 /// perhaps a few appendices, while a sender decides how many attachments a mail holds (a mail
 /// of 30 000 tiny `.docx` parts made a 5 MB reply listing each of them).
@@ -196,7 +203,7 @@ impl Pipeline {
                     reason: a.last_error.unwrap_or_default(),
                 });
             }
-            if row.class == MessageClass::Unparseable || f.only_header_of.is_some() {
+            if set_apart(row.class, f) {
                 // Recorded, but its move to the quarantine folder did not happen yet.
                 return Ok(Outcome::Quarantined { reason: row.reason });
             }
