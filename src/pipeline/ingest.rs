@@ -107,10 +107,15 @@ pub fn set_apart(class: MessageClass, f: &Fetched) -> bool {
 /// of 30 000 tiny `.docx` parts made a 5 MB reply listing each of them).
 pub const MAX_DOCUMENTS_TRIED: usize = 20;
 
-/// The documents of a message: the first readable one, why the others failed, and how many
-/// were not tried at all (beyond [`MAX_DOCUMENTS_TRIED`]).
+/// The documents of a message: the first readable one, and the others.
 pub(super) struct Reading {
     pub(super) read: Option<ReadDocument>,
+    pub(super) unread: Unread,
+}
+
+/// The documents that were not read: why each tried one failed, and how many were not tried
+/// at all (beyond [`MAX_DOCUMENTS_TRIED`]).
+pub(super) struct Unread {
     pub(super) failures: Vec<(Attachment, ExtractError)>,
     pub(super) untried: usize,
 }
@@ -130,8 +135,7 @@ fn read_documents(docs: &[Attachment], rb: &Rulebook, limits: &Limits) -> Readin
                         doc,
                         analysis,
                     }),
-                    failures,
-                    untried,
+                    unread: Unread { failures, untried },
                 };
             }
             Err(e) => failures.push((a.clone(), e)),
@@ -139,8 +143,7 @@ fn read_documents(docs: &[Attachment], rb: &Rulebook, limits: &Limits) -> Readin
     }
     Reading {
         read: None,
-        failures,
-        untried,
+        unread: Unread { failures, untried },
     }
 }
 
@@ -403,15 +406,7 @@ impl Pipeline {
         let reading = self.read_bounded(inbound, deadline).await?;
         let to = inbound.from.clone().unwrap_or_default();
         let Some(read) = reading.read else {
-            return Ok(self.plan_unreadable(
-                message,
-                inbound,
-                clinic,
-                f,
-                now,
-                (&reading.failures, reading.untried),
-                &to,
-            ));
+            return Ok(self.plan_unreadable(message, inbound, clinic, f, now, &reading.unread));
         };
         // The same document again (new Message-ID, same bytes): recorded, not answered.
         if let Some(prev) = self

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use tracing::warn;
 
-use super::ingest::{IngestError, Pipeline, reference_for};
+use super::ingest::{IngestError, Pipeline, Unread, reference_for};
 use crate::domain::cycle;
 use crate::domain::document::TextSource;
 use crate::extract::ExtractError;
@@ -35,15 +35,7 @@ impl Pipeline {
         let to = inbound.from.clone().unwrap_or_default();
         let Some(read) = reading.read else {
             // The same "could not read" answer as for a submission, but nothing for reviewers.
-            let mut plan = self.plan_unreadable(
-                message,
-                inbound,
-                clinic,
-                f,
-                now,
-                (&reading.failures, reading.untried),
-                &to,
-            );
+            let mut plan = self.plan_unreadable(message, inbound, clinic, f, now, &reading.unread);
             plan.message.reason = format!("{why}; {}", plan.message.reason);
             plan.message.class = MessageClass::Precheck;
             plan.triage = None;
@@ -75,7 +67,6 @@ impl Pipeline {
         Ok(Plan::with_reply(message, None, &to, reply))
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn plan_unreadable(
         &self,
         mut message: NewMessage,
@@ -83,9 +74,11 @@ impl Pipeline {
         clinic: &Clinic,
         f: &Fetched,
         now: DateTime<Utc>,
-        (failures, untried): (&[(Attachment, ExtractError)], usize),
-        to: &str,
+        unread: &Unread,
     ) -> Plan<'static> {
+        let Unread { failures, untried } = unread;
+        let untried = *untried;
+        let to = inbound.from.clone().unwrap_or_default();
         message.class = MessageClass::UnreadableDocument;
         let mut kinds = error_kinds(failures);
         if untried > 0 {
@@ -98,7 +91,7 @@ impl Pipeline {
             .collect();
         let reference = reference_for(&f.source_key, &message.sha256);
         let reply = self.composer.unreadable(
-            &self.original(inbound, to),
+            &self.original(inbound, &to),
             &clinic.name,
             f.received_at,
             &docs,
@@ -107,7 +100,7 @@ impl Pipeline {
             now,
         );
         let triage = Some(format!("document could not be read ({kinds})"));
-        Plan::with_reply(message, triage, to, reply)
+        Plan::with_reply(message, triage, &to, reply)
     }
 
     pub(super) fn plan_no_document(
