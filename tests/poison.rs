@@ -19,7 +19,8 @@ use vardval::pipeline::outbox::SendOptions;
 use vardval::pipeline::poison;
 use vardval::ports::{Clock, ManualClock};
 use vardval::store::{
-    AttemptStart, AttemptState, Intake, MessageClass, NewMessage, RetryPolicy, TriageRow,
+    AttemptStart, AttemptState, Intake, MessageClass, MessageRow, NewMessage, RetryPolicy,
+    TriageRow,
 };
 
 use common::Recorder;
@@ -86,23 +87,19 @@ impl Setup {
         .await
         .expect("run once")
     }
-    async fn class(&self, name: &str) -> MessageClass {
+    async fn row(&self, name: &str) -> MessageRow {
         self.p
             .store
             .seen_source(&format!("maildir:{name}"))
             .await
             .unwrap()
             .unwrap_or_else(|| panic!("{name} recorded"))
-            .class
+    }
+    async fn class(&self, name: &str) -> MessageClass {
+        self.row(name).await.class
     }
     async fn triage_of(&self, name: &str) -> Vec<TriageRow> {
-        let row = self
-            .p
-            .store
-            .seen_source(&format!("maildir:{name}"))
-            .await
-            .unwrap()
-            .unwrap_or_else(|| panic!("{name} recorded"));
+        let row = self.row(name).await;
         self.p
             .store
             .triage_open()
@@ -621,12 +618,7 @@ async fn an_oversize_mail_is_read_by_its_header_and_set_apart(url: String) {
     );
     assert_eq!(s.class("huge").await, MessageClass::UnreadableDocument);
     assert_eq!(s.class("next").await, MessageClass::Submission);
-    let row =
-        s.p.store
-            .seen_source("maildir:huge")
-            .await
-            .unwrap()
-            .unwrap();
+    let row = s.row("huge").await;
     assert!(
         row.reason
             .contains(&format!("message of {} bytes", raw.len()))
