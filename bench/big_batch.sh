@@ -142,6 +142,7 @@ PEAK=$((PEAK_KB * 1024))
   echo "mails: $MAILS x $BYTES bytes; batch_bytes: ${BENCH_BATCH_BYTES:-default (64 MiB)}"
   echo "peak RSS (VmHWM): $PEAK_KB kB = $((PEAK / 1048576)) MiB; MemoryMax $((MEMORY_MAX / 1048576)) MiB"
   echo "wall: $WALL; INBOX left: $LEFT; filed in Behandlat: $FILED; in Karantan: $QUARANTINED"
+  echo "archive: $(find "$OUT/archive" -name '*.eml' | wc -l) messages, $(du -sb "$OUT/archive" | cut -f1) bytes; spool files left: $(find "$OUT/archive/.spool" -type f 2>/dev/null | wc -l)"
 } | tee "$OUT/summary.txt"
 if [ "${BENCH_KEEP:-}" != 1 ]; then
   doveadm -c "$LAB/dovecot/dovecot.conf" mailbox delete -u "$USER_ADDR" -s -r Behandlat >/dev/null 2>&1 || true

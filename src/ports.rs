@@ -28,11 +28,24 @@ pub struct Fetched {
     pub received_at: DateTime<Utc>,
     /// Adapter-specific handle to move the message later (UID, file path).
     pub handle: String,
-    /// `Some(size)`: the message is `size` bytes in the mailbox, more than the source fetches
-    /// whole (`[limits] max_message_bytes`), so `bytes` hold only the start of its header
-    /// block (at most [`HEADER_FETCH_BYTES`]). Memory stays bounded whatever arrives; the whole
-    /// message stays in the mailbox and is moved to the quarantine folder, never deleted.
+    /// `Some(size)`: the message is `size` bytes in the mailbox, more than the source holds
+    /// in memory (`[limits] max_message_bytes`), so `bytes` hold only the start of its header
+    /// block (at most [`HEADER_FETCH_BYTES`]) and `whole_file` the whole message on disk.
+    /// Memory stays bounded whatever arrives; the mailbox keeps the message too (it is moved
+    /// to the quarantine folder, never deleted).
     pub only_header_of: Option<u64>,
+    /// Where the whole of an oversize message is on disk, for the archive to copy it in
+    /// pieces; `None` when `bytes` are the whole message (or no copy could be made).
+    pub whole_file: Option<WholeFile>,
+}
+
+/// A message file the archive copies from (see [`Fetched::whole_file`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WholeFile {
+    pub path: std::path::PathBuf,
+    /// Written by the source for this fetch (an IMAP spool file): removed once archived.
+    /// `false`: the source's own file (Maildir), never touched by the archive.
+    pub temporary: bool,
 }
 
 /// How much of an oversize message's header a source fetches.
@@ -195,6 +208,8 @@ pub trait RawArchive: Send + Sync + std::fmt::Debug {
     /// Store the bytes (atomically; the same bytes twice is a no-op). Returns the SHA-256
     /// (hex) and where they are kept (a path or key, recorded in the ledger).
     fn put(&self, bytes: &[u8]) -> std::io::Result<(String, String)>;
+    /// Store the file's bytes the same way, read in pieces (never whole in memory).
+    fn put_file(&self, path: &std::path::Path) -> std::io::Result<(String, String)>;
     /// The bytes stored under this SHA-256.
     fn get(&self, sha256: &str) -> std::io::Result<Vec<u8>>;
 }

@@ -62,6 +62,7 @@ async fn ingest(p: &Pipeline, clock: &ManualClock, key: &str, bytes: Vec<u8>) ->
         received_at: clock.now(),
         handle: key.into(),
         only_header_of: None,
+        whole_file: None,
     };
     p.ingest_one(&f).await.expect("ingest")
 }

@@ -48,6 +48,7 @@ fn fetched(key: &str, bytes: Vec<u8>, at: &str) -> Fetched {
         received_at: t(at),
         handle: key.to_string(),
         only_header_of: None,
+        whole_file: None,
     }
 }
 

@@ -45,6 +45,52 @@ impl Archive {
         Ok((sha, path))
     }
 
+    /// Store a file's bytes, copied in pieces and hashed on the way; returns what
+    /// [`Archive::put`] would for the same bytes.
+    pub fn put_file(&self, src: &Path) -> std::io::Result<(String, PathBuf)> {
+        use sha2::{Digest, Sha256};
+        use std::io::Read;
+        std::fs::create_dir_all(&self.dir)?;
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = self
+            .dir
+            .join(format!(".copy.{}.{n}.tmp", std::process::id()));
+        let copied = (|| {
+            let mut from = std::fs::File::open(src)?;
+            let mut to = std::fs::File::create(&tmp)?;
+            let mut hash = Sha256::new();
+            let mut buf = vec![0u8; 256 * 1024];
+            loop {
+                let got = from.read(&mut buf)?;
+                if got == 0 {
+                    break;
+                }
+                hash.update(&buf[..got]);
+                to.write_all(&buf[..got])?;
+            }
+            to.sync_all()?;
+            Ok::<_, std::io::Error>(hex::encode(hash.finalize()))
+        })();
+        let sha = match copied {
+            Ok(sha) => sha,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        let path = self.path_of(&sha);
+        if path.exists() {
+            std::fs::remove_file(&tmp)?;
+            return Ok((sha, path));
+        }
+        let parent = path.parent().expect("archive path has a parent");
+        std::fs::create_dir_all(parent)?;
+        std::fs::rename(&tmp, &path)?;
+        std::fs::File::open(parent)?.sync_all()?;
+        Ok((sha, path))
+    }
+
     pub fn get(&self, sha256: &str) -> std::io::Result<Vec<u8>> {
         std::fs::read(self.path_of(sha256))
     }
@@ -53,6 +99,9 @@ impl Archive {
 impl crate::ports::RawArchive for Archive {
     fn put(&self, bytes: &[u8]) -> std::io::Result<(String, String)> {
         Archive::put(self, bytes).map(|(sha, p)| (sha, p.display().to_string()))
+    }
+    fn put_file(&self, path: &Path) -> std::io::Result<(String, String)> {
+        Archive::put_file(self, path).map(|(sha, p)| (sha, p.display().to_string()))
     }
     fn get(&self, sha256: &str) -> std::io::Result<Vec<u8>> {
         Archive::get(self, sha256)
@@ -76,5 +125,28 @@ mod tests {
         assert_eq!(h1.len(), 64);
         let (h3, _) = a.put(b"other").unwrap();
         assert_ne!(h1, h3);
+    }
+
+    #[test]
+    fn put_file_copies_in_pieces_to_the_same_place_as_put() {
+        let d = tempfile::tempdir().unwrap();
+        let a = Archive::new(d.path().join("archive"));
+        let bytes: Vec<u8> = (0..3_000_001u32).map(|i| (i % 251) as u8).collect();
+        let src = d.path().join("big.eml");
+        std::fs::write(&src, &bytes).unwrap();
+        let (h1, p1) = a.put_file(&src).unwrap();
+        assert_eq!(h1, sha256_hex(&bytes));
+        assert_eq!(std::fs::read(&p1).unwrap(), bytes);
+        // Again, and through put: the same place, nothing new, no temp file left.
+        assert_eq!(a.put_file(&src).unwrap(), (h1.clone(), p1.clone()));
+        assert_eq!(a.put(&bytes).unwrap(), (h1, p1));
+        let left: Vec<_> = std::fs::read_dir(a.dir())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        assert!(std::fs::read(&src).is_ok(), "the source file is left alone");
+        assert!(a.put_file(&d.path().join("missing")).is_err());
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use crate::ports::{Fetched, HEADER_FETCH_BYTES, MailSource, SourceError, Wait};
+use crate::ports::{Fetched, HEADER_FETCH_BYTES, MailSource, SourceError, Wait, WholeFile};
 
 #[derive(Debug, Clone)]
 pub struct MaildirSource {
@@ -191,6 +191,10 @@ impl MailSource for MaildirSource {
                 source_key: format!("maildir:{}", unique_name(&path)),
                 bytes,
                 received_at: DateTime::<Utc>::from(mtime),
+                whole_file: only_header_of.map(|_| WholeFile {
+                    path: path.clone(),
+                    temporary: false,
+                }),
                 handle: path.display().to_string(),
                 only_header_of,
             });
@@ -322,8 +326,18 @@ mod tests {
         );
         assert_eq!(got[0].bytes, b"Subject: big\r\nFrom: a@vc.test\r\n");
         assert_eq!(got[0].only_header_of, Some(big.len() as u64));
+        let whole = got[0]
+            .whole_file
+            .as_ref()
+            .expect("the file itself, for the archive");
+        assert_eq!(std::fs::read(&whole.path).unwrap(), big);
+        assert!(
+            !whole.temporary,
+            "the Maildir file is never removed by the archive"
+        );
         assert_eq!(got[1].bytes, b"Subject: small\r\n\r\nhej");
         assert_eq!(got[1].only_header_of, None);
+        assert_eq!(got[1].whole_file, None);
         assert_eq!(got[2].bytes.len() as u64, HEADER_FETCH_BYTES);
         assert_eq!(got[2].only_header_of, Some(2 * HEADER_FETCH_BYTES));
     }

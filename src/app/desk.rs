@@ -116,6 +116,7 @@ pub async fn reingest_triage(
             received_at: message.received_at,
             handle: String::new(),
             only_header_of: None,
+            whole_file: None,
         })
         .await;
     p.store.close().await;

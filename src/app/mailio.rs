@@ -50,6 +50,7 @@ pub fn imap_config(s: &Settings) -> anyhow::Result<ImapConfig> {
     c.idle_refresh = Duration::from_secs(m.idle_refresh_secs);
     c.batch_bytes = s.limits.batch_bytes();
     c.max_message_bytes = s.limits.max_message_bytes();
+    c.spool_dir = Some(s.resolve(&s.archive.dir).join(".spool"));
     c.folder_case = m.folder_case;
     Ok(c)
 }

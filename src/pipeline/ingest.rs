@@ -191,12 +191,22 @@ impl Pipeline {
     /// parsed again (see [`super::poison`]).
     #[tracing::instrument(skip_all, fields(key = %f.source_key))]
     pub async fn ingest_one(&self, f: &Fetched) -> Result<Outcome, IngestError> {
-        // 1. Archive before anything else.
+        // 1. Archive before anything else (an oversize message from its file, in pieces).
         let archive = self.archive.clone();
-        let bytes = f.bytes.clone();
-        let (sha, path) = tokio::task::spawn_blocking(move || archive.put(&bytes))
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))??;
+        let (bytes, whole) = (f.bytes.clone(), f.whole_file.clone());
+        let (sha, path) = tokio::task::spawn_blocking(move || match whole {
+            Some(w) => {
+                let put = archive.put_file(&w.path);
+                if w.temporary {
+                    // Archived, or a fresh copy comes with the next fetch.
+                    let _ = std::fs::remove_file(&w.path);
+                }
+                put
+            }
+            None => archive.put(&bytes),
+        })
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))??;
         // 2. Already recorded? (crash after commit, before the move)
         if let Some(row) = self.store.seen_source(&f.source_key).await? {
             if let Some(a) = self.store.attempt(&f.source_key).await?

@@ -140,9 +140,16 @@ impl Pipeline {
             f.only_header_of.unwrap_or(f.bytes.len() as u64),
             self.max_message_bytes
         );
-        if f.only_header_of.is_some() {
-            message.reason += "; only its header was fetched and archived, the whole mail is \
-                               in the quarantine folder";
+        match (f.only_header_of, &f.whole_file) {
+            (None, _) => {}
+            (Some(_), Some(_)) => {
+                message.reason += "; only its header was read (the whole mail is archived and \
+                                   in the quarantine folder)";
+            }
+            (Some(_), None) => {
+                message.reason += "; only its header was fetched and archived, the whole mail \
+                                   is in the quarantine folder";
+            }
         }
         let to = inbound.from.clone().unwrap_or_default();
         let e = ExtractError::TooLarge(message.reason.clone());

@@ -79,6 +79,7 @@ pub async fn seed_with(url: &str, dir: &Path, web: WebSettings, opts: Options) -
             received_at: f.received.unwrap_or_else(|| clock.now()),
             handle: f.name.clone(),
             only_header_of: None,
+            whole_file: None,
         })
         .await
         .unwrap_or_else(|e| panic!("ingest {}: {e}", f.name));
@@ -148,6 +149,7 @@ impl vardval::web::Reingest for LedgerReingest {
                     received_at: message.received_at,
                     handle: String::new(),
                     only_header_of: None,
+                    whole_file: None,
                 })
                 .await?;
             p.store.close().await;

@@ -76,6 +76,9 @@ pub struct ImapConfig {
     /// A message larger than this (RFC822.SIZE) is not fetched whole: only the start of its
     /// header (see [`crate::ports::Fetched::only_header_of`]). Default: no limit.
     pub max_message_bytes: u64,
+    /// Where such a message is copied whole, in pieces, for the archive (see
+    /// [`crate::ports::Fetched::whole_file`]); `None`: only its header is kept.
+    pub spool_dir: Option<std::path::PathBuf>,
     /// How the server compares folder names (INBOX is always case-insensitive).
     pub folder_case: FolderCase,
 }
@@ -109,6 +112,7 @@ impl ImapConfig {
             use_move: true,
             batch_bytes: DEFAULT_BATCH_BYTES,
             max_message_bytes: u64::MAX,
+            spool_dir: None,
             folder_case: FolderCase::Auto,
         }
     }
