@@ -9,7 +9,8 @@
 //!   also when `COPY`/`MOVE` answers `[TRYCREATE]` (someone renamed or deleted it).
 //! - Fetches are bounded by bytes: sizes first (`RFC822.SIZE`), then bodies in groups under
 //!   `batch_bytes` ([`fetch`]). Reads with `BODY.PEEK[]`, so nothing gets `\Seen` before the
-//!   ledger commits.
+//!   ledger commits. A message above `max_message_bytes` comes as its header, and whole in a
+//!   spool file filled piece by piece ([`spool`]).
 //! - [`MailSource::mark_processed`] uses `UID MOVE` when the server has MOVE, otherwise
 //!   `UID COPY` + `UID STORE +FLAGS (\Deleted)` + `UID EXPUNGE` (only with UIDPLUS; without it
 //!   the message stays flagged `\Deleted` and is skipped by `UID SEARCH UNDELETED`). A plain
@@ -23,6 +24,7 @@ mod fetch;
 pub mod folders;
 mod idle;
 mod protocol;
+mod spool;
 pub mod utf7;
 
 use std::fmt;
