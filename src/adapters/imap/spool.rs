@@ -34,8 +34,9 @@ fn remove_stale(dir: &Path) -> std::io::Result<()> {
 impl ImapSource {
     /// The whole message `uid` (of about `size` bytes) into a new file under `dir`, fetched
     /// in pieces of [`SPOOL_PIECE`] (`BODY.PEEK[]<offset.length>`), one piece in memory at a
-    /// time. A file that cannot be written leaves `None` (only the header is archived then);
-    /// a failed command is the connection's error, as for any fetch.
+    /// time. A file that cannot be written, a message gone from the server, or a server that
+    /// sends far more than it said leave `None` (only the header is archived then); a failed
+    /// command is the connection's error, as for any fetch.
     pub(super) async fn spool(
         &mut self,
         uid: u32,
@@ -48,73 +49,69 @@ impl ImapSource {
             "imap-{uidvalidity}-{uid}-{}.part",
             std::process::id()
         ));
-        let file = std::fs::create_dir_all(dir)
+        let created = std::fs::create_dir_all(dir)
             .and_then(|()| remove_stale(dir))
             .and_then(|()| std::fs::File::create(&path));
-        let mut file = match file {
-            Ok(f) => f,
-            Err(e) => {
-                warn!(
-                    uid,
-                    "cannot spool a large message ({}): {e}",
-                    path.display()
-                );
-                return Ok(None);
+        let outcome: Result<(), String> = match created {
+            Err(e) => Err(e.to_string()),
+            Ok(mut file) => {
+                let mut offset: u64 = 0;
+                loop {
+                    let conn = self.conn.as_mut().expect("connected");
+                    let mut piece: Option<Vec<u8>> = None;
+                    let items = format!("(UID BODY.PEEK[]<{offset}.{SPOOL_PIECE}>)");
+                    let r = protocol::timed(
+                        t,
+                        protocol::uid_fetch(
+                            &mut conn.session,
+                            &mut conn.counter,
+                            &uid.to_string(),
+                            &items,
+                            |it| {
+                                if it.uid == Some(uid) && it.body.is_some() {
+                                    piece = it.body;
+                                }
+                            },
+                        ),
+                    )
+                    .await;
+                    if let Err(e) = self.check("UID FETCH (spool)", r) {
+                        let _ = std::fs::remove_file(&path);
+                        return Err(e);
+                    }
+                    let piece = match piece {
+                        Some(p) => p,
+                        // NIL past the end (a size of whole pieces): done.
+                        None if offset > 0 => break file.sync_all().map_err(|e| e.to_string()),
+                        None => break Err("the message is gone from the server".into()),
+                    };
+                    if let Err(e) = file.write_all(&piece) {
+                        break Err(e.to_string());
+                    }
+                    offset += piece.len() as u64;
+                    if (piece.len() as u64) < SPOOL_PIECE {
+                        break file.sync_all().map_err(|e| e.to_string());
+                    }
+                    if offset > size.saturating_mul(2).saturating_add(SPOOL_PIECE) {
+                        break Err(format!("the server sent more than twice its {size} bytes"));
+                    }
+                }
             }
         };
-        let mut offset: u64 = 0;
-        loop {
-            let conn = self.conn.as_mut().expect("connected");
-            let mut piece: Option<Vec<u8>> = None;
-            let items = format!("(UID BODY.PEEK[]<{offset}.{SPOOL_PIECE}>)");
-            let r = protocol::timed(
-                t,
-                protocol::uid_fetch(
-                    &mut conn.session,
-                    &mut conn.counter,
-                    &uid.to_string(),
-                    &items,
-                    |it| {
-                        if it.uid == Some(uid) && it.body.is_some() {
-                            piece = it.body;
-                        }
-                    },
-                ),
-            )
-            .await;
-            if let Err(e) = self.check("UID FETCH (spool)", r) {
-                let _ = std::fs::remove_file(&path);
-                return Err(e);
-            }
-            let piece = piece.unwrap_or_default();
-            let written = file.write_all(&piece);
-            offset += piece.len() as u64;
-            let runaway = offset > size.saturating_mul(2).saturating_add(SPOOL_PIECE);
-            if let Err(e) = written {
+        match outcome {
+            Ok(()) => Ok(Some(WholeFile {
+                path,
+                temporary: true,
+            })),
+            Err(why) => {
                 warn!(
                     uid,
-                    "cannot spool a large message ({}): {e}",
+                    "cannot copy a large message whole ({}): {why}; only its header is archived",
                     path.display()
                 );
                 let _ = std::fs::remove_file(&path);
-                return Ok(None);
-            }
-            if (piece.len() as u64) < SPOOL_PIECE || runaway {
-                break;
+                Ok(None)
             }
         }
-        if let Err(e) = file.sync_all() {
-            warn!(
-                uid,
-                "cannot spool a large message ({}): {e}",
-                path.display()
-            );
-            let _ = std::fs::remove_file(&path);
-            return Ok(None);
-        }
-        Ok(Some(WholeFile {
-            path,
-            temporary: true,
-        }))
     }
 }
