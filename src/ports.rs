@@ -212,6 +212,9 @@ pub trait RawArchive: Send + Sync + std::fmt::Debug {
     fn put_file(&self, path: &std::path::Path) -> std::io::Result<(String, String)>;
     /// The bytes stored under this SHA-256.
     fn get(&self, sha256: &str) -> std::io::Result<Vec<u8>>;
+    /// At most the first `max` bytes stored under this SHA-256, and the whole length (for a
+    /// page that shows the start of a mail of any size).
+    fn get_prefix(&self, sha256: &str, max: u64) -> std::io::Result<(Vec<u8>, u64)>;
 }
 
 /// The service manager that started us (systemd `Type=notify`), or nobody.

@@ -163,4 +163,70 @@ async fn triage_from_the_command_line(url: String) {
     assert!(app.store.audit_verify().await.unwrap().ok());
 }
 
-both!(triage_from_the_command_line);
+/// An unknown sender's mail over `max_message_bytes`, assigned to a clinic: read again the way
+/// the sources read it (its header, and the archived file copied in pieces for the archive
+/// step), never whole in memory; recorded for the clinic as too large.
+async fn an_oversize_mail_assigned_from_triage_is_read_by_its_header(url: String) {
+    let app = spawn_app(
+        &url,
+        Overrides {
+            extra_toml: "[limits]\nmax_message_bytes = 100000\n".into(),
+            ..Overrides::default()
+        },
+    )
+    .await;
+    let mut raw = b"From: Sofia Engdahl <sofia.engdahl77@webbpost.test>\r\n\
+        To: vardval@rjl.test\r\nSubject: Projektplan\r\nMessage-ID: <big@webbpost.test>\r\n\
+        MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nHej!\r\n"
+        .to_vec();
+    while raw.len() < 400_000 {
+        raw.extend_from_slice(b"en rad till i ett mycket stort mejl\r\n");
+    }
+    app.deliver("big", &raw, None);
+    let sum = app.run_once().await;
+    assert_eq!(sum.quarantined, 1, "{sum:?}");
+    let cfg = &app.config;
+    let (ok, out, err) = vardval(cfg, &["list", "--format", "json"], None);
+    assert!(ok, "{err}");
+    let item: serde_json::Value = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|i| i["from"].as_str().unwrap_or("").contains("webbpost.test"))
+        .unwrap_or_else(|| panic!("a triage item for the large mail: {out}"));
+    let id = item["id"].as_i64().unwrap().to_string();
+    let (ok, out, err) = vardval(
+        cfg,
+        &[
+            "assign",
+            "--id",
+            &id,
+            "--clinic",
+            "bjorkdalen",
+            "--as",
+            "eva",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("mejlet registrerat"), "{out}");
+    let row = app
+        .store
+        .seen_source(&format!("triage:{id}"))
+        .await
+        .unwrap()
+        .expect("recorded again for the clinic");
+    assert_eq!(row.class.as_str(), "unreadable_document");
+    assert!(
+        row.reason
+            .contains(&format!("message of {} bytes", raw.len()))
+            && row.reason.contains("the whole mail is archived"),
+        "{}",
+        row.reason
+    );
+    assert_eq!(std::fs::read(&row.archive_path).unwrap(), raw);
+}
+
+both!(
+    triage_from_the_command_line,
+    an_oversize_mail_assigned_from_triage_is_read_by_its_header
+);

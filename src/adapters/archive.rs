@@ -106,6 +106,14 @@ impl crate::ports::RawArchive for Archive {
     fn get(&self, sha256: &str) -> std::io::Result<Vec<u8>> {
         Archive::get(self, sha256)
     }
+    fn get_prefix(&self, sha256: &str, max: u64) -> std::io::Result<(Vec<u8>, u64)> {
+        use std::io::Read;
+        let f = std::fs::File::open(self.path_of(sha256))?;
+        let len = f.metadata()?.len();
+        let mut head = Vec::new();
+        f.take(max).read_to_end(&mut head)?;
+        Ok((head, len))
+    }
 }
 
 pub use crate::util::sha256_hex;
@@ -148,5 +156,8 @@ mod tests {
         assert!(left.is_empty(), "{left:?}");
         assert!(std::fs::read(&src).is_ok(), "the source file is left alone");
         assert!(a.put_file(&d.path().join("missing")).is_err());
+        use crate::ports::RawArchive;
+        let (head, len) = a.get_prefix(&sha256_hex(&bytes), 1000).unwrap();
+        assert_eq!((head.as_slice(), len), (&bytes[..1000], bytes.len() as u64));
     }
 }

@@ -144,7 +144,7 @@ fn unique_name(path: &Path) -> String {
 }
 
 /// The header block of a message file, read from its first [`HEADER_FETCH_BYTES`] only.
-fn read_header(path: &Path) -> std::io::Result<Vec<u8>> {
+pub fn read_header(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut head = Vec::new();
     std::fs::File::open(path)?

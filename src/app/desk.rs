@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Settings;
 use crate::domain::rulebook::Rulebook;
 use crate::ports::Clock;
-use crate::ports::Fetched;
+use crate::ports::{Fetched, WholeFile};
 use crate::store::MessageRow;
 use crate::store::Store;
 use crate::web::{Reingest, WebState, serve};
@@ -105,18 +105,36 @@ pub async fn reingest_triage(
     triage_id: i64,
 ) -> anyhow::Result<String> {
     let p = super::build_pipeline(settings, clock).await?;
-    let bytes = p
-        .archive
-        .get(&message.sha256)
-        .with_context(|| format!("cannot read {} from the archive", message.sha256))?;
+    // A mail over max_message_bytes is read as the sources read it: its header, and the
+    // archived file itself for the archive step (never whole in memory).
+    let archived = std::path::Path::new(&message.archive_path);
+    let size = std::fs::metadata(archived).map(|m| m.len()).ok();
+    let (bytes, only_header_of, whole_file) = match size {
+        Some(len) if len > settings.limits.max_message_bytes() => (
+            crate::adapters::maildir::read_header(archived)
+                .with_context(|| format!("cannot read {}", archived.display()))?,
+            Some(len),
+            Some(WholeFile {
+                path: archived.to_path_buf(),
+                temporary: false,
+            }),
+        ),
+        _ => (
+            p.archive
+                .get(&message.sha256)
+                .with_context(|| format!("cannot read {} from the archive", message.sha256))?,
+            None,
+            None,
+        ),
+    };
     let outcome = p
         .ingest_one(&Fetched {
             source_key: format!("triage:{triage_id}"),
             bytes,
             received_at: message.received_at,
             handle: String::new(),
-            only_header_of: None,
-            whole_file: None,
+            only_header_of,
+            whole_file,
         })
         .await;
     p.store.close().await;

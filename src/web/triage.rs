@@ -72,12 +72,12 @@ pub async fn item(
         .message(t.message_row_id)
         .await?
         .ok_or(WebError::NotFound)?;
-    let (raw, cut) = match state.archive().get(&m.sha256) {
-        Ok(bytes) => {
-            let cut = bytes.len() > MAX_RAW_SHOWN;
-            let shown = &bytes[..bytes.len().min(MAX_RAW_SHOWN)];
-            (String::from_utf8_lossy(shown).into_owned(), cut)
-        }
+    // Only the start is read: an archived mail may be of any size.
+    let (raw, cut) = match state.archive().get_prefix(&m.sha256, MAX_RAW_SHOWN as u64) {
+        Ok((shown, len)) => (
+            String::from_utf8_lossy(&shown).into_owned(),
+            len > MAX_RAW_SHOWN as u64,
+        ),
         Err(e) => (
             format!("(Originalet kunde inte läsas ur arkivet: {e})"),
             false,

@@ -246,6 +246,7 @@ impl TestApp {
             Duration::from_secs(1),
         )
         .with_quarantine(&self.settings.mailbox.quarantine_folder)
+        .with_max_message_bytes(self.settings.limits.max_message_bytes())
     }
 
     /// Deliver a message into the watched Maildir, received at `at` (default: now).
