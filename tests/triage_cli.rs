@@ -36,6 +36,15 @@ fn vardval(cfg: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (bool, 
     )
 }
 
+/// `vardval triage assign --id ID --clinic CLINIC --as eva`, which must succeed; its stdout.
+fn assign(cfg: &std::path::Path, id: i64, clinic: &str) -> String {
+    let id = id.to_string();
+    let args = ["assign", "--id", &id, "--clinic", clinic, "--as", "eva"];
+    let (ok, out, err) = vardval(cfg, &args, None);
+    assert!(ok, "{err}");
+    out
+}
+
 fn fixture(prefix: &str) -> (String, Vec<u8>) {
     let f = common::mail_fixtures()
         .into_iter()
@@ -71,20 +80,7 @@ async fn triage_from_the_command_line(url: String) {
     let spoofed = by_from("sjoudden@vc.test");
 
     // Assign the unknown sender to Björkdalen: the address is learned, the plan recorded.
-    let (ok, out, err) = vardval(
-        cfg,
-        &[
-            "assign",
-            "--id",
-            &unknown.to_string(),
-            "--clinic",
-            "bjorkdalen",
-            "--as",
-            "eva",
-        ],
-        None,
-    );
-    assert!(ok, "{err}");
+    let out = assign(cfg, unknown, "bjorkdalen");
     assert!(out.contains("adressen lades till i registret"), "{out}");
     let clinic = app
         .store
@@ -193,21 +189,8 @@ async fn an_oversize_mail_assigned_from_triage_is_read_by_its_header(url: String
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .find(|i| i["from"].as_str().unwrap_or("").contains("webbpost.test"))
         .unwrap_or_else(|| panic!("a triage item for the large mail: {out}"));
-    let id = item["id"].as_i64().unwrap().to_string();
-    let (ok, out, err) = vardval(
-        cfg,
-        &[
-            "assign",
-            "--id",
-            &id,
-            "--clinic",
-            "bjorkdalen",
-            "--as",
-            "eva",
-        ],
-        None,
-    );
-    assert!(ok, "{err}");
+    let id = item["id"].as_i64().unwrap();
+    let out = assign(cfg, id, "bjorkdalen");
     assert!(out.contains("mejlet registrerat"), "{out}");
     let row = app
         .store
