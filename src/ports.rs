@@ -43,7 +43,7 @@ pub struct Fetched {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WholeFile {
     pub path: std::path::PathBuf,
-    /// Written by the source for this fetch (an IMAP spool file): removed once archived.
+    /// Written by the source for this fetch (an IMAP spool file): moved into the archive.
     /// `false`: the source's own file (Maildir), never touched by the archive.
     pub temporary: bool,
 }
@@ -208,8 +208,10 @@ pub trait RawArchive: Send + Sync + std::fmt::Debug {
     /// Store the bytes (atomically; the same bytes twice is a no-op). Returns the SHA-256
     /// (hex) and where they are kept (a path or key, recorded in the ledger).
     fn put(&self, bytes: &[u8]) -> std::io::Result<(String, String)>;
-    /// Store the file's bytes the same way, read in pieces (never whole in memory).
-    fn put_file(&self, path: &std::path::Path) -> std::io::Result<(String, String)>;
+    /// Store the file's bytes the same way, read in pieces (never whole in memory);
+    /// `move_in`: the file is given away (moved into the archive, or removed when the archive
+    /// has its bytes already).
+    fn put_file(&self, path: &std::path::Path, move_in: bool) -> std::io::Result<(String, String)>;
     /// The bytes stored under this SHA-256.
     fn get(&self, sha256: &str) -> std::io::Result<Vec<u8>>;
     /// At most the first `max` bytes stored under this SHA-256, and the whole length (for a

@@ -3,8 +3,11 @@
 //! writing the same bytes twice is a no-op, so a crash at any point leaves either nothing or
 //! the complete message.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest, Sha256};
 
 #[derive(Debug, Clone)]
 pub struct Archive {
@@ -45,48 +48,41 @@ impl Archive {
         Ok((sha, path))
     }
 
-    /// Store a file's bytes, copied in pieces and hashed on the way; returns what
-    /// [`Archive::put`] would for the same bytes.
-    pub fn put_file(&self, src: &Path) -> std::io::Result<(String, PathBuf)> {
-        use sha2::{Digest, Sha256};
-        use std::io::Read;
-        std::fs::create_dir_all(&self.dir)?;
-        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let tmp = self
-            .dir
-            .join(format!(".copy.{}.{n}.tmp", std::process::id()));
-        let copied = (|| {
-            let mut from = std::fs::File::open(src)?;
-            let mut to = std::fs::File::create(&tmp)?;
-            let mut hash = Sha256::new();
-            let mut buf = vec![0u8; 256 * 1024];
-            loop {
-                let got = from.read(&mut buf)?;
-                if got == 0 {
-                    break;
-                }
-                hash.update(&buf[..got]);
-                to.write_all(&buf[..got])?;
-            }
-            to.sync_all()?;
-            Ok::<_, std::io::Error>(hex::encode(hash.finalize()))
-        })();
-        let sha = match copied {
-            Ok(sha) => sha,
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(e);
-            }
-        };
+    /// Store a file's bytes, read in pieces (hashed first, so a message already archived
+    /// costs no write); returns what [`Archive::put`] would for the same bytes. `move_in`: the
+    /// file is the caller's to give away (a spool file): it is renamed into place instead of
+    /// copied, and removed when the archive has the bytes already.
+    pub fn put_file(&self, src: &Path, move_in: bool) -> std::io::Result<(String, PathBuf)> {
+        let sha = hash_file(src, None)?;
         let path = self.path_of(&sha);
+        let parent = path.parent().expect("archive path has a parent");
         if path.exists() {
-            std::fs::remove_file(&tmp)?;
+            if move_in {
+                std::fs::remove_file(src)?;
+            }
             return Ok((sha, path));
         }
-        let parent = path.parent().expect("archive path has a parent");
         std::fs::create_dir_all(parent)?;
-        std::fs::rename(&tmp, &path)?;
+        // A spool file under the archive directory moves in; elsewhere (another file system)
+        // or for a file that is not ours, the bytes are copied and checked against the hash.
+        if !(move_in && std::fs::rename(src, &path).is_ok()) {
+            static SEQ: AtomicU64 = AtomicU64::new(0);
+            let n = SEQ.fetch_add(1, Ordering::Relaxed);
+            let tmp = parent.join(format!(".copy.{}.{n}.tmp", std::process::id()));
+            match hash_file(src, Some(&tmp)) {
+                Ok(again) if again == sha => {}
+                other => {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(other.err().unwrap_or_else(|| {
+                        std::io::Error::other(format!("{} changed while archived", src.display()))
+                    }));
+                }
+            }
+            std::fs::rename(&tmp, &path)?;
+            if move_in {
+                std::fs::remove_file(src)?;
+            }
+        }
         std::fs::File::open(parent)?.sync_all()?;
         Ok((sha, path))
     }
@@ -96,12 +92,35 @@ impl Archive {
     }
 }
 
+/// The SHA-256 (hex) of a file, read in 256 KiB pieces; with `copy_to`, the pieces are also
+/// written there (and synced).
+fn hash_file(src: &Path, copy_to: Option<&Path>) -> std::io::Result<String> {
+    let mut from = std::fs::File::open(src)?;
+    let mut to = copy_to.map(std::fs::File::create).transpose()?;
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let got = from.read(&mut buf)?;
+        if got == 0 {
+            break;
+        }
+        hash.update(&buf[..got]);
+        if let Some(to) = to.as_mut() {
+            to.write_all(&buf[..got])?;
+        }
+    }
+    if let Some(to) = to {
+        to.sync_all()?;
+    }
+    Ok(hex::encode(hash.finalize()))
+}
+
 impl crate::ports::RawArchive for Archive {
     fn put(&self, bytes: &[u8]) -> std::io::Result<(String, String)> {
         Archive::put(self, bytes).map(|(sha, p)| (sha, p.display().to_string()))
     }
-    fn put_file(&self, path: &Path) -> std::io::Result<(String, String)> {
-        Archive::put_file(self, path).map(|(sha, p)| (sha, p.display().to_string()))
+    fn put_file(&self, path: &Path, move_in: bool) -> std::io::Result<(String, String)> {
+        Archive::put_file(self, path, move_in).map(|(sha, p)| (sha, p.display().to_string()))
     }
     fn get(&self, sha256: &str) -> std::io::Result<Vec<u8>> {
         Archive::get(self, sha256)
@@ -142,11 +161,11 @@ mod tests {
         let bytes: Vec<u8> = (0..3_000_001u32).map(|i| (i % 251) as u8).collect();
         let src = d.path().join("big.eml");
         std::fs::write(&src, &bytes).unwrap();
-        let (h1, p1) = a.put_file(&src).unwrap();
+        let (h1, p1) = a.put_file(&src, false).unwrap();
         assert_eq!(h1, sha256_hex(&bytes));
         assert_eq!(std::fs::read(&p1).unwrap(), bytes);
         // Again, and through put: the same place, nothing new, no temp file left.
-        assert_eq!(a.put_file(&src).unwrap(), (h1.clone(), p1.clone()));
+        assert_eq!(a.put_file(&src, false).unwrap(), (h1.clone(), p1.clone()));
         assert_eq!(a.put(&bytes).unwrap(), (h1, p1));
         let left: Vec<_> = std::fs::read_dir(a.dir())
             .unwrap()
@@ -155,9 +174,28 @@ mod tests {
             .collect();
         assert!(left.is_empty(), "{left:?}");
         assert!(std::fs::read(&src).is_ok(), "the source file is left alone");
-        assert!(a.put_file(&d.path().join("missing")).is_err());
+        assert!(a.put_file(&d.path().join("missing"), false).is_err());
         use crate::ports::RawArchive;
         let (head, len) = a.get_prefix(&sha256_hex(&bytes), 1000).unwrap();
         assert_eq!((head.as_slice(), len), (&bytes[..1000], bytes.len() as u64));
+    }
+
+    #[test]
+    fn put_file_moves_a_spool_file_in_without_copying() {
+        let d = tempfile::tempdir().unwrap();
+        let a = Archive::new(d.path().join("archive"));
+        std::fs::create_dir_all(a.dir().join(".spool")).unwrap();
+        let spool = a.dir().join(".spool/m.part");
+        std::fs::write(&spool, b"Subject: stor\r\n\r\nhej").unwrap();
+        let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&spool).unwrap());
+        let (sha, path) = a.put_file(&spool, true).unwrap();
+        assert_eq!(sha, sha256_hex(b"Subject: stor\r\n\r\nhej"));
+        assert!(!spool.exists(), "moved, not copied");
+        let moved = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap());
+        assert_eq!(moved, ino, "the same file, renamed");
+        // The same bytes spooled again: the archive has them, the spool file goes.
+        std::fs::write(&spool, b"Subject: stor\r\n\r\nhej").unwrap();
+        assert_eq!(a.put_file(&spool, true).unwrap(), (sha, path));
+        assert!(!spool.exists());
     }
 }

@@ -196,9 +196,9 @@ impl Pipeline {
         let (bytes, whole) = (f.bytes.clone(), f.whole_file.clone());
         let (sha, path) = tokio::task::spawn_blocking(move || match whole {
             Some(w) => {
-                let put = archive.put_file(&w.path);
-                if w.temporary {
-                    // Archived, or a fresh copy comes with the next fetch.
+                let put = archive.put_file(&w.path, w.temporary);
+                if w.temporary && put.is_err() {
+                    // A fresh copy comes with the next fetch.
                     let _ = std::fs::remove_file(&w.path);
                 }
                 put
