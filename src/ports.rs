@@ -52,10 +52,16 @@ pub struct WholeFile {
 pub const HEADER_FETCH_BYTES: u64 = 1024 * 1024;
 
 impl Fetched {
+    /// A message of `size` bytes is held by its header only. `u64::MAX` stands for a size the
+    /// server did not tell: such a message is fetched whole (alone in its batch).
+    pub fn header_only(size: u64, max_message_bytes: u64) -> bool {
+        size > max_message_bytes && size != u64::MAX
+    }
+
     /// The bytes a fetch of this message holds, for planning a batch: the whole message, or
-    /// only its header when it is larger than `max_message_bytes`.
+    /// only its header (see [`Fetched::header_only`]).
     pub fn planned_size(size: u64, max_message_bytes: u64) -> u64 {
-        if size > max_message_bytes {
+        if Fetched::header_only(size, max_message_bytes) {
             HEADER_FETCH_BYTES
         } else {
             size

@@ -176,7 +176,7 @@ impl MailSource for MaildirSource {
         self.more = pending.len() > n;
         let mut out = Vec::with_capacity(n);
         for (mtime, path, len) in pending.into_iter().take(n) {
-            let only_header_of = (len > self.max_message_bytes).then_some(len);
+            let only_header_of = Fetched::header_only(len, self.max_message_bytes).then_some(len);
             let read = match only_header_of {
                 None => std::fs::read(&path),
                 Some(_) => read_header(&path),

@@ -87,16 +87,16 @@ impl ImapSource {
         sizes.sort_unstable();
         sizes.dedup_by_key(|(u, _)| *u);
         sizes.retain(|(u, _)| candidates.binary_search(u).is_ok());
-        // A size the server did not tell (u64::MAX) is fetched whole, alone, as before.
         let limit = self.cfg.max_message_bytes;
-        let too_large = |s: u64| s > limit && s != u64::MAX;
         let just: Vec<u64> = sizes
             .iter()
-            .map(|&(_, s)| if too_large(s) { HEADER_FETCH_BYTES } else { s })
+            .map(|&(_, s)| Fetched::planned_size(s, limit))
             .collect();
         let n = plan_batch(&just, budget, max);
-        let (heads, wholes): (Vec<_>, Vec<_>) =
-            sizes[..n].iter().copied().partition(|&(_, s)| too_large(s));
+        let (heads, wholes): (Vec<_>, Vec<_>) = sizes[..n]
+            .iter()
+            .copied()
+            .partition(|&(_, s)| Fetched::header_only(s, limit));
         self.more = uids.len() > n;
         if n == 0 {
             // Expunged between SEARCH and FETCH: look again soon.
