@@ -264,15 +264,11 @@ impl IngestError {
     }
 }
 
-/// The header block of a raw message (up to the first empty line, at most 64 KiB).
+/// The header block of a raw message ([`crate::mail::identity::header_block`]), at most
+/// 64 KiB of it.
 pub(crate) fn header_block(raw: &[u8]) -> &[u8] {
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|p| p + 4)
-        .or_else(|| raw.windows(2).position(|w| w == b"\n\n").map(|p| p + 2))
-        .unwrap_or(raw.len());
-    &raw[..end.min(64 * 1024)]
+    let head = crate::mail::identity::header_block(raw);
+    &head[..head.len().min(64 * 1024)]
 }
 
 /// The raw (undecoded, unfolded) value of the first header `name` (lower case, with the
